@@ -1,0 +1,31 @@
+#!/usr/bin/env sh
+# Installs what vkgan needs on Debian or Ubuntu: the Vulkan loader, lavapipe (Vulkan on the
+# CPU, so vkgan runs without a GPU), the Khronos validation layer (the tests run under it),
+# and the shaderc/glslang libraries build.rs compiles the shaders with.
+set -eu
+
+PACKAGES="build-essential pkg-config libvulkan1 libvulkan-dev mesa-vulkan-drivers \
+vulkan-validationlayers vulkan-tools libshaderc-dev glslang-dev spirv-tools"
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "vkgan setup: installing$missing"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        echo "vkgan setup: cargo is in ~/.cargo/bin; run: . \"\$HOME/.cargo/env\"" >&2
+    else
+        echo "vkgan setup: Rust is missing; install it with:" >&2
+        echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\"" >&2
+    fi
+    exit 1
+fi
+echo "vkgan setup: done"

@@ -1,0 +1,143 @@
+//! Compute kernels: one per `shaders/*.comp`, compiled by build.rs, turned into a pipeline the
+//! first time a context dispatches it (so a test that uses two kernels does not pay for sixty).
+
+use ash::vk;
+use std::cell::OnceCell;
+
+/// What build.rs learned about a shader.
+#[derive(Debug)]
+pub struct KernelSpec {
+    pub name: &'static str,
+    pub spirv: &'static [u8],
+    /// Storage buffers at bindings 0..bindings of set 0.
+    pub bindings: u32,
+    pub push_bytes: u32,
+    pub local_size: [u32; 3],
+}
+
+pub(crate) struct Pipeline {
+    pub(crate) pipeline: vk::Pipeline,
+    pub(crate) layout: vk::PipelineLayout,
+    pub(crate) set_layout: vk::DescriptorSetLayout,
+    module: vk::ShaderModule,
+}
+
+/// A kernel of one context.
+pub struct Kernel {
+    pub spec: &'static KernelSpec,
+    pipeline: OnceCell<Pipeline>,
+}
+
+impl Kernel {
+    fn new(spec: &'static KernelSpec) -> Self {
+        Kernel {
+            spec,
+            pipeline: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn pipeline(&self, device: &ash::Device) -> Result<&Pipeline, vk::Result> {
+        if let Some(p) = self.pipeline.get() {
+            return Ok(p);
+        }
+        let built = build_pipeline(device, self.spec)?;
+        Ok(self.pipeline.get_or_init(|| built))
+    }
+
+    /// # Safety
+    /// No command buffer using the pipeline may be pending.
+    unsafe fn destroy(&self, device: &ash::Device) {
+        if let Some(p) = self.pipeline.get() {
+            // SAFETY: per the function's contract.
+            unsafe {
+                device.destroy_pipeline(p.pipeline, None);
+                device.destroy_pipeline_layout(p.layout, None);
+                device.destroy_descriptor_set_layout(p.set_layout, None);
+                device.destroy_shader_module(p.module, None);
+            }
+        }
+    }
+}
+
+fn build_pipeline(device: &ash::Device, spec: &KernelSpec) -> Result<Pipeline, vk::Result> {
+    let code = ash::util::read_spv(&mut std::io::Cursor::new(spec.spirv))
+        .expect("build.rs wrote whole SPIR-V words");
+    let bindings: Vec<_> = (0..spec.bindings)
+        .map(|b| {
+            vk::DescriptorSetLayoutBinding::default()
+                .binding(b)
+                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                .descriptor_count(1)
+                .stage_flags(vk::ShaderStageFlags::COMPUTE)
+        })
+        .collect();
+    // SAFETY (whole block): every create info points at locals that outlive its call, and every
+    // handle passed in was created on `device` just above.
+    unsafe {
+        let module = device
+            .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&code), None)?;
+        let set_layout = device.create_descriptor_set_layout(
+            &vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings),
+            None,
+        )?;
+        let ranges = [vk::PushConstantRange::default()
+            .stage_flags(vk::ShaderStageFlags::COMPUTE)
+            .size(spec.push_bytes)];
+        let set_layouts = [set_layout];
+        let mut layout_info = vk::PipelineLayoutCreateInfo::default().set_layouts(&set_layouts);
+        if spec.push_bytes > 0 {
+            layout_info = layout_info.push_constant_ranges(&ranges);
+        }
+        let layout = device.create_pipeline_layout(&layout_info, None)?;
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(c"main");
+        let info = [vk::ComputePipelineCreateInfo::default()
+            .stage(stage)
+            .layout(layout)];
+        let pipeline = device
+            .create_compute_pipelines(vk::PipelineCache::null(), &info, None)
+            .map_err(|(_, e)| e)?[0];
+        Ok(Pipeline {
+            pipeline,
+            layout,
+            set_layout,
+            module,
+        })
+    }
+}
+
+macro_rules! kernels {
+    ($($field:ident => $spec:ident,)*) => {
+        /// Every kernel, one field per shader in `shaders/`.
+        pub struct Kernels {
+            $(pub $field: Kernel,)*
+        }
+
+        impl Default for Kernels {
+            fn default() -> Self {
+                Kernels { $($field: Kernel::new(&$spec),)* }
+            }
+        }
+
+        impl Kernels {
+            pub fn all(&self) -> Vec<&Kernel> {
+                vec![$(&self.$field,)*]
+            }
+        }
+    };
+}
+
+include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
+
+impl Kernels {
+    /// # Safety
+    /// No command buffer using any kernel may be pending.
+    pub(crate) unsafe fn destroy(&self, device: &ash::Device) {
+        for k in self.all() {
+            // SAFETY: per the function's contract.
+            unsafe { k.destroy(device) };
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The command-buffer graph. Dispatches are appended with the buffers they read and write; a
+//! barrier goes in front of a dispatch only when it touches memory that an earlier dispatch
+//! since the last barrier wrote (read-after-write, write-after-write) or read
+//! (write-after-read). `finish` allocates descriptor sets once and yields a [`Graph`] that
+//! replays any number of times. Push-constant words may be graph parameters: changing one
+//! re-encodes the command buffer from the stored dispatch list (no hazard analysis, no
+//! descriptor or memory allocation) before the next submission.
+
+use super::buffer::Buffer;
+use super::context::Context;
+use super::kernels::Kernel;
+use super::VkError;
+use ash::vk;
+use std::collections::HashSet;
+
+/// How a dispatch uses one of its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// One storage-buffer binding of a dispatch, in binding order.
+pub struct Binding<'a> {
+    pub buffer: &'a Buffer,
+    pub access: Access,
+}
+
+pub fn read(buffer: &Buffer) -> Binding<'_> {
+    Binding {
+        buffer,
+        access: Access::Read,
+    }
+}
+
+pub fn write(buffer: &Buffer) -> Binding<'_> {
+    Binding {
+        buffer,
+        access: Access::Write,
+    }
+}
+
+pub fn read_write(buffer: &Buffer) -> Binding<'_> {
+    Binding {
+        buffer,
+        access: Access::ReadWrite,
+    }
+}
+
+/// A graph parameter: a push-constant word the host may change between replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param(usize);
+
+/// One 32-bit push-constant word.
+#[derive(Clone, Copy, Debug)]
+pub enum Word {
+    Lit(u32),
+    Param(Param),
+}
+
+impl From<u32> for Word {
+    fn from(v: u32) -> Self {
+        Word::Lit(v)
+    }
+}
+
+impl From<i32> for Word {
+    fn from(v: i32) -> Self {
+        Word::Lit(v as u32)
+    }
+}
+
+impl From<f32> for Word {
+    fn from(v: f32) -> Self {
+        Word::Lit(v.to_bits())
+    }
+}
+
+impl From<Param> for Word {
+    fn from(p: Param) -> Self {
+        Word::Param(p)
+    }
+}
+
+/// Workgroups for `invocations` threads of a kernel `local` wide. Past 65535 groups (the least
+/// every device allows in x) the grid spills into y; shaders index with `flat_index()` from
+/// `shaders/common/index.glsl` and bounds-check against their element count.
+pub fn grid(invocations: u64, local: u32) -> [u32; 3] {
+    const MAX_X: u64 = 65535;
+    let groups = invocations.div_ceil(local as u64).max(1);
+    if groups <= MAX_X {
+        [groups as u32, 1, 1]
+    } else {
+        [MAX_X as u32, groups.div_ceil(MAX_X) as u32, 1]
+    }
+}
+
+struct Dispatch {
+    pipeline: vk::Pipeline,
+    layout: vk::PipelineLayout,
+    set_layout: vk::DescriptorSetLayout,
+    buffers: Vec<vk::Buffer>,
+    words: Vec<Word>,
+    groups: [u32; 3],
+    barrier_before: bool,
+    name: &'static str,
+}
+
+/// Builds a graph. Buffers bound to dispatches are kept alive by the graph.
+pub struct Recorder {
+    ctx: Context,
+    dispatches: Vec<Dispatch>,
+    keep: Vec<Buffer>,
+    kept: HashSet<u64>,
+    written: HashSet<u64>,
+    read: HashSet<u64>,
+    params: Vec<u32>,
+    error: Option<VkError>,
+}
+
+impl Recorder {
+    pub fn new(ctx: &Context) -> Self {
+        Recorder {
+            ctx: ctx.clone(),
+            dispatches: Vec::new(),
+            keep: Vec::new(),
+            kept: HashSet::new(),
+            written: HashSet::new(),
+            read: HashSet::new(),
+            params: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// A new graph parameter with its first value.
+    pub fn param(&mut self, initial: u32) -> Param {
+        self.params.push(initial);
+        Param(self.params.len() - 1)
+    }
+
+    /// Appends a dispatch. Panics when the bindings or push words do not match what the shader
+    /// declares: that is a bug in the op, not a runtime condition.
+    pub fn dispatch(
+        &mut self,
+        kernel: &Kernel,
+        bindings: &[Binding],
+        push: &[Word],
+        groups: [u32; 3],
+    ) {
+        let spec = kernel.spec;
+        assert_eq!(
+            bindings.len(),
+            spec.bindings as usize,
+            "kernel {} takes {} buffers",
+            spec.name,
+            spec.bindings
+        );
+        assert_eq!(
+            push.len() * 4,
+            spec.push_bytes as usize,
+            "kernel {} takes {} push-constant bytes",
+            spec.name,
+            spec.push_bytes
+        );
+        for w in push {
+            if let Word::Param(p) = w {
+                assert!(p.0 < self.params.len(), "parameter of another recorder");
+            }
+        }
+        if groups.contains(&0) {
+            return;
+        }
+        let pipeline = match kernel.pipeline(&self.ctx.inner.device) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error.get_or_insert(VkError::Vulkan(e));
+                return;
+            }
+        };
+        let hazard = bindings.iter().any(|b| {
+            let key = b.buffer.key();
+            let writes = b.access != Access::Read;
+            self.written.contains(&key) || (writes && self.read.contains(&key))
+        });
+        if hazard {
+            self.written.clear();
+            self.read.clear();
+        }
+        for b in bindings {
+            let key = b.buffer.key();
+            if b.access != Access::Write {
+                self.read.insert(key);
+            }
+            if b.access != Access::Read {
+                self.written.insert(key);
+            }
+            if self.kept.insert(key) {
+                self.keep.push(b.buffer.clone());
+            }
+        }
+        self.dispatches.push(Dispatch {
+            pipeline: pipeline.pipeline,
+            layout: pipeline.layout,
+            set_layout: pipeline.set_layout,
+            buffers: bindings.iter().map(|b| b.buffer.handle()).collect(),
+            words: push.to_vec(),
+            groups,
+            barrier_before: hazard,
+            name: spec.name,
+        });
+    }
+
+    /// Barriers so far (not counting the ones every graph has at its start and end).
+    pub fn barrier_count(&self) -> usize {
+        self.dispatches.iter().filter(|d| d.barrier_before).count()
+    }
+
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// Allocates descriptor sets and a command buffer; the graph is ready to run.
+    pub fn finish(self) -> Result<Graph, VkError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let device = self.ctx.device().clone();
+        let total_bindings: usize = self.dispatches.iter().map(|d| d.buffers.len()).sum();
+        let sizes = [vk::DescriptorPoolSize::default()
+            .ty(vk::DescriptorType::STORAGE_BUFFER)
+            .descriptor_count(total_bindings.max(1) as u32)];
+        let pool_info = vk::DescriptorPoolCreateInfo::default()
+            .max_sets(self.dispatches.len().max(1) as u32)
+            .pool_sizes(&sizes);
+        // SAFETY: valid device and create info.
+        let descriptor_pool =
+            unsafe { device.create_descriptor_pool(&pool_info, None) }.map_err(VkError::Vulkan)?;
+        let mut graph = Graph {
+            ctx: self.ctx.clone(),
+            command_buffer: vk::CommandBuffer::null(),
+            fence: vk::Fence::null(),
+            descriptor_pool,
+            sets: Vec::new(),
+            dispatches: self.dispatches,
+            params: self.params,
+            encoded: false,
+            _keep: self.keep,
+        };
+        let layouts: Vec<_> = graph.dispatches.iter().map(|d| d.set_layout).collect();
+        if !layouts.is_empty() {
+            let info = vk::DescriptorSetAllocateInfo::default()
+                .descriptor_pool(descriptor_pool)
+                .set_layouts(&layouts);
+            // SAFETY: the pool was sized for exactly these sets.
+            graph.sets =
+                unsafe { device.allocate_descriptor_sets(&info) }.map_err(VkError::Vulkan)?;
+            self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
+        }
+        let infos: Vec<Vec<vk::DescriptorBufferInfo>> = graph
+            .dispatches
+            .iter()
+            .map(|d| {
+                d.buffers
+                    .iter()
+                    .map(|&b| {
+                        vk::DescriptorBufferInfo::default()
+                            .buffer(b)
+                            .offset(0)
+                            .range(vk::WHOLE_SIZE)
+                    })
+                    .collect()
+            })
+            .collect();
+        let writes: Vec<_> = graph
+            .sets
+            .iter()
+            .zip(&infos)
+            .flat_map(|(&set, infos)| {
+                infos.iter().enumerate().map(move |(b, info)| {
+                    vk::WriteDescriptorSet::default()
+                        .dst_set(set)
+                        .dst_binding(b as u32)
+                        .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                        .buffer_info(std::slice::from_ref(info))
+                })
+            })
+            .collect();
+        // SAFETY: every set and buffer is live; the buffers are kept by the graph.
+        unsafe { device.update_descriptor_sets(&writes, &[]) };
+        let alloc = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.ctx.inner.command_pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: valid device and pool.
+        graph.command_buffer =
+            unsafe { device.allocate_command_buffers(&alloc) }.map_err(VkError::Vulkan)?[0];
+        // SAFETY: valid device.
+        graph.fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }
+            .map_err(VkError::Vulkan)?;
+        Ok(graph)
+    }
+
+    /// Records, runs once and waits: for one-off work.
+    pub fn run(self) -> Result<(), VkError> {
+        self.finish()?.run()
+    }
+}
+
+/// A recorded graph, replayable.
+pub struct Graph {
+    ctx: Context,
+    command_buffer: vk::CommandBuffer,
+    fence: vk::Fence,
+    descriptor_pool: vk::DescriptorPool,
+    sets: Vec<vk::DescriptorSet>,
+    dispatches: Vec<Dispatch>,
+    params: Vec<u32>,
+    encoded: bool,
+    _keep: Vec<Buffer>,
+}
+
+impl Graph {
+    pub fn set_param(&mut self, param: Param, value: u32) {
+        if self.params[param.0] != value {
+            self.params[param.0] = value;
+            self.encoded = false;
+        }
+    }
+
+    pub fn set_param_f32(&mut self, param: Param, value: f32) {
+        self.set_param(param, value.to_bits());
+    }
+
+    pub fn barrier_count(&self) -> usize {
+        self.dispatches.iter().filter(|d| d.barrier_before).count()
+    }
+
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// Kernel names in dispatch order (for profiles and tests).
+    pub fn kernel_names(&self) -> Vec<&'static str> {
+        self.dispatches.iter().map(|d| d.name).collect()
+    }
+
+    /// Submits the graph and waits for it to finish.
+    pub fn run(&mut self) -> Result<(), VkError> {
+        if !self.encoded {
+            self.encode()?;
+        }
+        submit_and_wait(&self.ctx, self.command_buffer, self.fence)
+    }
+
+    fn encode(&mut self) -> Result<(), VkError> {
+        let device = &self.ctx.inner.device;
+        let cmd = self.command_buffer;
+        // SAFETY (whole block): the command buffer is not pending (every submission is waited
+        // for), and every pipeline, layout, set and buffer it names is alive: kernels live as
+        // long as the context and buffers are kept by the graph.
+        unsafe {
+            device
+                .reset_command_buffer(cmd, vk::CommandBufferResetFlags::empty())
+                .map_err(VkError::Vulkan)?;
+            device
+                .begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default())
+                .map_err(VkError::Vulkan)?;
+            entry_barrier(device, cmd);
+            let mut bound = vk::Pipeline::null();
+            let mut words = Vec::new();
+            for (d, &set) in self.dispatches.iter().zip(&self.sets) {
+                if d.barrier_before {
+                    compute_barrier(device, cmd);
+                }
+                if d.pipeline != bound {
+                    device.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::COMPUTE, d.pipeline);
+                    bound = d.pipeline;
+                }
+                device.cmd_bind_descriptor_sets(
+                    cmd,
+                    vk::PipelineBindPoint::COMPUTE,
+                    d.layout,
+                    0,
+                    &[set],
+                    &[],
+                );
+                if !d.words.is_empty() {
+                    words.clear();
+                    words.extend(d.words.iter().map(|w| match *w {
+                        Word::Lit(v) => v,
+                        Word::Param(p) => self.params[p.0],
+                    }));
+                    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+                    device.cmd_push_constants(
+                        cmd,
+                        d.layout,
+                        vk::ShaderStageFlags::COMPUTE,
+                        0,
+                        &bytes,
+                    );
+                }
+                device.cmd_dispatch(cmd, d.groups[0], d.groups[1], d.groups[2]);
+            }
+            exit_barrier(device, cmd);
+            device.end_command_buffer(cmd).map_err(VkError::Vulkan)?;
+        }
+        self.encoded = true;
+        self.ctx.inner.stats.borrow_mut().encodings += 1;
+        Ok(())
+    }
+}
+
+impl Drop for Graph {
+    fn drop(&mut self) {
+        let device = &self.ctx.inner.device;
+        // SAFETY: `run` waits for every submission, so nothing here is pending.
+        unsafe {
+            if self.command_buffer != vk::CommandBuffer::null() {
+                device.free_command_buffers(self.ctx.inner.command_pool, &[self.command_buffer]);
+            }
+            if self.fence != vk::Fence::null() {
+                device.destroy_fence(self.fence, None);
+            }
+            device.destroy_descriptor_pool(self.descriptor_pool, None);
+        }
+    }
+}
+
+/// Orders the graph after all earlier submissions (their shader and transfer writes) and host
+/// writes.
+///
+/// # Safety
+/// `cmd` is recording.
+unsafe fn entry_barrier(device: &ash::Device, cmd: vk::CommandBuffer) {
+    let barrier = [vk::MemoryBarrier::default()
+        .src_access_mask(
+            vk::AccessFlags::SHADER_WRITE
+                | vk::AccessFlags::TRANSFER_WRITE
+                | vk::AccessFlags::HOST_WRITE,
+        )
+        .dst_access_mask(
+            vk::AccessFlags::SHADER_READ
+                | vk::AccessFlags::SHADER_WRITE
+                | vk::AccessFlags::TRANSFER_READ
+                | vk::AccessFlags::TRANSFER_WRITE,
+        )];
+    // SAFETY: per the function's contract.
+    unsafe {
+        device.cmd_pipeline_barrier(
+            cmd,
+            vk::PipelineStageFlags::COMPUTE_SHADER
+                | vk::PipelineStageFlags::TRANSFER
+                | vk::PipelineStageFlags::HOST,
+            vk::PipelineStageFlags::COMPUTE_SHADER | vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &barrier,
+            &[],
+            &[],
+        )
+    };
+}
+
+/// Makes everything the graph wrote visible to the host and to later transfers.
+///
+/// # Safety
+/// `cmd` is recording.
+unsafe fn exit_barrier(device: &ash::Device, cmd: vk::CommandBuffer) {
+    let barrier = [vk::MemoryBarrier::default()
+        .src_access_mask(vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::TRANSFER_WRITE)
+        .dst_access_mask(vk::AccessFlags::HOST_READ | vk::AccessFlags::TRANSFER_READ)];
+    // SAFETY: per the function's contract.
+    unsafe {
+        device.cmd_pipeline_barrier(
+            cmd,
+            vk::PipelineStageFlags::COMPUTE_SHADER | vk::PipelineStageFlags::TRANSFER,
+            vk::PipelineStageFlags::HOST | vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &barrier,
+            &[],
+            &[],
+        )
+    };
+}
+
+/// A compute-to-compute dependency covering all memory.
+///
+/// # Safety
+/// `cmd` is recording.
+unsafe fn compute_barrier(device: &ash::Device, cmd: vk::CommandBuffer) {
+    let barrier = [vk::MemoryBarrier::default()
+        .src_access_mask(vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::SHADER_READ)
+        .dst_access_mask(vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE)];
+    // SAFETY: per the function's contract.
+    unsafe {
+        device.cmd_pipeline_barrier(
+            cmd,
+            vk::PipelineStageFlags::COMPUTE_SHADER,
+            vk::PipelineStageFlags::COMPUTE_SHADER,
+            vk::DependencyFlags::empty(),
+            &barrier,
+            &[],
+            &[],
+        )
+    };
+}
+
+fn submit_and_wait(ctx: &Context, cmd: vk::CommandBuffer, fence: vk::Fence) -> Result<(), VkError> {
+    let device = &ctx.inner.device;
+    let cmds = [cmd];
+    let submit = [vk::SubmitInfo::default().command_buffers(&cmds)];
+    // SAFETY: the command buffer is fully recorded and not pending; the fence is unsignalled
+    // (it is reset after every wait).
+    unsafe {
+        device
+            .queue_submit(ctx.inner.queue, &submit, fence)
+            .map_err(VkError::Vulkan)?;
+        device
+            .wait_for_fences(&[fence], true, u64::MAX)
+            .map_err(VkError::Vulkan)?;
+        device.reset_fences(&[fence]).map_err(VkError::Vulkan)?;
+    }
+    ctx.inner.stats.borrow_mut().submissions += 1;
+    Ok(())
+}
+
+/// Records `body` into a fresh command buffer between the entry and exit barriers, runs it
+/// and waits.
+pub(crate) fn one_shot(
+    ctx: &Context,
+    body: impl FnOnce(&ash::Device, vk::CommandBuffer),
+) -> Result<(), VkError> {
+    let device = &ctx.inner.device;
+    let alloc = vk::CommandBufferAllocateInfo::default()
+        .command_pool(ctx.inner.command_pool)
+        .level(vk::CommandBufferLevel::PRIMARY)
+        .command_buffer_count(1);
+    // SAFETY: valid device and pool; the command buffer and fence are freed below after the
+    // wait, so they are never destroyed while pending.
+    unsafe {
+        let cmd = device
+            .allocate_command_buffers(&alloc)
+            .map_err(VkError::Vulkan)?[0];
+        let fence = device
+            .create_fence(&vk::FenceCreateInfo::default(), None)
+            .map_err(VkError::Vulkan)?;
+        let result = (|| {
+            device
+                .begin_command_buffer(
+                    cmd,
+                    &vk::CommandBufferBeginInfo::default()
+                        .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT),
+                )
+                .map_err(VkError::Vulkan)?;
+            entry_barrier(device, cmd);
+            body(device, cmd);
+            exit_barrier(device, cmd);
+            device.end_command_buffer(cmd).map_err(VkError::Vulkan)?;
+            submit_and_wait(ctx, cmd, fence)
+        })();
+        device.destroy_fence(fence, None);
+        device.free_command_buffers(ctx.inner.command_pool, &[cmd]);
+        result
+    }
+}
