@@ -134,7 +134,9 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     const OP_TYPE_INT: u32 = 21;
     const OP_TYPE_FLOAT: u32 = 22;
     const OP_TYPE_VECTOR: u32 = 23;
+    const OP_TYPE_ARRAY: u32 = 28;
     const OP_TYPE_STRUCT: u32 = 30;
+    const OP_CONSTANT: u32 = 43;
     const OP_TYPE_POINTER: u32 = 32;
     const OP_VARIABLE: u32 = 59;
     const OP_DECORATE: u32 = 71;
@@ -143,6 +145,7 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     const DECORATION_BINDING: u32 = 33;
     const DECORATION_SET: u32 = 34;
     const DECORATION_OFFSET: u32 = 35;
+    const DECORATION_ARRAY_STRIDE: u32 = 6;
     const STORAGE_PUSH_CONSTANT: u32 = 9;
 
     use std::collections::HashMap;
@@ -152,6 +155,9 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     let mut scalar_bytes: HashMap<u32, u32> = HashMap::new();
     let mut vectors: HashMap<u32, (u32, u32)> = HashMap::new();
     let mut structs: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut arrays: HashMap<u32, u32> = HashMap::new();
+    let mut array_strides: HashMap<u32, u32> = HashMap::new();
+    let mut constants: HashMap<u32, u32> = HashMap::new();
     let mut offsets: HashMap<(u32, u32), u32> = HashMap::new();
     let mut pointers: HashMap<u32, u32> = HashMap::new();
     let mut push_pointer = None;
@@ -175,6 +181,15 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
             }
             OP_TYPE_STRUCT => {
                 structs.insert(args[0], args[1..].to_vec());
+            }
+            OP_TYPE_ARRAY => {
+                arrays.insert(args[0], args[2]);
+            }
+            OP_CONSTANT => {
+                constants.insert(args[1], args[2]);
+            }
+            OP_DECORATE if args[1] == DECORATION_ARRAY_STRIDE => {
+                array_strides.insert(args[0], args[2]);
             }
             OP_TYPE_POINTER => {
                 pointers.insert(args[0], args[2]);
@@ -206,10 +221,14 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
             .get(&block)
             .ok_or("push constants must be a block")?;
         for (m, ty) in members.iter().enumerate() {
-            let size = match (scalar_bytes.get(ty), vectors.get(ty)) {
-                (Some(&s), _) => s,
-                (None, Some(&(c, n))) => scalar_bytes[&c] * n,
-                _ => return Err("push-constant members must be scalars or vectors".into()),
+            let size = if let Some(&s) = scalar_bytes.get(ty) {
+                s
+            } else if let Some(&(c, n)) = vectors.get(ty) {
+                scalar_bytes[&c] * n
+            } else if let Some(length) = arrays.get(ty) {
+                constants[length] * array_strides[ty]
+            } else {
+                return Err("push-constant members must be scalars, vectors or arrays".into());
             };
             push_bytes = push_bytes.max(offsets[&(block, m as u32)] + size);
         }

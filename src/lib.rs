@@ -1,5 +1,13 @@
 //! vkgan: StyleGAN2 training and image generation on any Vulkan 1.1+ device.
 //!
-//! Layers, each importing only those below it: `vk` (the only Vulkan code) <- `tensor`.
+//! Layers, each importing only those below it:
+//! `vk` (the only Vulkan code) <- `tensor` <- `ops` <-> `autograd` (the tape calls `ops::add`
+//! to sum gradients; ops build their backward on the tape).
 
+pub mod autograd;
+pub mod ops;
+pub mod tensor;
 pub mod vk;
+
+#[doc(hidden)]
+pub mod testing;

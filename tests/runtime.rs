@@ -6,6 +6,10 @@ mod common;
 use common::{assert_close, context, values};
 use vkgan::vk::{grid, read, write, Buffer, Context, Recorder, Word};
 
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
 fn axpby_cpu(alpha: f32, x: &[f32], beta: f32, y: &[f32]) -> Vec<f32> {
     x.iter().zip(y).map(|(a, b)| alpha * a + beta * b).collect()
 }
@@ -54,7 +58,7 @@ fn axpby_matches_cpu_on_odd_sizes() {
         let got = out.read_f32(n).unwrap();
         assert_close(
             &got,
-            &axpby_cpu(1.5, &xs, -0.25, &ys),
+            &f64s(&axpby_cpu(1.5, &xs, -0.25, &ys)),
             1e-6,
             1e-6,
             &format!("n={n}"),
@@ -119,10 +123,10 @@ fn barriers_only_on_real_hazards() {
     let c_final: Vec<f32> = b0.iter().zip(&d_after_2).map(|(x, y)| x + y).collect();
     let d_final: Vec<f32> = c_final.iter().zip(&b0).map(|(x, y)| x + y).collect();
     let e_final: Vec<f32> = d_after_2.iter().zip(&a0).map(|(x, y)| x + y).collect();
-    assert_close(&a.read_f32(n).unwrap(), &c1, 1e-6, 1e-6, "a");
-    assert_close(&c.read_f32(n).unwrap(), &c_final, 1e-6, 1e-6, "c");
-    assert_close(&d.read_f32(n).unwrap(), &d_final, 1e-6, 1e-6, "d");
-    assert_close(&e.read_f32(n).unwrap(), &e_final, 1e-6, 1e-6, "e");
+    assert_close(&a.read_f32(n).unwrap(), &f64s(&c1), 1e-6, 1e-6, "a");
+    assert_close(&c.read_f32(n).unwrap(), &f64s(&c_final), 1e-6, 1e-6, "c");
+    assert_close(&d.read_f32(n).unwrap(), &f64s(&d_final), 1e-6, 1e-6, "d");
+    assert_close(&e.read_f32(n).unwrap(), &f64s(&e_final), 1e-6, 1e-6, "e");
 }
 
 #[test]
@@ -151,7 +155,7 @@ fn graph_replays_with_new_push_data() {
         let want = axpby_cpu(b, &t_cpu, 1.0, &xs);
         assert_close(
             &out.read_f32(n).unwrap(),
-            &want,
+            &f64s(&want),
             1e-5,
             1e-5,
             &format!("replay {step}"),

@@ -64,7 +64,7 @@ pub struct Buffer {
 impl Buffer {
     /// A buffer of at least `bytes` bytes; its contents are whatever was there before.
     pub fn new(ctx: &Context, bytes: u64) -> Result<Self, VkError> {
-        let class = bytes.max(1).div_ceil(GRANULE) * GRANULE;
+        let class = Buffer::size_class(bytes);
         let reused = ctx
             .inner
             .pool
@@ -82,6 +82,11 @@ impl Buffer {
                 raw: Some(raw),
             }),
         })
+    }
+
+    /// The size a request for `bytes` is rounded up to.
+    pub fn size_class(bytes: u64) -> u64 {
+        bytes.max(1).div_ceil(GRANULE) * GRANULE
     }
 
     fn raw(&self) -> &RawBuffer {

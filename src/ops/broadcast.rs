@@ -1,0 +1,271 @@
+//! Elementwise binary ops with numpy broadcasting, and `expand`.
+//!
+//! Shapes align on the right; a dimension of size 1 (or a missing one) stretches to the other
+//! operand's size. With `sum_to(g, s)` summing a gradient back over the stretched dimensions:
+//! - `add`: a + b; da = sum_to(g, a), db = sum_to(g, b)
+//! - `sub`: a - b; da = sum_to(g, a), db = -sum_to(g, b)
+//! - `mul`: a * b; da = sum_to(g * b, a), db = sum_to(g * a, b)
+//! - `div`: a / b; da = sum_to(g / b, a), db = -sum_to(g * a / b^2, b)
+//! - `expand(x, shape)`: x broadcast to shape; dx = sum_to(g, x)
+//!
+//! All gradients are built from these same ops, so they differentiate again.
+
+use super::{dispatch_1d, neg, sum_to};
+use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
+use crate::tensor::{numel, strides, CpuTensor, Tensor};
+use crate::vk::{read, write, Word};
+
+const MAX_RANK: usize = 6;
+
+/// The shape both operands broadcast to; panics naming both shapes when they cannot.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let rank = a.len().max(b.len());
+    (0..rank)
+        .map(|i| {
+            let da = if i + a.len() >= rank {
+                a[i + a.len() - rank]
+            } else {
+                1
+            };
+            let db = if i + b.len() >= rank {
+                b[i + b.len() - rank]
+            } else {
+                1
+            };
+            match (da, db) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => panic!("shapes {a:?} and {b:?} do not broadcast"),
+            }
+        })
+        .collect()
+}
+
+/// Strides that read a tensor of `shape` as if it had `out` (0 along stretched dimensions).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let own = strides(shape);
+    let offset = out.len() - shape.len();
+    (0..out.len())
+        .map(|i| {
+            if i < offset || shape[i - offset] == 1 {
+                0
+            } else {
+                own[i - offset]
+            }
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Add = 0,
+    Sub = 1,
+    Mul = 2,
+    Div = 3,
+    Expand = 4,
+}
+
+struct Binary {
+    kind: Kind,
+    /// The output shape.
+    shape: Vec<usize>,
+}
+
+fn binary(t: &mut Tape, kind: Kind, a: Var, b: Var) -> Var {
+    let shape = broadcast_shape(t.shape(a), t.shape(b));
+    t.push(
+        Binary {
+            kind,
+            shape: shape.clone(),
+        },
+        &[a, b],
+        &shape,
+    )
+}
+
+pub fn add(t: &mut Tape, a: Var, b: Var) -> Var {
+    binary(t, Kind::Add, a, b)
+}
+
+pub fn sub(t: &mut Tape, a: Var, b: Var) -> Var {
+    binary(t, Kind::Sub, a, b)
+}
+
+pub fn mul(t: &mut Tape, a: Var, b: Var) -> Var {
+    binary(t, Kind::Mul, a, b)
+}
+
+pub fn div(t: &mut Tape, a: Var, b: Var) -> Var {
+    binary(t, Kind::Div, a, b)
+}
+
+/// `x` broadcast to `shape` (which `x` must broadcast to exactly).
+pub fn expand(t: &mut Tape, x: Var, shape: &[usize]) -> Var {
+    assert_eq!(
+        broadcast_shape(t.shape(x), shape),
+        shape,
+        "{:?} does not expand to {shape:?}",
+        t.shape(x)
+    );
+    if t.shape(x) == shape {
+        return x;
+    }
+    let op = Binary {
+        kind: Kind::Expand,
+        shape: shape.to_vec(),
+    };
+    t.push(op, &[x], shape)
+}
+
+fn apply(kind: Kind, x: f64, y: f64) -> f64 {
+    match kind {
+        Kind::Add => x + y,
+        Kind::Sub => x - y,
+        Kind::Mul => x * y,
+        Kind::Div => x / y,
+        Kind::Expand => x,
+    }
+}
+
+fn offset(mut i: usize, dims: &[usize], strides: &[usize]) -> usize {
+    let mut o = 0;
+    for d in (0..dims.len()).rev() {
+        o += (i % dims[d]) * strides[d];
+        i /= dims[d];
+    }
+    o
+}
+
+impl Op for Binary {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Add => "add",
+            Kind::Sub => "sub",
+            Kind::Mul => "mul",
+            Kind::Div => "div",
+            Kind::Expand => "expand",
+        }
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let out = &self.shape;
+        let b = inputs.get(1).unwrap_or(&inputs[0]);
+        let sa = broadcast_strides(&inputs[0].shape, out);
+        let sb = broadcast_strides(&b.shape, out);
+        let data = (0..numel(out))
+            .map(|i| {
+                apply(
+                    self.kind,
+                    inputs[0].data[offset(i, out, &sa)],
+                    b.data[offset(i, out, &sb)],
+                )
+            })
+            .collect();
+        CpuTensor::new(out, data)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let shape = out.shape();
+        assert!(shape.len() <= MAX_RANK, "rank {} > {MAX_RANK}", shape.len());
+        let a = inputs[0];
+        let b = inputs.get(1).copied().unwrap_or(a);
+        let pad = |v: Vec<usize>| -> Vec<Word> {
+            let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
+            w.resize(MAX_RANK, 0u32.into());
+            w
+        };
+        let mut push: Vec<Word> = vec![
+            (out.numel() as u32).into(),
+            (self.kind as u32).into(),
+            (shape.len() as u32).into(),
+        ];
+        push.extend(pad(shape.to_vec()));
+        push.extend(pad(broadcast_strides(a.shape(), shape)));
+        push.extend(pad(broadcast_strides(b.shape(), shape)));
+        let ctx = rec.context();
+        dispatch_1d(
+            rec,
+            &ctx.kernels().binary,
+            &[read(a.buffer()), read(b.buffer()), write(out.buffer())],
+            &push,
+            out.numel(),
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let a = inputs[0];
+        let shape_a = t.shape(a).to_vec();
+        if self.kind == Kind::Expand {
+            return vec![Some(sum_to(t, g, &shape_a))];
+        }
+        let b = inputs[1];
+        let shape_b = t.shape(b).to_vec();
+        let (ga, gb) = match self.kind {
+            Kind::Add => (g, g),
+            Kind::Sub => (g, neg(t, g)),
+            Kind::Mul => (mul(t, g, b), mul(t, g, a)),
+            Kind::Div => {
+                let ga = div(t, g, b);
+                let b2 = mul(t, b, b);
+                let ga_b = mul(t, g, a);
+                let q = div(t, ga_b, b2);
+                (ga, neg(t, q))
+            }
+            Kind::Expand => unreachable!(),
+        };
+        vec![Some(sum_to(t, ga, &shape_a)), Some(sum_to(t, gb, &shape_b))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_op, OpCase};
+
+    #[test]
+    fn broadcast_shapes() {
+        assert_eq!(broadcast_shape(&[3, 1, 5], &[4, 1]), vec![3, 4, 5]);
+        assert_eq!(broadcast_shape(&[], &[2, 3]), vec![2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not broadcast")]
+    fn mismatched_shapes_panic() {
+        broadcast_shape(&[3, 2], &[4, 3]);
+    }
+
+    #[test]
+    fn add_sub_mul_broadcast() {
+        for (a, b) in [
+            (&[7, 13][..], &[7, 13][..]),
+            (&[3, 1, 5], &[4, 1]),
+            (&[2, 3, 1, 1], &[]),
+            (&[1, 1031], &[3, 1]),
+        ] {
+            check_op(OpCase::new("add", &[a, b], |t, x| add(t, x[0], x[1])));
+            check_op(OpCase::new("sub", &[a, b], |t, x| sub(t, x[0], x[1])));
+            check_op(OpCase::new("mul", &[a, b], |t, x| mul(t, x[0], x[1])));
+        }
+    }
+
+    #[test]
+    fn div_broadcast() {
+        // The divisor is kept away from zero: x / (|y| + 0.5) shaped through ops.
+        for (a, b) in [(&[5, 3][..], &[5, 3][..]), (&[2, 3, 4], &[3, 1])] {
+            check_op(OpCase::new("div", &[a, b], |t, x| {
+                let d = crate::ops::square(t, x[1]);
+                let d = crate::ops::add_scalar(t, d, 0.5);
+                div(t, x[0], d)
+            }));
+        }
+    }
+
+    #[test]
+    fn expand_to_larger_shapes() {
+        check_op(OpCase::new("expand", &[&[3, 1, 5]], |t, x| {
+            expand(t, x[0], &[2, 3, 4, 5])
+        }));
+        check_op(OpCase::new("expand", &[&[]], |t, x| expand(t, x[0], &[67])));
+    }
+}

@@ -1,0 +1,211 @@
+//! Sums and means over chosen axes.
+//!
+//! - `sum(x, axes, keepdim)`: y[kept] = sum over the reduced coordinates of x.
+//!   Backward: dx = expand(reshape(g, keepdim shape), shape of x).
+//! - `sum_to(x, shape)`: the sum that undoes broadcasting `shape` to x's shape (leading axes
+//!   and axes where `shape` has 1); used by every broadcasting op's backward.
+//! - `mean(x, axes, keepdim)` = sum / count; `sum_all`, `mean_all` reduce to shape [].
+//!
+//! The kernel sums sequentially per output element in f32 (no atomics), so results are the
+//! same on every run.
+
+use super::{dispatch_1d, expand, reshape, scale};
+use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
+use crate::tensor::{numel, strides, CpuTensor, Tensor};
+use crate::vk::{read, write, Word};
+
+const MAX_RANK: usize = 6;
+
+pub fn sum(t: &mut Tape, x: Var, axes: &[usize], keepdim: bool) -> Var {
+    let shape = t.shape(x).to_vec();
+    let mut reduced = vec![false; shape.len()];
+    for &a in axes {
+        assert!(a < shape.len(), "axis {a} out of range for shape {shape:?}");
+        reduced[a] = true;
+    }
+    let kept: Vec<usize> = shape
+        .iter()
+        .zip(&reduced)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
+    let summed = if axes.is_empty() {
+        x
+    } else {
+        t.push(
+            Sum {
+                reduced,
+                in_shape: shape.clone(),
+            },
+            &[x],
+            &kept,
+        )
+    };
+    if keepdim {
+        summed
+    } else {
+        let squeezed: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &d)| d)
+            .collect();
+        reshape(t, summed, &squeezed)
+    }
+}
+
+pub fn sum_all(t: &mut Tape, x: Var) -> Var {
+    let axes: Vec<usize> = (0..t.shape(x).len()).collect();
+    sum(t, x, &axes, false)
+}
+
+pub fn mean(t: &mut Tape, x: Var, axes: &[usize], keepdim: bool) -> Var {
+    let shape = t.shape(x);
+    let count: usize = axes.iter().map(|&a| shape[a]).product();
+    let s = sum(t, x, axes, keepdim);
+    scale(t, s, 1.0 / count as f32)
+}
+
+pub fn mean_all(t: &mut Tape, x: Var) -> Var {
+    let axes: Vec<usize> = (0..t.shape(x).len()).collect();
+    mean(t, x, &axes, false)
+}
+
+/// Sums `x` down to `shape`, which must broadcast to x's shape.
+pub fn sum_to(t: &mut Tape, x: Var, shape: &[usize]) -> Var {
+    let from = t.shape(x).to_vec();
+    if from == shape {
+        return x;
+    }
+    assert!(
+        shape.len() <= from.len(),
+        "cannot sum {from:?} to {shape:?}"
+    );
+    let lead = from.len() - shape.len();
+    let axes: Vec<usize> = (0..from.len())
+        .filter(|&i| i < lead || (shape[i - lead] == 1 && from[i] != 1))
+        .collect();
+    let s = sum(t, x, &axes, true);
+    reshape(t, s, shape)
+}
+
+struct Sum {
+    reduced: Vec<bool>,
+    in_shape: Vec<usize>,
+}
+
+impl Sum {
+    fn kept_and_reduced(&self) -> (Vec<usize>, Vec<usize>) {
+        let kept = self
+            .in_shape
+            .iter()
+            .zip(&self.reduced)
+            .map(|(&d, &r)| if r { 1 } else { d })
+            .collect();
+        let red = self
+            .in_shape
+            .iter()
+            .zip(&self.reduced)
+            .map(|(&d, &r)| if r { d } else { 1 })
+            .collect();
+        (kept, red)
+    }
+}
+
+fn offset(mut i: usize, dims: &[usize], strides: &[usize]) -> usize {
+    let mut o = 0;
+    for d in (0..dims.len()).rev() {
+        o += (i % dims[d]) * strides[d];
+        i /= dims[d];
+    }
+    o
+}
+
+impl Op for Sum {
+    fn name(&self) -> &'static str {
+        "sum"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (kept, red) = self.kept_and_reduced();
+        let st = strides(&self.in_shape);
+        let data = (0..numel(&kept))
+            .map(|i| {
+                let base = offset(i, &kept, &st);
+                (0..numel(&red))
+                    .map(|j| inputs[0].data[base + offset(j, &red, &st)])
+                    .sum()
+            })
+            .collect();
+        CpuTensor::new(&kept, data)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        assert!(self.in_shape.len() <= MAX_RANK, "rank > {MAX_RANK}");
+        let (kept, red) = self.kept_and_reduced();
+        let st = strides(&self.in_shape);
+        let pad = |v: &[usize]| -> Vec<Word> {
+            let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
+            w.resize(MAX_RANK, 0u32.into());
+            w
+        };
+        let mut push: Vec<Word> = vec![
+            (numel(&kept) as u32).into(),
+            (numel(&red) as u32).into(),
+            (self.in_shape.len() as u32).into(),
+        ];
+        push.extend(pad(&kept));
+        push.extend(pad(&st));
+        push.extend(pad(&red));
+        push.extend(pad(&st));
+        let ctx = rec.context();
+        dispatch_1d(
+            rec,
+            &ctx.kernels().sum_axes,
+            &[read(inputs[0].buffer()), write(out.buffer())],
+            &push,
+            numel(&kept),
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, _inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        vec![Some(expand(t, g, &self.in_shape))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_op, OpCase};
+
+    #[test]
+    fn sum_over_axes() {
+        let shape: &[usize] = &[3, 5, 7, 2];
+        for axes in [&[0][..], &[1], &[3], &[0, 2], &[1, 2, 3], &[0, 1, 2, 3]] {
+            for keepdim in [false, true] {
+                check_op(OpCase::new("sum", &[shape], move |t, x| {
+                    sum(t, x[0], axes, keepdim)
+                }));
+            }
+        }
+    }
+
+    #[test]
+    fn sum_all_of_a_large_odd_tensor() {
+        check_op(
+            OpCase::new("sum_all", &[&[1009, 13]], |t, x| sum_all(t, x[0])).tolerance(1e-3, 1e-4),
+        );
+    }
+
+    #[test]
+    fn mean_and_sum_to() {
+        check_op(OpCase::new("mean", &[&[4, 6, 5]], |t, x| {
+            mean(t, x[0], &[1], true)
+        }));
+        check_op(OpCase::new("mean_all", &[&[4, 6, 5]], |t, x| {
+            mean_all(t, x[0])
+        }));
+        check_op(OpCase::new("sum_to", &[&[2, 3, 4, 5]], |t, x| {
+            sum_to(t, x[0], &[3, 1, 5])
+        }));
+    }
+}

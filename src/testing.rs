@@ -1,0 +1,353 @@
+//! Support for the test suites (unit tests here and the integration tests under tests/): a
+//! validated device context and the generic op check every op's tests run.
+//!
+//! `check_op` takes a function of some input tensors built from ops and checks, for random
+//! inputs in [-2, 2]:
+//! 1. forward: the device result against the f64 CPU reference;
+//! 2. backward: the gradient of `<y, u>` (u a random cotangent), computed by the tape on the
+//!    device, against the same gradient graph on the CPU;
+//! 3. the CPU gradient against central finite differences of the CPU forward, in f64;
+//! 4. double backward: the gradient of `h = sum_i <dy/dx_i, v_i>` with respect to the inputs
+//!    and to u, on the device against the CPU, and on the CPU against finite differences of
+//!    h (which is itself evaluated through the first gradient graph).
+
+use crate::autograd::{Tape, Var};
+use crate::ops;
+use crate::tensor::{numel, CpuTensor, Tensor};
+use crate::vk::{Context, ContextOptions};
+
+/// A context on the test device with validation on; dropping it fails the test if the
+/// validation layer reported anything.
+pub struct ValidatedContext {
+    pub ctx: Context,
+}
+
+impl std::ops::Deref for ValidatedContext {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl Drop for ValidatedContext {
+    fn drop(&mut self) {
+        let messages = self.ctx.take_validation_messages();
+        if !messages.is_empty() && !std::thread::panicking() {
+            panic!("Vulkan validation reported:\n{}", messages.join("\n"));
+        }
+    }
+}
+
+/// The device tests run on (`VKGAN_TEST_DEVICE=N` to choose), validation required.
+pub fn context() -> ValidatedContext {
+    let device = std::env::var("VKGAN_TEST_DEVICE")
+        .ok()
+        .map(|d| d.parse().expect("VKGAN_TEST_DEVICE is a device index"));
+    let ctx = Context::new(&ContextOptions {
+        device,
+        validate: true,
+    })
+    .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
+    assert!(ctx.validating());
+    ValidatedContext { ctx }
+}
+
+/// Deterministic values in [-2, 2].
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0) as f32
+        })
+        .collect()
+}
+
+/// A random tensor in [-2, 2] (f32-representable values, so device and CPU see the same).
+pub fn random(shape: &[usize], seed: u64) -> CpuTensor {
+    CpuTensor::from_f32(shape, &values(numel(shape), seed))
+}
+
+/// `|g - c| <= atol * max(1, max|c|) + rtol |c|` everywhere, else a panic naming the worst
+/// element.
+pub fn assert_close(got: &[f32], want: &[f64], atol: f64, rtol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (&g, &c)) in got.iter().zip(want).enumerate() {
+        let g = g as f64;
+        // A non-finite value counts as infinitely wrong.
+        let excess = if g.is_finite() {
+            (g - c).abs() - (atol * scale + rtol * c.abs())
+        } else {
+            f64::INFINITY
+        };
+        if excess > 0.0 && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
+        }
+    }
+    if let Some((i, _)) = worst {
+        panic!(
+            "{what}: element {i} of {} is {} but the reference is {} (atol {atol} x {scale:.3}, \
+             rtol {rtol})",
+            got.len(),
+            got[i],
+            want[i]
+        );
+    }
+}
+
+type Build = Box<dyn Fn(&mut Tape, &[Var]) -> Var>;
+
+/// A scalar function of bound leaf values, evaluated on the CPU.
+type LeafFn<'a> = dyn Fn(&[(Var, &CpuTensor)]) -> f64 + 'a;
+
+/// One case for `check_op`.
+pub struct OpCase {
+    name: String,
+    inputs: Vec<CpuTensor>,
+    differentiable: Vec<bool>,
+    build: Build,
+    atol: f64,
+    rtol: f64,
+    fd_tol: f64,
+    second_order: bool,
+}
+
+impl OpCase {
+    /// Random inputs of `shapes`, all differentiable.
+    pub fn new(
+        name: &str,
+        shapes: &[&[usize]],
+        build: impl Fn(&mut Tape, &[Var]) -> Var + 'static,
+    ) -> Self {
+        let seed = name
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+        OpCase {
+            name: format!("{name} {shapes:?}"),
+            inputs: shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| random(s, seed + i as u64 * 1000 + numel(s) as u64))
+                .collect(),
+            differentiable: vec![true; shapes.len()],
+            build: Box::new(build),
+            atol: 1e-5,
+            rtol: 1e-4,
+            fd_tol: 1e-6,
+            second_order: true,
+        }
+    }
+
+    /// Device-vs-CPU tolerance (`atol` is scaled by the reference's largest magnitude).
+    pub fn tolerance(mut self, atol: f64, rtol: f64) -> Self {
+        self.atol = atol;
+        self.rtol = rtol;
+        self
+    }
+
+    /// Finite-difference tolerance, relative to the largest gradient magnitude.
+    pub fn fd_tolerance(mut self, tol: f64) -> Self {
+        self.fd_tol = tol;
+        self
+    }
+
+    /// Replaces input `i`'s values.
+    pub fn input(mut self, i: usize, value: CpuTensor) -> Self {
+        assert_eq!(value.shape, self.inputs[i].shape, "input {i} shape");
+        self.inputs[i] = value;
+        self
+    }
+
+    /// Input `i` takes no gradient (an index, a selector, a constant).
+    pub fn constant(mut self, i: usize) -> Self {
+        self.differentiable[i] = false;
+        self
+    }
+
+    /// Checks only up to the first gradient, for an op whose backward says why it cannot be
+    /// differentiated again.
+    pub fn first_order_only(mut self) -> Self {
+        self.second_order = false;
+        self
+    }
+}
+
+/// Runs all four checks of the module header on `case`.
+pub fn check_op(case: OpCase) {
+    let ctx = context();
+    let name = &case.name;
+    let mut t = Tape::new();
+    let xs: Vec<Var> = case
+        .inputs
+        .iter()
+        .zip(&case.differentiable)
+        .map(|(x, &d)| t.leaf(&x.shape, d))
+        .collect();
+    let y = (case.build)(&mut t, &xs);
+    let y_shape = t.shape(y).to_vec();
+    let u_value = random(&y_shape, 99);
+    let u = t.leaf(&y_shape, true);
+    let diff: Vec<Var> = xs
+        .iter()
+        .zip(&case.differentiable)
+        .filter(|(_, &d)| d)
+        .map(|(&x, _)| x)
+        .collect();
+    let first = t.grad(&[y], &diff, Some(&[u]), true);
+
+    // h = sum_i <g_i, v_i> over the inputs that got a gradient.
+    let mut v_leaves = Vec::new();
+    let mut h = None;
+    for (k, g) in first.iter().enumerate() {
+        if let Some(g) = *g {
+            let shape = t.shape(g).to_vec();
+            let v = t.leaf(&shape, false);
+            v_leaves.push((v, random(&shape, 500 + k as u64)));
+            let gv = ops::mul(&mut t, g, v);
+            let s = ops::sum_all(&mut t, gv);
+            h = Some(match h {
+                Some(acc) => ops::add(&mut t, acc, s),
+                None => s,
+            });
+        }
+    }
+    let mut second_wrt = diff.clone();
+    second_wrt.push(u);
+    let second = match (h, case.second_order) {
+        (Some(h), true) => t.grad(&[h], &second_wrt, None, false),
+        _ => Vec::new(),
+    };
+
+    let mut cpu_leaves: Vec<(Var, CpuTensor)> =
+        xs.iter().copied().zip(case.inputs.clone()).collect();
+    cpu_leaves.push((u, u_value));
+    cpu_leaves.extend(v_leaves.iter().cloned());
+
+    // Everything on the device in one program, and on the CPU.
+    let mut outputs = vec![y];
+    outputs.extend(first.iter().flatten());
+    outputs.extend(second.iter().flatten());
+    let device_leaves: Vec<(Var, Tensor)> = cpu_leaves
+        .iter()
+        .map(|(v, c)| (*v, Tensor::from_cpu(&ctx, c).unwrap()))
+        .collect();
+    let bindings: Vec<(Var, &Tensor)> = device_leaves.iter().map(|(v, t)| (*v, t)).collect();
+    let gpu = t.eval(&ctx, &outputs, &bindings).unwrap();
+    let cpu_bindings: Vec<(Var, &CpuTensor)> = cpu_leaves.iter().map(|(v, c)| (*v, c)).collect();
+    let cpu = t.eval_cpu(&outputs, &cpu_bindings);
+    for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        let what = match k {
+            0 => "forward".to_string(),
+            k if k <= first.iter().flatten().count() => format!("gradient #{k}"),
+            k => format!(
+                "second-order gradient #{}",
+                k - first.iter().flatten().count()
+            ),
+        };
+        assert_close(
+            g,
+            &c.data,
+            case.atol,
+            case.rtol,
+            &format!("{name}: device {what}"),
+        );
+    }
+
+    // Finite differences of F(x) = <y(x), u> against the CPU first gradient.
+    let f = |leaves: &[(Var, &CpuTensor)]| -> f64 {
+        let out = t.eval_cpu(&[y], leaves);
+        out[0]
+            .data
+            .iter()
+            .zip(&cpu_leaves[xs.len()].1.data)
+            .map(|(a, b)| a * b)
+            .sum()
+    };
+    let first_cpu: Vec<Option<CpuTensor>> = {
+        let present: Vec<Var> = first.iter().flatten().copied().collect();
+        let mut vals = t.eval_cpu(&present, &cpu_bindings).into_iter();
+        first
+            .iter()
+            .map(|g| g.map(|_| vals.next().unwrap()))
+            .collect()
+    };
+    for (k, &x) in diff.iter().enumerate() {
+        let slot = xs.iter().position(|&v| v == x).unwrap();
+        let analytic = first_cpu[k].clone();
+        check_fd(
+            name,
+            "gradient",
+            &cpu_leaves,
+            slot,
+            analytic,
+            case.fd_tol,
+            &f,
+        );
+    }
+
+    // Finite differences of h against the CPU second gradient (inputs, then u).
+    if let (Some(h), true) = (h, case.second_order) {
+        let fh = |leaves: &[(Var, &CpuTensor)]| -> f64 { t.eval_cpu(&[h], leaves)[0].data[0] };
+        let present: Vec<Var> = second.iter().flatten().copied().collect();
+        let mut vals = t.eval_cpu(&present, &cpu_bindings).into_iter();
+        let second_cpu: Vec<Option<CpuTensor>> = second
+            .iter()
+            .map(|g| g.map(|_| vals.next().unwrap()))
+            .collect();
+        for (k, &x) in second_wrt.iter().enumerate() {
+            let slot = cpu_leaves.iter().position(|(v, _)| *v == x).unwrap();
+            check_fd(
+                name,
+                "second-order gradient",
+                &cpu_leaves,
+                slot,
+                second_cpu[k].clone(),
+                case.fd_tol,
+                &fh,
+            );
+        }
+    }
+}
+
+/// Central differences of `f` at a few elements of leaf `slot`, against `analytic` (None
+/// means zero).
+fn check_fd(
+    name: &str,
+    what: &str,
+    leaves: &[(Var, CpuTensor)],
+    slot: usize,
+    analytic: Option<CpuTensor>,
+    tol: f64,
+    f: &LeafFn,
+) {
+    let n = leaves[slot].1.numel();
+    let mut picks: Vec<usize> = vec![0, n - 1, n / 2, n / 3, (2 * n) / 3, (n * 7) / 11];
+    picks.sort_unstable();
+    picks.dedup();
+    let scale = analytic
+        .as_ref()
+        .map_or(1.0, |a| a.data.iter().fold(1.0f64, |m, v| m.max(v.abs())));
+    for j in picks {
+        let eps = 1e-6 * leaves[slot].1.data[j].abs().max(1.0);
+        let eval_at = |delta: f64| {
+            let mut moved = leaves[slot].1.clone();
+            moved.data[j] += delta;
+            let bound: Vec<(Var, &CpuTensor)> = leaves
+                .iter()
+                .enumerate()
+                .map(|(i, (v, c))| (*v, if i == slot { &moved } else { c }))
+                .collect();
+            f(&bound)
+        };
+        let numeric = (eval_at(eps) - eval_at(-eps)) / (2.0 * eps);
+        let exact = analytic.as_ref().map_or(0.0, |a| a.data[j]);
+        assert!(
+            (numeric - exact).abs() <= tol * scale + 1e-6 * numeric.abs(),
+            "{name}: {what} of leaf {slot} element {j}: tape {exact}, finite differences {numeric}"
+        );
+    }
+}
