@@ -2,12 +2,14 @@
 //! reference, the dispatch of its shader, its backward rule written in ops, and its tests.
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
+mod assign;
 mod broadcast;
 mod fill;
 mod reduce;
 mod reshape;
 mod unary;
 
+pub use assign::assign;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
