@@ -6,12 +6,14 @@ mod broadcast;
 mod fill;
 mod reduce;
 mod reshape;
+mod slice;
 mod unary;
 
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
+pub use slice::{concat, pad_axis, slice};
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
 
 use crate::autograd::Recording;
