@@ -4,6 +4,7 @@
 
 mod broadcast;
 mod fill;
+mod permute;
 mod reduce;
 mod reshape;
 mod slice;
@@ -12,6 +13,7 @@ mod unary;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
+pub use permute::permute;
 pub use reshape::reshape;
 pub use slice::{concat, pad_axis, slice};
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
