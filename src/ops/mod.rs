@@ -5,15 +5,21 @@
 mod assign;
 mod broadcast;
 mod fill;
+mod permute;
 mod reduce;
 mod reshape;
+mod select_blocks;
+mod slice;
 mod unary;
 
 pub use assign::assign;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
+pub use permute::permute;
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
+pub use select_blocks::{repeat_blocks, select_blocks, sum_blocks, Side};
+pub use slice::{concat, pad_axis, slice};
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
 
 use crate::autograd::Recording;
