@@ -3,16 +3,20 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod broadcast;
+mod downsample;
 mod fill;
 mod reduce;
 mod reshape;
 mod unary;
+mod upsample;
 
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
+pub use downsample::{downsample, downsample_adjoint};
 pub use fill::{full, ones, zeros};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
+pub use upsample::{upsample, upsample_adjoint};
 
 use crate::autograd::Recording;
 use crate::vk::{grid, Binding, Kernel, Word};
