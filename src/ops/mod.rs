@@ -2,17 +2,23 @@
 //! reference, the dispatch of its shader, its backward rule written in ops, and its tests.
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
+mod bias_leaky_relu;
 mod broadcast;
 mod downsample;
 mod fill;
+mod minibatch_stddev;
+mod noise_inject;
 mod reduce;
 mod reshape;
 mod unary;
 mod upsample;
 
+pub use bias_leaky_relu::bias_leaky_relu;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use downsample::{downsample, downsample_adjoint};
 pub use fill::{full, ones, zeros};
+pub use minibatch_stddev::minibatch_stddev;
+pub use noise_inject::noise_inject;
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
