@@ -3,24 +3,34 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod assign;
+mod bias_leaky_relu;
 mod broadcast;
+mod downsample;
 mod fill;
+mod minibatch_stddev;
+mod noise_inject;
 mod permute;
 mod reduce;
 mod reshape;
 mod select_blocks;
 mod slice;
 mod unary;
+mod upsample;
 
 pub use assign::assign;
+pub use bias_leaky_relu::bias_leaky_relu;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
+pub use downsample::{downsample, downsample_adjoint};
 pub use fill::{full, ones, zeros};
+pub use minibatch_stddev::minibatch_stddev;
+pub use noise_inject::noise_inject;
 pub use permute::permute;
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use select_blocks::{repeat_blocks, select_blocks, sum_blocks, Side};
 pub use slice::{concat, pad_axis, slice};
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
+pub use upsample::{upsample, upsample_adjoint};
 
 use crate::autograd::Recording;
 use crate::vk::{grid, Binding, Kernel, Word};

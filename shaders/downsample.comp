@@ -1,0 +1,33 @@
+#version 450
+// StyleGAN2's down(x) on planes [P, 2H, 2W] -> [P, H, W]: the [1,2,1]x[1,2,1]/16 smoothing with
+// replication padding, then the mean of each 2x2 block. Separable: along an axis output q is
+// (1, 3, 3, 1)/8 of inputs clamp(2q-1), 2q, 2q+1, clamp(2q+2) (see src/ops/downsample.rs).
+#include "index.glsl"
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer In { float x[]; };
+layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+// h, w: the output's size.
+layout(push_constant) uniform Push { uint n; uint h; uint w; };
+
+void main() {
+    uint i = flat_index();
+    if (i >= n) return;
+    uint hw = h * w;
+    uint plane = i / hw;
+    uint rem = i - plane * hw;
+    uint qy = rem / w;
+    uint qx = rem - qy * w;
+    uint w2 = 2u * w;
+    uint base = plane * 4u * hw;
+    uint rows[4] = uint[4](qy > 0u ? 2u * qy - 1u : 0u, 2u * qy, 2u * qy + 1u, min(2u * qy + 2u, 2u * h - 1u));
+    uint c0 = qx > 0u ? 2u * qx - 1u : 0u;
+    uint c3 = min(2u * qx + 2u, w2 - 1u);
+    const float wr[4] = float[4](1.0, 3.0, 3.0, 1.0);
+    float acc = 0.0;
+    for (int r = 0; r < 4; ++r) {
+        uint o = base + rows[r] * w2;
+        float s = x[o + c0] + 3.0 * (x[o + 2u * qx] + x[o + 2u * qx + 1u]) + x[o + c3];
+        acc += wr[r] * s;
+    }
+    result[i] = acc * (1.0 / 64.0);
+}

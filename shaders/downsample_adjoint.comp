@@ -1,0 +1,48 @@
+#version 450
+// The transpose of downsample.comp: g [P, H, W] -> [P, 2H, 2W]. Along an axis, input i = 2m
+// receives outputs m-1 and m with weights (1, 3)/8, input 2m+1 outputs m and m+1 with (3, 1)/8;
+// the edge clamps add 1 to the weight of output 0 at input 0 and of output n-1 at input 2n-1.
+#include "index.glsl"
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer G { float g[]; };
+layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+// h, w: the size of g.
+layout(push_constant) uniform Push { uint n; uint h; uint w; };
+
+// The two candidate outputs of input `i` along an axis of output size `size`, clamped into
+// range, and their weights (0 for a candidate outside it).
+void axis_taps(uint i, uint size, out uint q[2], out float wt[2]) {
+    uint m = i >> 1u;
+    if ((i & 1u) == 0u) {
+        q = uint[2](m > 0u ? m - 1u : 0u, m);
+        wt = float[2](m > 0u ? 1.0 : 0.0, i == 0u ? 4.0 : 3.0);
+    } else {
+        bool last = m + 1u == size;
+        q = uint[2](m, last ? m : m + 1u);
+        wt = float[2](last ? 4.0 : 3.0, last ? 0.0 : 1.0);
+    }
+}
+
+void main() {
+    uint idx = flat_index();
+    if (idx >= n) return;
+    uint w2 = 2u * w;
+    uint hw4 = 4u * h * w;
+    uint plane = idx / hw4;
+    uint rem = idx - plane * hw4;
+    uint iy = rem / w2;
+    uint ix = rem - iy * w2;
+    uint qy[2];
+    uint qx[2];
+    float wy[2];
+    float wx[2];
+    axis_taps(iy, h, qy, wy);
+    axis_taps(ix, w, qx, wx);
+    uint base = plane * h * w;
+    float acc = 0.0;
+    for (int a = 0; a < 2; ++a) {
+        uint o = base + qy[a] * w;
+        acc += wy[a] * (wx[0] * g[o + qx[0]] + wx[1] * g[o + qx[1]]);
+    }
+    result[idx] = acc * (1.0 / 64.0);
+}

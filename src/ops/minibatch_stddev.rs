@@ -1,0 +1,237 @@
+//! `minibatch_stddev(x, G)`: StyleGAN2's discriminator feature, `[B,C,H,W] -> [B,C+1,H,W]`.
+//!
+//! View x as `r = [G, M]` with `M = B/G*C*H*W` (row g holds samples `g*B/G .. (g+1)*B/G - 1`),
+//! `var[m] = sum_g (r[g,m] - mean_g r[.,m])^2 / (G-1)` (Bessel), `std = sqrt(var + 1e-8)`,
+//! `s = mean_m std[m]` (one scalar), and the output is x with a constant channel `s` appended to
+//! every sample.
+//!
+//! Composed of reshape, mean, sub, square, sum, scale, add_scalar, sqrt, mean_all and expand,
+//! which carry all derivatives, plus a private channel append:
+//! - `append(a, s)`: `[B,CA,H,W], [B,CS,H,W] -> [B,CA+CS,H,W]`; da = take(g, 0, CA),
+//!   ds = take(g, CA, CS).
+//! - `take(y, start, len)`: channels `start..start+len` of y; linear, its gradient puts gg back
+//!   in place between zeros: `append(append(zeros, gg), zeros)` (empty parts left out).
+//!
+//! These two are named for this job and private; a general concat/slice may replace them.
+
+use super::{
+    add_scalar, dispatch_1d, expand, mean, mean_all, reshape, scale, sqrt, square, sub, sum, zeros,
+};
+use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
+use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::{read, write};
+
+/// See the module header. `x` is `[B, C, H, W]` with B divisible by `group_size` (>= 2).
+pub fn minibatch_stddev(t: &mut Tape, x: Var, group_size: usize) -> Var {
+    let shape = t.shape(x).to_vec();
+    assert!(
+        shape.len() == 4 && group_size >= 2 && shape[0] % group_size == 0,
+        "minibatch_stddev of {shape:?} with group size {group_size}: needs [B, C, H, W] with B \
+         divisible by a group size of at least 2"
+    );
+    let (b, h, w) = (shape[0], shape[2], shape[3]);
+    let rows = reshape(t, x, &[group_size, t.numel(x) / group_size]);
+    let mu = mean(t, rows, &[0], true);
+    let centred = sub(t, rows, mu);
+    let sq = square(t, centred);
+    let ss = sum(t, sq, &[0], false);
+    let var = scale(t, ss, 1.0 / (group_size - 1) as f32);
+    let var = add_scalar(t, var, 1e-8);
+    let std = sqrt(t, var);
+    let s = mean_all(t, std);
+    let channel = expand(t, s, &[b, 1, h, w]);
+    append(t, x, channel)
+}
+
+fn append(t: &mut Tape, a: Var, s: Var) -> Var {
+    let (sa, ss) = (t.shape(a).to_vec(), t.shape(s).to_vec());
+    assert!(
+        sa.len() == 4 && ss.len() == 4 && sa[0] == ss[0] && sa[2..] == ss[2..],
+        "channel append of {sa:?} and {ss:?}"
+    );
+    let shape = [sa[0], sa[1] + ss[1], sa[2], sa[3]];
+    t.push(Append, &[a, s], &shape)
+}
+
+fn take(t: &mut Tape, y: Var, start: usize, len: usize) -> Var {
+    let s = t.shape(y).to_vec();
+    assert!(
+        s.len() == 4 && len > 0 && start + len <= s[1],
+        "channels {start}..{} of {s:?}",
+        start + len
+    );
+    t.push(Take { start, len }, &[y], &[s[0], len, s[2], s[3]])
+}
+
+struct Append;
+
+impl Op for Append {
+    fn name(&self) -> &'static str {
+        "mbstd_append"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (a, s) = (inputs[0], inputs[1]);
+        let batch = a.shape[0];
+        let (pa, ps) = (a.numel() / batch, s.numel() / batch);
+        let mut data = Vec::with_capacity(a.numel() + s.numel());
+        for b in 0..batch {
+            data.extend_from_slice(&a.data[b * pa..(b + 1) * pa]);
+            data.extend_from_slice(&s.data[b * ps..(b + 1) * ps]);
+        }
+        let sh = &a.shape;
+        CpuTensor::new(&[sh[0], sh[1] + s.shape[1], sh[2], sh[3]], data)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let (a, s) = (inputs[0].shape(), inputs[1].shape());
+        let n = out.numel();
+        let ctx = rec.context();
+        dispatch_1d(
+            rec,
+            &ctx.kernels().mbstd_append,
+            &[
+                read(inputs[0].buffer()),
+                read(inputs[1].buffer()),
+                write(out.buffer()),
+            ],
+            &[
+                (n as u32).into(),
+                (a[1] as u32).into(),
+                (s[1] as u32).into(),
+                ((a[2] * a[3]) as u32).into(),
+            ],
+            n,
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let ca = t.shape(inputs[0])[1];
+        let cs = t.shape(inputs[1])[1];
+        vec![Some(take(t, g, 0, ca)), Some(take(t, g, ca, cs))]
+    }
+}
+
+struct Take {
+    start: usize,
+    len: usize,
+}
+
+impl Op for Take {
+    fn name(&self) -> &'static str {
+        "mbstd_take"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let y = inputs[0];
+        let (batch, c, hw) = (y.shape[0], y.shape[1], y.shape[2] * y.shape[3]);
+        let mut data = Vec::with_capacity(batch * self.len * hw);
+        for b in 0..batch {
+            let from = (b * c + self.start) * hw;
+            data.extend_from_slice(&y.data[from..from + self.len * hw]);
+        }
+        CpuTensor::new(&[batch, self.len, y.shape[2], y.shape[3]], data)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let y = inputs[0].shape();
+        let n = out.numel();
+        let ctx = rec.context();
+        dispatch_1d(
+            rec,
+            &ctx.kernels().mbstd_take,
+            &[read(inputs[0].buffer()), write(out.buffer())],
+            &[
+                (n as u32).into(),
+                (y[1] as u32).into(),
+                (self.start as u32).into(),
+                (self.len as u32).into(),
+                ((y[2] * y[3]) as u32).into(),
+            ],
+            n,
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let s = t.shape(inputs[0]).to_vec();
+        let (before, after) = (self.start, s[1] - self.start - self.len);
+        let mut placed = g;
+        if before > 0 {
+            let z = zeros(t, &[s[0], before, s[2], s[3]]);
+            placed = append(t, z, placed);
+        }
+        if after > 0 {
+            let z = zeros(t, &[s[0], after, s[2], s[3]]);
+            placed = append(t, placed, z);
+        }
+        vec![Some(placed)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_op, random, OpCase};
+
+    #[test]
+    fn minibatch_stddev_matches_cpu_with_gradients() {
+        for shape in [&[8, 3, 5, 7][..], &[12, 5, 3, 1], &[4, 1, 1, 1]] {
+            check_op(OpCase::new("minibatch_stddev", &[shape], |t, x| {
+                minibatch_stddev(t, x[0], 4)
+            }));
+        }
+    }
+
+    /// The spec's formula in plain loops, against the composed op's CPU evaluation.
+    #[test]
+    fn matches_the_formula() {
+        let shape = [12, 3, 5, 7];
+        let x = random(&shape, 3);
+        let (g, m) = (4, x.numel() / 4);
+        let mut total = 0.0;
+        for j in 0..m {
+            let col: Vec<f64> = (0..g).map(|r| x.data[r * m + j]).collect();
+            let mu = col.iter().sum::<f64>() / g as f64;
+            let var = col.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / (g - 1) as f64;
+            total += (var + 1e-8).sqrt();
+        }
+        let s = total / m as f64;
+        let mut t = Tape::new();
+        let leaf = t.leaf(&shape, false);
+        let y = minibatch_stddev(&mut t, leaf, 4);
+        assert_eq!(t.shape(y), &[12, 4, 5, 7]);
+        let out = t.eval_cpu(&[y], &[(leaf, &x)]).remove(0);
+        let hw = 35;
+        for b in 0..12 {
+            for c in 0..4 {
+                for p in 0..hw {
+                    let got = out.data[(b * 4 + c) * hw + p];
+                    let want = if c < 3 {
+                        x.data[(b * 3 + c) * hw + p]
+                    } else {
+                        s
+                    };
+                    // The ops take their constants (1/(G-1), 1e-8) as f32: 1/3 is off by ~3e-8.
+                    assert!(
+                        (got - want).abs() < 1e-7 * want.abs().max(1.0),
+                        "[{b},{c},{p}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_append_and_take() {
+        check_op(OpCase::new(
+            "mbstd_append",
+            &[&[3, 5, 3, 7], &[3, 2, 3, 7]],
+            |t, x| append(t, x[0], x[1]),
+        ));
+        for (start, len) in [(0, 4), (2, 3), (6, 1)] {
+            check_op(OpCase::new("mbstd_take", &[&[3, 7, 5, 3]], move |t, x| {
+                take(t, x[0], start, len)
+            }));
+        }
+    }
+}
