@@ -7,6 +7,7 @@
 pub mod autograd;
 pub mod ops;
 pub mod tensor;
+pub mod train;
 pub mod vk;
 
 #[doc(hidden)]
