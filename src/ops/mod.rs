@@ -3,14 +3,18 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod broadcast;
+mod clamp;
 mod fill;
+mod linear;
 mod matmul;
 mod reduce;
 mod reshape;
 mod unary;
 
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
+pub use clamp::clamp_min;
 pub use fill::{full, ones, zeros};
+pub use linear::{equalized_linear, l2_normalize_rows};
 pub use matmul::{matmul, matmul_scaled};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
