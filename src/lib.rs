@@ -2,9 +2,11 @@
 //!
 //! Layers, each importing only those below it:
 //! `vk` (the only Vulkan code) <- `tensor` <- `ops` <-> `autograd` (the tape calls `ops::add`
-//! to sum gradients; ops build their backward on the tape).
+//! to sum gradients; ops build their backward on the tape). `data` (image folders and the
+//! embedded emoji set, as shuffled batches) stands apart and needs no Vulkan.
 
 pub mod autograd;
+pub mod data;
 pub mod ops;
 pub mod tensor;
 pub mod train;
