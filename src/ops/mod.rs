@@ -4,12 +4,14 @@
 
 mod broadcast;
 mod fill;
+mod random;
 mod reduce;
 mod reshape;
 mod unary;
 
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
+pub use random::{philox4x32_10, random_fill_cpu, random_normal, random_uniform, RandomArg};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
