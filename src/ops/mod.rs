@@ -2,6 +2,7 @@
 //! reference, the dispatch of its shader, its backward rule written in ops, and its tests.
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
+mod adam;
 mod broadcast;
 mod fill;
 mod random;
@@ -9,6 +10,7 @@ mod reduce;
 mod reshape;
 mod unary;
 
+pub use adam::{adam_cpu, adam_step, Adam};
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use fill::{full, ones, zeros};
 pub use random::{philox4x32_10, random_fill_cpu, random_normal, random_uniform, RandomArg};
