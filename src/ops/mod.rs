@@ -4,6 +4,8 @@
 
 mod adam;
 mod broadcast;
+mod clip;
+mod cyclic;
 mod fill;
 mod random;
 mod reduce;
@@ -12,6 +14,8 @@ mod unary;
 
 pub use adam::{adam_cpu, adam_step, Adam};
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
+pub use clip::{clip_grad_norm, global_norm, sum_of_squares};
+pub use cyclic::{cyclic_expand, cyclic_sum, cyclic_sum_squares};
 pub use fill::{full, ones, zeros};
 pub use random::{philox4x32_10, random_fill_cpu, random_normal, random_uniform, RandomArg};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
