@@ -2,10 +2,13 @@
 //! reference, the dispatch of its shader, its backward rule written in ops, and its tests.
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
+mod adam;
 mod assign;
 mod bias_leaky_relu;
 mod broadcast;
 mod clamp;
+mod clip;
+mod cyclic;
 mod downsample;
 mod fill;
 mod linear;
@@ -13,6 +16,7 @@ mod matmul;
 mod minibatch_stddev;
 mod noise_inject;
 mod permute;
+mod random;
 mod reduce;
 mod reshape;
 mod select_blocks;
@@ -20,10 +24,13 @@ mod slice;
 mod unary;
 mod upsample;
 
+pub use adam::{adam_cpu, adam_step, Adam};
 pub use assign::assign;
 pub use bias_leaky_relu::bias_leaky_relu;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use clamp::clamp_min;
+pub use clip::{clip_grad_norm, global_norm, sum_of_squares};
+pub use cyclic::{cyclic_expand, cyclic_sum, cyclic_sum_squares};
 pub use downsample::{downsample, downsample_adjoint};
 pub use fill::{full, ones, zeros};
 pub use linear::{equalized_linear, l2_normalize_rows};
@@ -31,6 +38,7 @@ pub use matmul::{matmul, matmul_scaled};
 pub use minibatch_stddev::minibatch_stddev;
 pub use noise_inject::noise_inject;
 pub use permute::permute;
+pub use random::{philox4x32_10, random_fill_cpu, random_normal, random_uniform, RandomArg};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use select_blocks::{repeat_blocks, select_blocks, sum_blocks, Side};

@@ -1,0 +1,40 @@
+#version 450
+// One Adam step (torch.optim.Adam without weight decay), in place on param, m and v:
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+// t is a graph parameter (the step, from 1). `done` is the op's placeholder output.
+#include "index.glsl"
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) buffer Param { float p[]; };
+layout(std430, binding = 1) buffer M { float m[]; };
+layout(std430, binding = 2) buffer V { float v[]; };
+layout(std430, binding = 3) readonly buffer Grad { float g[]; };
+layout(std430, binding = 4) writeonly buffer Done { float done[]; };
+layout(push_constant) uniform Push { uint n; float lr; float beta1; float beta2; float eps; uint step; };
+
+// b^t by repeated squaring: only correctly rounded multiplications, so every device agrees.
+float power(float b, uint t) {
+    precise float r = 1.0;
+    precise float x = b;
+    while (t != 0u) {
+        if ((t & 1u) != 0u) r = r * x;
+        x = x * x;
+        t >>= 1;
+    }
+    return r;
+}
+
+void main() {
+    uint i = flat_index();
+    if (i == 0u) done[0] = 0.0;
+    if (i >= n) return;
+    float bc1 = 1.0 - power(beta1, step);
+    float bc2 = 1.0 - power(beta2, step);
+    float gi = g[i];
+    float mi = beta1 * m[i] + (1.0 - beta1) * gi;
+    float vi = beta2 * v[i] + (1.0 - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = sqrt(vi) / sqrt(bc2) + eps;
+    p[i] -= (lr / bc1) * mi / denom;
+}
