@@ -1,29 +1,61 @@
 #version 450
-// Sum over chosen axes. Each invocation produces one output element: it walks the reduced
-// index space (dims red_dims, input strides red_strides) from the element's base offset (its
-// kept coordinates times kept_strides). Sequential f32 sum, so results are deterministic.
+// Sum over chosen axes, in chunks. Output element (i, c) is the sum of reduced positions
+// j in [c * chunk, min((c + 1) * chunk, n_red)) of output element i: the walk starts at i's base
+// offset (its kept coordinates times kept_strides) and steps through the reduced index space
+// (dims red_dims, strides red_strides). Sequential f32 sums, so results are deterministic.
+// Chunks keep every loop short: lavapipe (Mesa 22.3) silently ends a loop after 65535
+// iterations, and a loop nested in another counts every pass of the outer one.
 #include "index.glsl"
-#include "broadcast.glsl"
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer In { float x[]; };
 layout(std430, binding = 1) writeonly buffer Out { float result[]; };
 layout(push_constant) uniform Push {
     uint n_out;
     uint n_red;
-    uint rank;
-    uint kept_dims[MAX_RANK];
-    uint kept_strides[MAX_RANK];
-    uint red_dims[MAX_RANK];
-    uint red_strides[MAX_RANK];
+    uint chunk;
+    uint chunks;
+    uint kept_dims[6];
+    uint kept_strides[6];
+    uint red_dims[6];
+    uint red_strides[6];
 };
 
+// Offset of flat index i over dims/strides of rank 6, written out so that it is no loop.
+uint offset6(uint i, uint dims[6], uint strides[6]) {
+    uint o = 0u;
+    o += (i % dims[5]) * strides[5]; i /= dims[5];
+    o += (i % dims[4]) * strides[4]; i /= dims[4];
+    o += (i % dims[3]) * strides[3]; i /= dims[3];
+    o += (i % dims[2]) * strides[2]; i /= dims[2];
+    o += (i % dims[1]) * strides[1]; i /= dims[1];
+    o += (i % dims[0]) * strides[0];
+    return o;
+}
+
 void main() {
-    uint i = flat_index();
-    if (i >= n_out) return;
-    uint base = strided_offset(i, rank, kept_dims, kept_strides);
+    uint id = flat_index();
+    if (id >= n_out * chunks) return;
+    uint i = id / chunks;
+    uint c = id % chunks;
+    uint base = offset6(i, kept_dims, kept_strides);
+    uint start = c * chunk;
+    uint end = min(start + chunk, n_red);
+    // Walk the reduced space with a running 6-digit counter instead of dividing per element.
+    uint d5 = start % red_dims[5]; uint r = start / red_dims[5];
+    uint d4 = r % red_dims[4]; r /= red_dims[4];
+    uint d3 = r % red_dims[3]; r /= red_dims[3];
+    uint d2 = r % red_dims[2]; r /= red_dims[2];
+    uint d1 = r % red_dims[1]; r /= red_dims[1];
+    uint d0 = r;
     float acc = 0.0;
-    for (uint j = 0u; j < n_red; ++j) {
-        acc += x[base + strided_offset(j, rank, red_dims, red_strides)];
+    for (uint j = start; j < end; ++j) {
+        acc += x[base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]];
+        if (++d5 == red_dims[5]) { d5 = 0u;
+            if (++d4 == red_dims[4]) { d4 = 0u;
+                if (++d3 == red_dims[3]) { d3 = 0u;
+                    if (++d2 == red_dims[2]) { d2 = 0u;
+                        if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
     }
-    result[i] = acc;
+    result[id] = acc;
 }

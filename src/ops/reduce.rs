@@ -15,6 +15,40 @@ use crate::tensor::{numel, strides, CpuTensor, Tensor};
 use crate::vk::{read, write, Word};
 
 const MAX_RANK: usize = 6;
+/// Elements one invocation sums (see the shader on why loops stay short).
+const CHUNK: usize = 4096;
+
+/// One pass of the chunked sum kernel: `out[i * chunks + c]` = chunk c of element i.
+#[allow(clippy::too_many_arguments)]
+fn sum_pass(
+    rec: &mut Recording,
+    ctx: &crate::vk::Context,
+    input: &Tensor,
+    out: &Tensor,
+    n_out: usize,
+    n_red: usize,
+    chunks: usize,
+    [kept, kept_strides, red, red_strides]: [&[usize]; 4],
+) {
+    let words = |v: &[usize]| v.iter().map(|&x| Word::from(x as u32)).collect::<Vec<_>>();
+    let mut push: Vec<Word> = vec![
+        (n_out as u32).into(),
+        (n_red as u32).into(),
+        (CHUNK as u32).into(),
+        (chunks as u32).into(),
+    ];
+    push.extend(words(kept));
+    push.extend(words(kept_strides));
+    push.extend(words(red));
+    push.extend(words(red_strides));
+    dispatch_1d(
+        rec,
+        &ctx.kernels().sum_axes,
+        &[read(input.buffer()), write(out.buffer())],
+        &push,
+        n_out * chunks,
+    );
+}
 
 pub fn sum(t: &mut Tape, x: Var, axes: &[usize], keepdim: bool) -> Var {
     let shape = t.shape(x).to_vec();
@@ -141,29 +175,63 @@ impl Op for Sum {
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         assert!(self.in_shape.len() <= MAX_RANK, "rank > {MAX_RANK}");
-        let (kept, red) = self.kept_and_reduced();
-        let st = strides(&self.in_shape);
-        let pad = |v: &[usize]| -> Vec<Word> {
-            let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
-            w.resize(MAX_RANK, 0u32.into());
+        // Padded to rank 6 on the left, as the kernel expects.
+        let pad = |v: &[usize], fill: usize| -> Vec<usize> {
+            let mut w = vec![fill; MAX_RANK - v.len()];
+            w.extend_from_slice(v);
             w
         };
-        let mut push: Vec<Word> = vec![
-            (numel(&kept) as u32).into(),
-            (numel(&red) as u32).into(),
-            (self.in_shape.len() as u32).into(),
-        ];
-        push.extend(pad(&kept));
-        push.extend(pad(&st));
-        push.extend(pad(&red));
-        push.extend(pad(&st));
+        let (kept, red) = self.kept_and_reduced();
+        let st = pad(&strides(&self.in_shape), 0);
+        let (kept, red) = (pad(&kept, 1), pad(&red, 1));
+        let n_out = numel(&kept);
+        let n_red = numel(&red);
         let ctx = rec.context();
-        dispatch_1d(
+        let chunks = n_red.div_ceil(CHUNK);
+        if chunks <= 1 {
+            sum_pass(
+                rec,
+                &ctx,
+                inputs[0],
+                out,
+                n_out,
+                n_red,
+                1,
+                [&kept, &st, &red, &st],
+            );
+            return;
+        }
+        // Partial sums per chunk, then their sum: each loop stays under CHUNK iterations.
+        let partial =
+            Tensor::uninit(&ctx, &[n_out, chunks]).expect("device memory for partial sums");
+        sum_pass(
             rec,
-            &ctx.kernels().sum_axes,
-            &[read(inputs[0].buffer()), write(out.buffer())],
-            &push,
-            numel(&kept),
+            &ctx,
+            inputs[0],
+            &partial,
+            n_out,
+            n_red,
+            chunks,
+            [&kept, &st, &red, &st],
+        );
+        let rows = pad(&[n_out, 1], 1);
+        let row_strides = pad(&[chunks, 0], 0);
+        let cols = pad(&[1, chunks], 1);
+        let col_strides = pad(&[0, 1], 0);
+        assert!(
+            chunks <= CHUNK,
+            "sum over more than {} elements",
+            CHUNK * CHUNK
+        );
+        sum_pass(
+            rec,
+            &ctx,
+            &partial,
+            out,
+            n_out,
+            chunks,
+            1,
+            [&rows, &row_strides, &cols, &col_strides],
         );
     }
 
@@ -194,6 +262,29 @@ mod tests {
         check_op(
             OpCase::new("sum_all", &[&[1009, 13]], |t, x| sum_all(t, x[0])).tolerance(1e-3, 1e-4),
         );
+    }
+
+    #[test]
+    fn long_reductions_are_exact_past_the_lavapipe_loop_limit() {
+        // 70_001 and 300_007 elements per output: past 65535 loop iterations.
+        let ctx = crate::testing::context();
+        for (shape, axes) in [
+            (&[70_001usize][..], &[0usize][..]),
+            (&[3, 300_007], &[1]),
+            (&[700, 3, 101], &[0, 2]),
+        ] {
+            let mut t = Tape::new();
+            let x = t.leaf(shape, false);
+            let y = sum(&mut t, x, axes, false);
+            let ones = Tensor::from_f32(&ctx, shape, &vec![1.0; numel(shape)]).unwrap();
+            let got = t.eval(&ctx, &[y], &[(x, &ones)]).unwrap().remove(0);
+            let per: usize = axes.iter().map(|&a| shape[a]).product();
+            assert!(
+                got.iter().all(|&v| v == per as f32),
+                "{shape:?} over {axes:?}: {:?}",
+                &got[..got.len().min(4)]
+            );
+        }
     }
 
     #[test]
