@@ -1,5 +1,132 @@
-//! Op throughput benchmarks; filled in with the convolution kernels.
+//! Op throughput on the device `vkgan devices` would pick (`VKGAN_DEVICE=N` to choose):
+//! `cargo bench --bench ops`. `VKGAN_BENCH_FILTER=text` runs only the lines whose label contains
+//! the text. Each op is compiled once, run once to warm up, then timed over repeated runs.
+
+use std::time::{Duration, Instant};
+use vkgan::autograd::{Tape, Var};
+use vkgan::ops;
+use vkgan::tensor::Tensor;
+use vkgan::testing::values;
+use vkgan::vk::{Context, ContextOptions};
 
 fn main() {
-    println!("no op benchmarks yet");
+    let device = std::env::var("VKGAN_DEVICE")
+        .ok()
+        .map(|d| d.parse().expect("VKGAN_DEVICE is a device index"));
+    let ctx = Context::new(&ContextOptions::from_env(device)).expect("a Vulkan device");
+    println!("device: {}", ctx.info().name);
+    let filter = std::env::var("VKGAN_BENCH_FILTER").unwrap_or_default();
+    conv2d_benches(&ctx, &filter);
+}
+
+/// Seconds per run of the program computing `out` from `leaves` (shapes given, random values).
+fn time_op(
+    ctx: &Context,
+    build: impl FnOnce(&mut Tape, &[Var]) -> Var,
+    leaf_shapes: &[&[usize]],
+) -> f64 {
+    let mut t = Tape::new();
+    let leaves: Vec<Var> = leaf_shapes.iter().map(|s| t.leaf(s, false)).collect();
+    let out = build(&mut t, &leaves);
+    let tensors: Vec<Tensor> = leaf_shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let n = s.iter().product();
+            Tensor::from_f32(ctx, s, &values(n, i as u64 + 1)).expect("upload")
+        })
+        .collect();
+    let bound: Vec<(Var, &Tensor)> = leaves.iter().copied().zip(&tensors).collect();
+    let mut program = t.compile(ctx, &[out], &bound).expect("compile");
+    program.run().expect("warm-up run");
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || (start.elapsed() < Duration::from_millis(500) && runs < 1000) {
+        program.run().expect("run");
+        runs += 1;
+    }
+    start.elapsed().as_secs_f64() / runs as f64
+}
+
+/// (label, I, O, H, k, padding) at batch 32: the 32x32 model's convolutions.
+const CONV_SHAPES: &[(&str, usize, usize, usize, usize, usize)] = &[
+    ("D 3x3", 64, 64, 32, 3, 1),
+    ("D 3x3", 64, 128, 32, 3, 1),
+    ("D 3x3", 128, 128, 16, 3, 1),
+    ("D 3x3", 128, 256, 16, 3, 1),
+    ("D 3x3", 256, 256, 8, 3, 1),
+    ("D 3x3", 256, 512, 8, 3, 1),
+    ("D 3x3", 512, 512, 4, 3, 1),
+    ("D final 3x3 p0", 513, 513, 4, 3, 0),
+    ("D from_rgb 1x1", 3, 64, 32, 1, 0),
+    ("D residual 1x1", 64, 128, 16, 1, 0),
+    ("D residual 1x1", 128, 256, 8, 1, 0),
+    ("D residual 1x1", 256, 512, 4, 1, 0),
+    ("G 3x3", 256, 256, 4, 3, 1),
+    ("G 3x3", 256, 128, 8, 3, 1),
+    ("G 3x3", 128, 128, 8, 3, 1),
+    ("G 3x3", 128, 64, 16, 3, 1),
+    ("G 3x3", 64, 64, 16, 3, 1),
+    ("G 3x3", 64, 32, 32, 3, 1),
+    ("G 3x3", 32, 32, 32, 3, 1),
+    ("G to_rgb 1x1", 32, 3, 32, 1, 0),
+];
+
+fn conv2d_benches(ctx: &Context, filter: &str) {
+    const B: usize = 32;
+    println!(
+        "conv2d, batch {B}: GFLOP/s (2*B*O*I*k*k*Ho*Wo per run; padding taps counted as work)"
+    );
+    println!(
+        "{:<16} {:>4} {:>4} {:>3} {:>9} {:>10} {:>11}",
+        "layer", "I", "O", "H", "forward", "input grad", "weight grad"
+    );
+    let mut totals = [0.0f64; 3];
+    let mut total_flop = 0.0;
+    for &(label, i, o, h, k, p) in CONV_SHAPES {
+        let line = format!("{label} {i} {o} {h}");
+        if !line.contains(filter) {
+            continue;
+        }
+        let ho = h + 2 * p + 1 - k;
+        let x: &[usize] = &[B, i, h, h];
+        let w: &[usize] = &[o, i, k, k];
+        let g: &[usize] = &[B, o, ho, ho];
+        let flop = (2 * B * o * i * k * k * ho * ho) as f64;
+        let secs = [
+            time_op(ctx, |t, v| ops::conv2d(t, v[0], v[1], None, p), &[x, w]),
+            time_op(
+                ctx,
+                |t, v| ops::conv2d_input_grad(t, v[0], v[1], p),
+                &[g, w],
+            ),
+            time_op(
+                ctx,
+                |t, v| ops::conv2d_weight_grad(t, v[0], v[1], p),
+                &[x, g],
+            ),
+        ];
+        for (total, s) in totals.iter_mut().zip(secs) {
+            *total += s;
+        }
+        total_flop += flop;
+        println!(
+            "{label:<16} {i:>4} {o:>4} {h:>3} {:>9.2} {:>10.2} {:>11.2}",
+            flop / secs[0] / 1e9,
+            flop / secs[1] / 1e9,
+            flop / secs[2] / 1e9
+        );
+    }
+    if total_flop > 0.0 {
+        println!(
+            "{:<30} {:>9.2} {:>10.2} {:>11.2}   ({:.3} s, {:.3} s, {:.3} s)",
+            "all of the above",
+            total_flop / totals[0] / 1e9,
+            total_flop / totals[1] / 1e9,
+            total_flop / totals[2] / 1e9,
+            totals[0],
+            totals[1],
+            totals[2]
+        );
+    }
 }

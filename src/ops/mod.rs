@@ -3,12 +3,14 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod broadcast;
+mod conv2d;
 mod fill;
 mod reduce;
 mod reshape;
 mod unary;
 
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
+pub use conv2d::{conv2d, conv2d_input_grad, conv2d_weight_grad, equalized_conv2d};
 pub use fill::{full, ones, zeros};
 pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
