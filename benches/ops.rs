@@ -1,85 +1,150 @@
-//! Op throughput on the default device (`VKGAN_BENCH_DEVICE=N` to choose another):
-//! `cargo bench --bench ops`. Each case compiles one op into a program and times replays of it.
+//! Op throughput on the device `vkgan devices` would pick (`VKGAN_DEVICE=N` to choose):
+//! `cargo bench --bench ops`. `VKGAN_BENCH_FILTER=text` runs only the lines whose label contains
+//! the text. Each op is compiled once, run once to warm up, then timed over repeated runs.
 
 use std::time::{Duration, Instant};
-use vkgan::autograd::Tape;
+use vkgan::autograd::{Tape, Var};
 use vkgan::ops;
-use vkgan::tensor::{CpuTensor, Tensor};
+use vkgan::tensor::Tensor;
+use vkgan::testing::values;
 use vkgan::vk::{Context, ContextOptions};
 
-/// Process CPU time (user + system) in seconds, from /proc (Linux; 0 elsewhere): on a shared
-/// machine CPU seconds per run are steadier than wall time.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(11) + field(12)) / 100.0
+fn main() {
+    let device = std::env::var("VKGAN_DEVICE")
+        .ok()
+        .map(|d| d.parse().expect("VKGAN_DEVICE is a device index"));
+    let ctx = Context::new(&ContextOptions::from_env(device)).expect("a Vulkan device");
+    println!("device: {}", ctx.info().name);
+    let filter = std::env::var("VKGAN_BENCH_FILTER").unwrap_or_default();
+    matmul_benches(&ctx, &filter);
+    conv2d_benches(&ctx, &filter);
 }
 
-/// Wall seconds per replay of `build`'s output over leaves of `shapes` (the median of replays
-/// timed until about half a second has passed), and CPU seconds per replay (the mean).
-fn time_op(
-    ctx: &Context,
-    shapes: &[&[usize]],
-    build: impl Fn(&mut Tape, &[vkgan::autograd::Var]) -> vkgan::autograd::Var,
-) -> (f64, f64) {
-    let mut t = Tape::new();
-    let leaves: Vec<_> = shapes.iter().map(|s| t.leaf(s, false)).collect();
-    let y = build(&mut t, &leaves);
-    let tensors: Vec<Tensor> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let n: usize = s.iter().product();
-            let data = (0..n).map(|j| ((j * 7 + i) % 13) as f64 / 13.0 - 0.5);
-            Tensor::from_cpu(ctx, &CpuTensor::new(s, data.collect())).unwrap()
-        })
-        .collect();
-    let bound: Vec<_> = leaves.iter().copied().zip(&tensors).collect();
-    let mut program = t.compile(ctx, &[y], &bound).unwrap();
-    program.run().unwrap();
-    let mut times = Vec::new();
-    let start = Instant::now();
-    let cpu0 = cpu_seconds();
-    while times.len() < 3 || start.elapsed() < Duration::from_millis(500) {
-        let t0 = Instant::now();
-        program.run().unwrap();
-        times.push(t0.elapsed().as_secs_f64());
-    }
-    let cpu = (cpu_seconds() - cpu0) / times.len() as f64;
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], cpu)
-}
-
-fn bench_matmul(ctx: &Context) {
+/// The mapping network's and linear layers' products, every transpose layout.
+fn matmul_benches(ctx: &Context, filter: &str) {
     for (m, k, n) in [(32, 512, 512), (512, 512, 512)] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let label = format!("matmul {m}x{k}x{n} ta={ta:<5} tb={tb:<5}");
+            if !label.contains(filter) {
+                continue;
+            }
             let sa = if ta { [k, m] } else { [m, k] };
             let sb = if tb { [n, k] } else { [k, n] };
-            let (s, cpu) = time_op(ctx, &[&sa, &sb], |t, x| ops::matmul(t, x[0], x[1], ta, tb));
+            let secs = time_op(ctx, |t, x| ops::matmul(t, x[0], x[1], ta, tb), &[&sa, &sb]);
             let flop = 2.0 * (m * k * n) as f64;
-            println!(
-                "matmul {m}x{k}x{n} ta={ta:<5} tb={tb:<5} {:8.3} ms {:7.2} GFLOP/s \
-                 (per CPU-second: {:7.2})",
-                s * 1e3,
-                flop / s / 1e9,
-                flop / cpu / 1e9
-            );
+            println!("{label} {:8.3} ms {:7.2} GFLOP/s", secs * 1e3, flop / secs / 1e9);
         }
     }
 }
 
-fn main() {
-    let device = std::env::var("VKGAN_BENCH_DEVICE")
-        .ok()
-        .map(|d| d.parse().expect("VKGAN_BENCH_DEVICE is a device index"));
-    let ctx = Context::new(&ContextOptions {
-        device,
-        validate: false,
-    })
-    .expect("a Vulkan device");
-    println!("device: {}", ctx.info().name);
-    bench_matmul(&ctx);
+/// Seconds per run of the program computing `out` from `leaves` (shapes given, random values).
+fn time_op(
+    ctx: &Context,
+    build: impl FnOnce(&mut Tape, &[Var]) -> Var,
+    leaf_shapes: &[&[usize]],
+) -> f64 {
+    let mut t = Tape::new();
+    let leaves: Vec<Var> = leaf_shapes.iter().map(|s| t.leaf(s, false)).collect();
+    let out = build(&mut t, &leaves);
+    let tensors: Vec<Tensor> = leaf_shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let n = s.iter().product();
+            Tensor::from_f32(ctx, s, &values(n, i as u64 + 1)).expect("upload")
+        })
+        .collect();
+    let bound: Vec<(Var, &Tensor)> = leaves.iter().copied().zip(&tensors).collect();
+    let mut program = t.compile(ctx, &[out], &bound).expect("compile");
+    program.run().expect("warm-up run");
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || (start.elapsed() < Duration::from_millis(500) && runs < 1000) {
+        program.run().expect("run");
+        runs += 1;
+    }
+    start.elapsed().as_secs_f64() / runs as f64
+}
+
+/// (label, I, O, H, k, padding) at batch 32: the 32x32 model's convolutions.
+const CONV_SHAPES: &[(&str, usize, usize, usize, usize, usize)] = &[
+    ("D 3x3", 64, 64, 32, 3, 1),
+    ("D 3x3", 64, 128, 32, 3, 1),
+    ("D 3x3", 128, 128, 16, 3, 1),
+    ("D 3x3", 128, 256, 16, 3, 1),
+    ("D 3x3", 256, 256, 8, 3, 1),
+    ("D 3x3", 256, 512, 8, 3, 1),
+    ("D 3x3", 512, 512, 4, 3, 1),
+    ("D final 3x3 p0", 513, 513, 4, 3, 0),
+    ("D from_rgb 1x1", 3, 64, 32, 1, 0),
+    ("D residual 1x1", 64, 128, 16, 1, 0),
+    ("D residual 1x1", 128, 256, 8, 1, 0),
+    ("D residual 1x1", 256, 512, 4, 1, 0),
+    ("G 3x3", 256, 256, 4, 3, 1),
+    ("G 3x3", 256, 128, 8, 3, 1),
+    ("G 3x3", 128, 128, 8, 3, 1),
+    ("G 3x3", 128, 64, 16, 3, 1),
+    ("G 3x3", 64, 64, 16, 3, 1),
+    ("G 3x3", 64, 32, 32, 3, 1),
+    ("G 3x3", 32, 32, 32, 3, 1),
+    ("G to_rgb 1x1", 32, 3, 32, 1, 0),
+];
+
+fn conv2d_benches(ctx: &Context, filter: &str) {
+    const B: usize = 32;
+    println!(
+        "conv2d, batch {B}: GFLOP/s (2*B*O*I*k*k*Ho*Wo per run; padding taps counted as work)"
+    );
+    println!(
+        "{:<16} {:>4} {:>4} {:>3} {:>9} {:>10} {:>11}",
+        "layer", "I", "O", "H", "forward", "input grad", "weight grad"
+    );
+    let mut totals = [0.0f64; 3];
+    let mut total_flop = 0.0;
+    for &(label, i, o, h, k, p) in CONV_SHAPES {
+        let line = format!("{label} {i} {o} {h}");
+        if !line.contains(filter) {
+            continue;
+        }
+        let ho = h + 2 * p + 1 - k;
+        let x: &[usize] = &[B, i, h, h];
+        let w: &[usize] = &[o, i, k, k];
+        let g: &[usize] = &[B, o, ho, ho];
+        let flop = (2 * B * o * i * k * k * ho * ho) as f64;
+        let secs = [
+            time_op(ctx, |t, v| ops::conv2d(t, v[0], v[1], None, p), &[x, w]),
+            time_op(
+                ctx,
+                |t, v| ops::conv2d_input_grad(t, v[0], v[1], p),
+                &[g, w],
+            ),
+            time_op(
+                ctx,
+                |t, v| ops::conv2d_weight_grad(t, v[0], v[1], p),
+                &[x, g],
+            ),
+        ];
+        for (total, s) in totals.iter_mut().zip(secs) {
+            *total += s;
+        }
+        total_flop += flop;
+        println!(
+            "{label:<16} {i:>4} {o:>4} {h:>3} {:>9.2} {:>10.2} {:>11.2}",
+            flop / secs[0] / 1e9,
+            flop / secs[1] / 1e9,
+            flop / secs[2] / 1e9
+        );
+    }
+    if total_flop > 0.0 {
+        println!(
+            "{:<30} {:>9.2} {:>10.2} {:>11.2}   ({:.3} s, {:.3} s, {:.3} s)",
+            "all of the above",
+            total_flop / totals[0] / 1e9,
+            total_flop / totals[1] / 1e9,
+            total_flop / totals[2] / 1e9,
+            totals[0],
+            totals[1],
+            totals[2]
+        );
+    }
 }

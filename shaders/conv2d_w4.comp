@@ -1,0 +1,6 @@
+#version 450
+// 2-D convolution (and its input gradient), 8 channels x 4 columns per invocation: for output
+// planes under 8 wide (4x4 and 2x2). The algorithm is in common/conv2d_tile.glsl.
+#define TO 8
+#define TW 4
+#include "conv2d_tile.glsl"

@@ -1,0 +1,540 @@
+//! 2-D convolution (NCHW, stride 1, zero padding p, square kernel k in {1, 3}) and its two
+//! gradients, each an op with its own backward so that everything differentiates again.
+//!
+//! Shapes: x [B,I,H,W], w [O,I,k,k], bias [O], y [B,O,Ho,Wo] with Ho = H+2p-k+1, Wo = W+2p-k+1.
+//!
+//! - `conv2d(x, w, bias, p)`:
+//!   y[b,o,oy,ox] = bias[o] + sum_{i,ky,kx} x[b,i,oy+ky-p,ox+kx-p] w[o,i,ky,kx]
+//!   (x is zero outside [0,H) x [0,W)).
+//!   dx = conv2d_input_grad(g, w, p), dw = conv2d_weight_grad(x, g, p), dbias = sum(g, [0,2,3]).
+//! - `conv2d_input_grad(g, w, p)` [B,I,H,W], the transposed convolution:
+//!   dx[b,i,y,x] = sum_{o,ky,kx} g[b,o,y+p-ky,x+p-kx] w[o,i,ky,kx] (g zero outside [0,Ho)x[0,Wo)),
+//!   which is a convolution of g with padding k-1-p and the kernel w'[i,o,ky,kx] =
+//!   w[o,i,k-1-ky,k-1-kx]; the device runs it with the forward kernel.
+//!   Bilinear in (g, w); for a cotangent G [B,I,H,W]:
+//!   dg = conv2d(G, w, p), dw = conv2d_weight_grad(G, g, p).
+//! - `conv2d_weight_grad(x, g, p)` [O,I,k,k]:
+//!   dw[o,i,ky,kx] = sum_{b,oy,ox} g[b,o,oy,ox] x[b,i,oy+ky-p,ox+kx-p].
+//!   Bilinear in (x, g); for a cotangent G [O,I,k,k]:
+//!   dx = conv2d_input_grad(g, G, p), dg = conv2d(x, G, p).
+//!
+//! The three are one family under the pairing <G, conv2d(x, w)> (trilinear in G, x, w): each is
+//! the derivative of that pairing with respect to one argument, so every second derivative is
+//! again a member.
+//!
+//! - `equalized_conv2d(x, w, bias, p)` = conv2d(x, c w, bias, p) with c = 1/sqrt(I k k).
+//!
+//! Kernels: `conv2d_w8` / `conv2d_w4` (shaders/common/conv2d_tile.glsl) compute register blocks
+//! of output channels x neighbouring columns; `conv2d_wgrad` sums the weight gradient per
+//! (4 output channels, input channel) in registers over a split of the batch, and
+//! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
+
+use super::{dispatch_1d, scale, sum};
+use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
+use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::{read, write, Buffer, Word};
+
+/// y = conv2d(x, w) + bias (see the module header).
+pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
+    let (xs, ws) = (t.shape(x).to_vec(), t.shape(w).to_vec());
+    assert!(
+        xs.len() == 4 && ws.len() == 4,
+        "conv2d takes x [B,I,H,W] and w [O,I,k,k], got {xs:?} and {ws:?}"
+    );
+    let k = ws[2];
+    assert_eq!(
+        ws[1], xs[1],
+        "conv2d: x {xs:?} and w {ws:?} differ in channels"
+    );
+    check_kernel(k, ws[3], padding);
+    assert!(
+        xs[2] + 2 * padding >= k && xs[3] + 2 * padding >= k,
+        "conv2d: {k}x{k} kernel larger than the padded input {xs:?}"
+    );
+    let out = [
+        xs[0],
+        ws[0],
+        xs[2] + 2 * padding + 1 - k,
+        xs[3] + 2 * padding + 1 - k,
+    ];
+    let mut inputs = vec![x, w];
+    if let Some(b) = bias {
+        assert_eq!(t.shape(b), [ws[0]], "conv2d: bias shape");
+        inputs.push(b);
+    }
+    t.push(Conv2d { padding }, &inputs, &out)
+}
+
+/// The convolution with equalized learning rate: w is scaled by 1/sqrt(I k k) at use.
+pub fn equalized_conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
+    let ws = t.shape(w).to_vec();
+    assert_eq!(ws.len(), 4, "equalized_conv2d: w [O,I,k,k], got {ws:?}");
+    let c = 1.0 / ((ws[1] * ws[2] * ws[3]) as f64).sqrt();
+    let scaled = scale(t, w, c as f32);
+    conv2d(t, x, scaled, bias, padding)
+}
+
+/// The gradient of conv2d with respect to its input x, for the output gradient g [B,O,Ho,Wo]
+/// and kernel w [O,I,k,k]: [B,I,Ho-2p+k-1, Wo-2p+k-1].
+pub fn conv2d_input_grad(t: &mut Tape, g: Var, w: Var, padding: usize) -> Var {
+    let (gs, ws) = (t.shape(g).to_vec(), t.shape(w).to_vec());
+    assert!(
+        gs.len() == 4 && ws.len() == 4 && gs[1] == ws[0],
+        "conv2d_input_grad: g {gs:?}, w {ws:?}"
+    );
+    let k = ws[2];
+    check_kernel(k, ws[3], padding);
+    assert!(
+        gs[2] + k > 2 * padding + 1 && gs[3] + k > 2 * padding + 1,
+        "conv2d_input_grad: g {gs:?} too small for padding {padding}"
+    );
+    let out = [
+        gs[0],
+        ws[1],
+        gs[2] + k - 1 - 2 * padding,
+        gs[3] + k - 1 - 2 * padding,
+    ];
+    t.push(Conv2dInputGrad { padding }, &[g, w], &out)
+}
+
+/// The gradient of conv2d with respect to its kernel, for the input x [B,I,H,W] and output
+/// gradient g [B,O,Ho,Wo]: [O,I,k,k] with k = H+2p+1-Ho.
+pub fn conv2d_weight_grad(t: &mut Tape, x: Var, g: Var, padding: usize) -> Var {
+    let (xs, gs) = (t.shape(x).to_vec(), t.shape(g).to_vec());
+    assert!(
+        xs.len() == 4 && gs.len() == 4 && xs[0] == gs[0],
+        "conv2d_weight_grad: x {xs:?}, g {gs:?}"
+    );
+    let k = (xs[2] + 2 * padding + 1)
+        .checked_sub(gs[2])
+        .expect("conv2d_weight_grad: g larger than the padded x");
+    assert_eq!(
+        xs[3] + 2 * padding + 1 - gs[3],
+        k,
+        "conv2d_weight_grad: x {xs:?} and g {gs:?} imply a non-square kernel"
+    );
+    check_kernel(k, k, padding);
+    t.push(Conv2dWeightGrad { padding }, &[x, g], &[gs[1], xs[1], k, k])
+}
+
+fn check_kernel(k: usize, k2: usize, padding: usize) {
+    assert!(
+        k == k2 && (k == 1 || k == 3),
+        "conv2d supports square 1x1 and 3x3 kernels, got {k}x{k2}"
+    );
+    assert!(
+        padding <= 1,
+        "conv2d supports padding 0 and 1, got {padding}"
+    );
+}
+
+/// Plain loops over
+/// y[b,o,oy,ox] = sum_{i,ky,kx} x[b,i,oy+ky-p,ox+kx-p] w[o,i,ky,kx], the definition all three
+/// references use: the forward computes y, the gradients scatter into x's or w's place.
+/// `f` gets (x index, w index, y index) of every term.
+fn for_each_tap(xs: &[usize], ws: &[usize], p: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let (b_n, i_n, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (o_n, k) = (ws[0], ws[2]);
+    let (ho, wo) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
+    for b in 0..b_n {
+        for o in 0..o_n {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let yi = ((b * o_n + o) * ho + oy) * wo + ox;
+                    for i in 0..i_n {
+                        for ky in 0..k {
+                            let iy = (oy + ky) as isize - p as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..k {
+                                let ix = (ox + kx) as isize - p as isize;
+                                if ix < 0 || ix >= w as isize {
+                                    continue;
+                                }
+                                let xi = ((b * i_n + i) * h + iy as usize) * w + ix as usize;
+                                let wi = ((o * i_n + i) * k + ky) * k + kx;
+                                f(xi, wi, yi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output sizes of the convolution of a [.., h, w] input by a k x k kernel.
+fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
+    (h + 2 * p + 1 - k, w + 2 * p + 1 - k)
+}
+
+/// Push words and grid for the forward kernel computing
+/// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
+struct TileConv {
+    b: usize,
+    c: usize,
+    o: usize,
+    in_hw: (usize, usize),
+    out_hw: (usize, usize),
+    k: usize,
+    pad: i32,
+    /// base, so, sc, sky, skx
+    w_index: [i32; 5],
+}
+
+fn record_tile_conv(
+    rec: &mut Recording,
+    conv: &TileConv,
+    inp: &Buffer,
+    w: &Buffer,
+    bias: Option<&Buffer>,
+    out: &Buffer,
+) {
+    let ctx = rec.context();
+    let kernels = ctx.kernels();
+    let (kernel, to, tw) = if conv.out_hw.1 >= 8 {
+        (&kernels.conv2d_w8, 4, 8)
+    } else {
+        (&kernels.conv2d_w4, 8, 4)
+    };
+    let tiles_x = conv.out_hw.1.div_ceil(tw);
+    let invocations = conv.b * conv.out_hw.0 * tiles_x;
+    let local = kernel.spec.local_size[0] as usize;
+    let groups = [
+        invocations.div_ceil(local) as u32,
+        conv.o.div_ceil(to) as u32,
+        1,
+    ];
+    assert!(
+        groups[0] <= 65535 && groups[1] <= 65535,
+        "conv2d grid {groups:?} too large"
+    );
+    let u = |v: usize| Word::from(v as u32);
+    let mut push = vec![
+        u(conv.b),
+        u(conv.c),
+        u(conv.o),
+        u(conv.in_hw.0),
+        u(conv.in_hw.1),
+        u(conv.out_hw.0),
+        u(conv.out_hw.1),
+        u(conv.k),
+        Word::from(conv.pad),
+    ];
+    push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
+    push.push(u(bias.is_some() as usize));
+    push.push(u(tiles_x));
+    // Without a bias the kernel reads no bias element; any buffer fills the binding.
+    let bias = bias.unwrap_or(w);
+    rec.dispatch(
+        kernel,
+        &[read(inp), read(w), read(bias), write(out)],
+        &push,
+        groups,
+    );
+}
+
+struct Conv2d {
+    padding: usize,
+}
+
+impl Op for Conv2d {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (x, w) = (inputs[0], inputs[1]);
+        let k = w.shape[2];
+        let (ho, wo) = out_hw(x.shape[2], x.shape[3], k, self.padding);
+        let shape = [x.shape[0], w.shape[0], ho, wo];
+        let mut y = vec![0.0; shape.iter().product()];
+        if let Some(bias) = inputs.get(2) {
+            for (idx, v) in y.iter_mut().enumerate() {
+                *v = bias.data[(idx / (ho * wo)) % shape[1]];
+            }
+        }
+        for_each_tap(&x.shape, &w.shape, self.padding, |xi, wi, yi| {
+            y[yi] += x.data[xi] * w.data[wi]
+        });
+        CpuTensor::new(&shape, y)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let (xs, ws) = (inputs[0].shape(), inputs[1].shape());
+        let (i_n, k) = (ws[1], ws[2]);
+        let kk = (k * k) as i32;
+        let conv = TileConv {
+            b: xs[0],
+            c: i_n,
+            o: ws[0],
+            in_hw: (xs[2], xs[3]),
+            out_hw: (out.shape()[2], out.shape()[3]),
+            k,
+            pad: self.padding as i32,
+            w_index: [0, i_n as i32 * kk, kk, k as i32, 1],
+        };
+        let bias = inputs.get(2).map(|b| b.buffer());
+        record_tile_conv(
+            rec,
+            &conv,
+            inputs[0].buffer(),
+            inputs[1].buffer(),
+            bias,
+            out.buffer(),
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let (x, w) = (inputs[0], inputs[1]);
+        let mut grads = vec![
+            Some(conv2d_input_grad(t, g, w, self.padding)),
+            Some(conv2d_weight_grad(t, x, g, self.padding)),
+        ];
+        if inputs.len() == 3 {
+            grads.push(Some(sum(t, g, &[0, 2, 3], false)));
+        }
+        grads
+    }
+}
+
+struct Conv2dInputGrad {
+    padding: usize,
+}
+
+impl Op for Conv2dInputGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_input_grad"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (g, w) = (inputs[0], inputs[1]);
+        let k = w.shape[2];
+        let h = g.shape[2] + k - 1 - 2 * self.padding;
+        let wd = g.shape[3] + k - 1 - 2 * self.padding;
+        let xs = [g.shape[0], w.shape[1], h, wd];
+        let mut dx = vec![0.0; xs.iter().product()];
+        for_each_tap(&xs, &w.shape, self.padding, |xi, wi, yi| {
+            dx[xi] += g.data[yi] * w.data[wi]
+        });
+        CpuTensor::new(&xs, dx)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let (gs, ws) = (inputs[0].shape(), inputs[1].shape());
+        let (i_n, k) = (ws[1], ws[2]);
+        let kk = (k * k) as i32;
+        let k32 = k as i32;
+        // Output channel i, reduced channel o, taps flipped: w[o, i, k-1-ky, k-1-kx].
+        let conv = TileConv {
+            b: gs[0],
+            c: ws[0],
+            o: i_n,
+            in_hw: (gs[2], gs[3]),
+            out_hw: (out.shape()[2], out.shape()[3]),
+            k,
+            pad: k32 - 1 - self.padding as i32,
+            w_index: [kk - 1, kk, i_n as i32 * kk, -k32, -1],
+        };
+        record_tile_conv(
+            rec,
+            &conv,
+            inputs[0].buffer(),
+            inputs[1].buffer(),
+            None,
+            out.buffer(),
+        );
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let (gy, w) = (inputs[0], inputs[1]);
+        vec![
+            Some(conv2d(t, g, w, None, self.padding)),
+            Some(conv2d_weight_grad(t, g, gy, self.padding)),
+        ]
+    }
+}
+
+struct Conv2dWeightGrad {
+    padding: usize,
+}
+
+/// Batch images per split of the weight gradient: enough invocations to fill a GPU (about
+/// 2^16), and no split at all where the unsplit grid already has that many.
+fn wgrad_per_split(b: usize, c: usize, o: usize) -> usize {
+    let unsplit = c.next_multiple_of(64) * o.div_ceil(4);
+    let splits = (65536 / unsplit).clamp(1, b);
+    b.div_ceil(splits)
+}
+
+impl Op for Conv2dWeightGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_weight_grad"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (x, g) = (inputs[0], inputs[1]);
+        let k = x.shape[2] + 2 * self.padding + 1 - g.shape[2];
+        let ws = [g.shape[1], x.shape[1], k, k];
+        let mut dw = vec![0.0; ws.iter().product()];
+        for_each_tap(&x.shape, &ws, self.padding, |xi, wi, yi| {
+            dw[wi] += g.data[yi] * x.data[xi]
+        });
+        CpuTensor::new(&ws, dw)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let (xs, gs) = (inputs[0].shape(), inputs[1].shape());
+        let (b, c, o) = (xs[0], xs[1], gs[1]);
+        let k = out.shape()[2];
+        let per_split = wgrad_per_split(b, c, o);
+        let splits = b.div_ceil(per_split);
+        let n = out.numel();
+        let ctx = rec.context();
+        let part = if splits > 1 {
+            Some(Buffer::new(&ctx, (n * splits * 4) as u64).expect("conv2d_weight_grad scratch"))
+        } else {
+            None
+        };
+        let kernel = &ctx.kernels().conv2d_wgrad;
+        let u = |v: usize| Word::from(v as u32);
+        let push = [
+            u(b),
+            u(c),
+            u(o),
+            u(xs[2]),
+            u(xs[3]),
+            u(gs[2]),
+            u(gs[3]),
+            u(k),
+            Word::from(self.padding as i32),
+            u(per_split),
+        ];
+        let groups = [
+            c.div_ceil(kernel.spec.local_size[0] as usize) as u32,
+            o.div_ceil(4) as u32,
+            splits as u32,
+        ];
+        let target = part.as_ref().unwrap_or(out.buffer());
+        rec.dispatch(
+            kernel,
+            &[
+                read(inputs[0].buffer()),
+                read(inputs[1].buffer()),
+                write(target),
+            ],
+            &push,
+            groups,
+        );
+        if let Some(part) = &part {
+            dispatch_1d(
+                rec,
+                &ctx.kernels().conv2d_wgrad_reduce,
+                &[read(part), write(out.buffer())],
+                &[u(n), u(splits)],
+                n,
+            );
+        }
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let (x, gy) = (inputs[0], inputs[1]);
+        vec![
+            Some(conv2d_input_grad(t, gy, g, self.padding)),
+            Some(conv2d(t, x, g, None, self.padding)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_op, OpCase};
+
+    // f32 sums of up to I*k*k = 63 products of values in [-2, 2].
+    const ATOL: f64 = 2e-5;
+    const RTOL: f64 = 2e-4;
+
+    fn case(name: &str, x: [usize; 4], o: usize, k: usize, p: usize, bias: bool) -> OpCase {
+        let w = [o, x[1], k, k];
+        let b = [o];
+        let shapes: Vec<&[usize]> = if bias { vec![&x, &w, &b] } else { vec![&x, &w] };
+        let name = format!("{name} k{k} p{p} bias {bias}");
+        OpCase::new(&name, &shapes, move |t, v| {
+            conv2d(t, v[0], v[1], v.get(2).copied(), p)
+        })
+        .tolerance(ATOL, RTOL)
+    }
+
+    #[test]
+    fn conv2d_odd_sizes_3x3() {
+        for p in [0, 1] {
+            for bias in [false, true] {
+                check_op(case("conv2d", [3, 5, 9, 9], 7, 3, p, bias));
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_odd_sizes_1x1() {
+        for p in [0, 1] {
+            for bias in [false, true] {
+                check_op(case("conv2d", [3, 5, 9, 9], 7, 1, p, bias));
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_wide_and_non_square() {
+        // Columns past one 8-wide block, a ragged last block, H != W.
+        check_op(case("conv2d", [2, 3, 5, 19], 5, 3, 1, true));
+        check_op(case("conv2d", [2, 3, 6, 11], 9, 3, 0, false));
+    }
+
+    #[test]
+    fn conv2d_final_discriminator_shape() {
+        // 4x4 -> 2x2 with padding 0, like the discriminator's last conv (513 channels there).
+        check_op(case("conv2d", [4, 9, 4, 4], 9, 3, 0, true));
+    }
+
+    #[test]
+    fn gradient_ops_directly() {
+        for (k, p) in [(3, 1), (3, 0), (1, 0), (1, 1)] {
+            let ho = 7 + 2 * p + 1 - k;
+            check_op(
+                OpCase::new(
+                    &format!("conv2d_input_grad k{k} p{p}"),
+                    &[&[3, 5, ho, ho], &[5, 4, k, k]],
+                    move |t, v| conv2d_input_grad(t, v[0], v[1], p),
+                )
+                .tolerance(ATOL, RTOL),
+            );
+            check_op(
+                OpCase::new(
+                    &format!("conv2d_weight_grad k{k} p{p}"),
+                    &[&[3, 4, 7, 7], &[3, 5, ho, ho]],
+                    move |t, v| conv2d_weight_grad(t, v[0], v[1], p),
+                )
+                .tolerance(ATOL, RTOL),
+            );
+        }
+    }
+
+    #[test]
+    fn single_image_weight_gradient_is_unsplit() {
+        check_op(case("conv2d", [1, 6, 5, 5], 3, 3, 1, true));
+    }
+
+    #[test]
+    fn equalized_conv2d_scales_the_kernel() {
+        check_op(
+            OpCase::new(
+                "equalized_conv2d",
+                &[&[2, 5, 6, 6], &[3, 5, 3, 3], &[3]],
+                |t, v| equalized_conv2d(t, v[0], v[1], Some(v[2]), 1),
+            )
+            .tolerance(ATOL, RTOL),
+        );
+    }
+}
