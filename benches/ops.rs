@@ -32,7 +32,11 @@ fn matmul_benches(ctx: &Context, filter: &str) {
             let sb = if tb { [n, k] } else { [k, n] };
             let secs = time_op(ctx, |t, x| ops::matmul(t, x[0], x[1], ta, tb), &[&sa, &sb]);
             let flop = 2.0 * (m * k * n) as f64;
-            println!("{label} {:8.3} ms {:7.2} GFLOP/s", secs * 1e3, flop / secs / 1e9);
+            println!(
+                "{label} {:8.3} ms {:7.2} GFLOP/s",
+                secs * 1e3,
+                flop / secs / 1e9
+            );
         }
     }
 }

@@ -1,0 +1,88 @@
+//! The layers the three networks are built from, as functions on the tape over bound
+//! parameters (names as in the reference's `state_dict`).
+//!
+//! - Equalized linear: `y = x (c W)^T + b`, c = 1/sqrt(in).
+//! - Equalized conv: `y = conv(x, c W) + b`, c = 1/sqrt(in k k).
+//! - Modulated conv, shared-weight form: `y = conv(x * s[b,i], c W) * d[b,o]` with
+//!   `d[b,o] = 1/sqrt(sum_i s[b,i]^2 sum_{kh,kw} (c W[o,i,kh,kw])^2 + 1e-8)` when demodulating:
+//!   one convolution over the whole batch instead of one per sample, and the demodulation a
+//!   small [B,I]x[I,O] product. Identical to the reference's per-sample weights.
+
+use super::params::Bound;
+use crate::autograd::{Tape, Var};
+use crate::ops;
+
+pub const LRELU_SLOPE: f32 = 0.2;
+const DEMOD_EPS: f32 = 1e-8;
+
+fn param(p: &Bound, prefix: &str, leaf: &str) -> Var {
+    p.get(&format!("{prefix}.{leaf}"))
+}
+
+/// `EqualizedLinear` at `prefix`: x [B,in] -> [B,out].
+pub fn equalized_linear(t: &mut Tape, p: &Bound, prefix: &str, x: Var) -> Var {
+    let w = param(p, prefix, "weight.weight");
+    let b = param(p, prefix, "bias");
+    ops::equalized_linear(t, x, w, Some(b))
+}
+
+/// `EqualizedConv2d` at `prefix`.
+pub fn equalized_conv(t: &mut Tape, p: &Bound, prefix: &str, x: Var, padding: usize) -> Var {
+    let w = param(p, prefix, "weight.weight");
+    let b = param(p, prefix, "bias");
+    let s = t.shape(w);
+    let fan_in = s[1] * s[2] * s[3];
+    let wc = ops::scale(t, w, 1.0 / (fan_in as f32).sqrt());
+    ops::conv2d(t, x, wc, Some(b), padding)
+}
+
+/// `Conv2dWeightModulate`: x [B,I,H,W], styles s [B,I], raw weight w [O,I,k,k].
+pub fn modulated_conv(t: &mut Tape, x: Var, s: Var, w: Var, demodulate: bool) -> Var {
+    let ws = t.shape(w).to_vec();
+    let (o, i, k) = (ws[0], ws[1], ws[2]);
+    let b = t.shape(x)[0];
+    let wc = ops::scale(t, w, 1.0 / ((i * k * k) as f32).sqrt());
+    let s4 = ops::reshape(t, s, &[b, i, 1, 1]);
+    let xs = ops::mul(t, x, s4);
+    let y = ops::conv2d(t, xs, wc, None, (k - 1) / 2);
+    if !demodulate {
+        return y;
+    }
+    let w2 = ops::square(t, wc);
+    let w2 = ops::sum(t, w2, &[2, 3], false); // [O, I]
+    let s2 = ops::square(t, s);
+    let energy = ops::matmul(t, s2, w2, false, true); // [B, O]
+    let energy = ops::add_scalar(t, energy, DEMOD_EPS);
+    let d = ops::rsqrt(t, energy);
+    let d4 = ops::reshape(t, d, &[b, o, 1, 1]);
+    ops::mul(t, y, d4)
+}
+
+/// `StyleBlock`: style from w, modulated 3x3 conv, noise, bias, leaky relu.
+pub fn style_block(
+    t: &mut Tape,
+    p: &Bound,
+    prefix: &str,
+    x: Var,
+    w: Var,
+    noise: Option<Var>,
+) -> Var {
+    let s = equalized_linear(t, p, &format!("{prefix}.to_style"), w);
+    let weight = param(p, prefix, "conv.weight.weight");
+    let mut y = modulated_conv(t, x, s, weight, true);
+    if let Some(n) = noise {
+        let scale = param(p, prefix, "scale_noise");
+        y = ops::noise_inject(t, y, n, scale);
+    }
+    let bias = param(p, prefix, "bias");
+    ops::bias_leaky_relu(t, y, bias, LRELU_SLOPE)
+}
+
+/// `ToRGB`: style from w, modulated 1x1 conv without demodulation, bias, leaky relu.
+pub fn to_rgb(t: &mut Tape, p: &Bound, prefix: &str, x: Var, w: Var) -> Var {
+    let s = equalized_linear(t, p, &format!("{prefix}.to_style"), w);
+    let weight = param(p, prefix, "conv.weight.weight");
+    let y = modulated_conv(t, x, s, weight, false);
+    let bias = param(p, prefix, "bias");
+    ops::bias_leaky_relu(t, y, bias, LRELU_SLOPE)
+}

@@ -1,0 +1,13 @@
+//! StyleGAN2's networks on the tape: configuration, parameters (reference names, safetensors),
+//! layers, the three networks, losses and regularizers.
+
+pub mod config;
+pub mod layers;
+pub mod losses;
+pub mod networks;
+pub mod params;
+pub mod step;
+
+pub use config::ModelConfig;
+pub use networks::{discriminator, generator, mapping, BlockNoise};
+pub use params::{parameter_specs, Bound, Net, ParamError, ParamSpec, ParamStore};
