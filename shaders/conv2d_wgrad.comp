@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 // Weight gradient of a 2-D convolution (at most 3x3), over the batches of split z:
 //   dw[z][o,c,ky,kx] = sum_{b in split z, oy, ox} g[b,o,oy,ox] * x[b,c,oy+ky-P,ox+kx-P]
 // One invocation per (block of 4 output channels, input channel): 4 x K*K sums in registers,
@@ -26,48 +27,48 @@ void main() {
     uint b_end = min(B, b_begin + per_split);
 
     float acc[TO][9];
-    for (int t = 0; t < TO; t++)
-        for (int k = 0; k < 9; k++) acc[t][k] = 0.0;
+    [[unroll]] for (int t = 0; t < TO; t++)
+        [[unroll]] for (int k = 0; k < 9; k++) acc[t][k] = 0.0;
 
     uint orow[TO];
-    for (int t = 0; t < TO; t++) orow[t] = min(o0 + uint(t), O - 1u);
+    [[unroll]] for (int t = 0; t < TO; t++) orow[t] = min(o0 + uint(t), O - 1u);
 
     for (uint b = b_begin; b < b_end; b++) {
         uint plane = (b * C + c) * H * W;
         for (uint oy = 0; oy < HO; oy++) {
             for (uint ox0 = 0; ox0 < WO; ox0 += TW) {
                 float gv[TO][TW];
-                for (int t = 0; t < TO; t++) {
+                [[unroll]] for (int t = 0; t < TO; t++) {
                     uint grow = ((b * O + orow[t]) * HO + oy) * WO;
-                    for (int j = 0; j < TW; j++) {
+                    [[unroll]] for (int j = 0; j < TW; j++) {
                         gv[t][j] = 0.0;
                         if (ox0 + uint(j) < WO) gv[t][j] = g[grow + ox0 + uint(j)];
                     }
                 }
                 // A constant trip count keeps acc[][] indices constant, so acc stays in
                 // registers.
-                for (int ky = 0; ky < 3; ky++) {
+                [[unroll]] for (int ky = 0; ky < 3; ky++) {
                     int iy = int(oy) + ky - P;
                     if (uint(ky) >= K || iy < 0 || iy >= int(H)) continue;
                     uint rowbase = plane + uint(iy) * W;
                     float xr[TW + 2];
-                    for (int j = 0; j < TW + 2; j++) {
+                    [[unroll]] for (int j = 0; j < TW + 2; j++) {
                         int ix = int(ox0) - P + j;
                         xr[j] = 0.0;
                         if (ix >= 0 && ix < int(W)) xr[j] = x[rowbase + uint(ix)];
                     }
                     if (K == 3u) {
-                        for (int kx = 0; kx < 3; kx++) {
-                            for (int t = 0; t < TO; t++) {
+                        [[unroll]] for (int kx = 0; kx < 3; kx++) {
+                            [[unroll]] for (int t = 0; t < TO; t++) {
                                 float s = 0.0;
-                                for (int j = 0; j < TW; j++) s += gv[t][j] * xr[j + kx];
+                                [[unroll]] for (int j = 0; j < TW; j++) s += gv[t][j] * xr[j + kx];
                                 acc[t][ky * 3 + kx] += s;
                             }
                         }
                     } else {
-                        for (int t = 0; t < TO; t++) {
+                        [[unroll]] for (int t = 0; t < TO; t++) {
                             float s = 0.0;
-                            for (int j = 0; j < TW; j++) s += gv[t][j] * xr[j];
+                            [[unroll]] for (int j = 0; j < TW; j++) s += gv[t][j] * xr[j];
                             acc[t][0] += s;
                         }
                     }
@@ -78,7 +79,7 @@ void main() {
 
     uint KK = K * K;
     uint base = gl_WorkGroupID.z * O * C * KK;
-    for (int t = 0; t < TO; t++) {
+    [[unroll]] for (int t = 0; t < TO; t++) {
         uint o = o0 + uint(t);
         if (o >= O) break;
         for (uint k = 0; k < KK; k++) dw[base + (o * C + c) * KK + k] = acc[t][k];

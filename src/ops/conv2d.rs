@@ -169,7 +169,7 @@ fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
     (h + 2 * p + 1 - k, w + 2 * p + 1 - k)
 }
 
-/// Push words and grid for the forward kernel computing
+/// The forward kernel's problem:
 /// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
 struct TileConv {
     b: usize,
@@ -194,9 +194,9 @@ fn record_tile_conv(
     let ctx = rec.context();
     let kernels = ctx.kernels();
     let (kernel, to, tw) = if conv.out_hw.1 >= 8 {
-        (&kernels.conv2d_w8, 4, 8)
+        (&kernels.conv2d_w8, 16, 8)
     } else {
-        (&kernels.conv2d_w4, 8, 4)
+        (&kernels.conv2d_w4, 16, 4)
     };
     let tiles_x = conv.out_hw.1.div_ceil(tw);
     let invocations = conv.b * conv.out_hw.0 * tiles_x;
@@ -211,7 +211,19 @@ fn record_tile_conv(
         "conv2d grid {groups:?} too large"
     );
     let u = |v: usize| Word::from(v as u32);
-    let mut push = vec![
+    let o4 = conv.o.div_ceil(4);
+    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
+    let packed = Buffer::new(&ctx, (packed_len * 4) as u64).expect("conv2d packed kernel");
+    let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
+    pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
+    dispatch_1d(
+        rec,
+        &kernels.conv2d_wpack,
+        &[read(w), write(&packed)],
+        &pack_push,
+        packed_len,
+    );
+    let push = [
         u(conv.b),
         u(conv.c),
         u(conv.o),
@@ -221,15 +233,14 @@ fn record_tile_conv(
         u(conv.out_hw.1),
         u(conv.k),
         Word::from(conv.pad),
+        u(bias.is_some() as usize),
+        u(tiles_x),
     ];
-    push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
-    push.push(u(bias.is_some() as usize));
-    push.push(u(tiles_x));
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
     rec.dispatch(
         kernel,
-        &[read(inp), read(w), read(bias), write(out)],
+        &[read(inp), read(&packed), read(bias), write(out)],
         &push,
         groups,
     );
@@ -490,6 +501,13 @@ mod tests {
         // Columns past one 8-wide block, a ragged last block, H != W.
         check_op(case("conv2d", [2, 3, 5, 19], 5, 3, 1, true));
         check_op(case("conv2d", [2, 3, 6, 11], 9, 3, 0, false));
+    }
+
+    #[test]
+    fn conv2d_many_channel_blocks() {
+        // 37 channels: three blocks of 16 for the 8-wide and the narrow kernel, a ragged one last.
+        check_op(case("conv2d", [2, 3, 3, 9], 37, 3, 1, true));
+        check_op(case("conv2d", [2, 3, 5, 4], 37, 3, 1, false));
     }
 
     #[test]
