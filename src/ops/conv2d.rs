@@ -25,14 +25,15 @@
 //! - `equalized_conv2d(x, w, bias, p)` = conv2d(x, c w, bias, p) with c = 1/sqrt(I k k).
 //!
 //! Kernels: `conv2d_w8` / `conv2d_w4` (shaders/common/conv2d_tile.glsl) compute register blocks
-//! of output channels x neighbouring columns; `conv2d_wgrad` sums the weight gradient per
-//! (4 output channels, input channel) in registers over a split of the batch, and
+//! of output channels x neighbouring columns; `conv2d_wgrad3` / `conv2d_wgrad1` sum the weight
+//! gradient per (8 output channels, 2 or 8 input channels) in registers over a split of the
+//! batch, and
 //! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Buffer, Word};
+use crate::vk::{read, write, Buffer, DeviceKind, Word};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
@@ -371,11 +372,21 @@ struct Conv2dWeightGrad {
     padding: usize,
 }
 
-/// Batch images per split of the weight gradient: enough invocations to fill a GPU (about
-/// 2^16), and no split at all where the unsplit grid already has that many.
-fn wgrad_per_split(b: usize, c: usize, o: usize) -> usize {
-    let unsplit = c.next_multiple_of(64) * o.div_ceil(4);
-    let splits = (65536 / unsplit).clamp(1, b);
+/// Output x input channels per invocation of conv2d_wgrad3 / conv2d_wgrad1.
+fn wgrad_tile(k: usize) -> (usize, usize) {
+    if k == 3 {
+        (8, 2)
+    } else {
+        (8, 8)
+    }
+}
+
+/// Batch images per split of the weight gradient: enough invocations to fill the device (about
+/// 2^16 on a GPU; on a CPU driver 64 workgroups keep every core busy, and each split costs a
+/// pass over its partial sums), and no split where the unsplit grid already has that many.
+fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
+    let target = if cpu { 64 * 64 } else { 65536 };
+    let splits = (target / invocations.max(1)).clamp(1, b);
     b.div_ceil(splits)
 }
 
@@ -399,16 +410,23 @@ impl Op for Conv2dWeightGrad {
         let (xs, gs) = (inputs[0].shape(), inputs[1].shape());
         let (b, c, o) = (xs[0], xs[1], gs[1]);
         let k = out.shape()[2];
-        let per_split = wgrad_per_split(b, c, o);
+        let (to, tc) = wgrad_tile(k);
+        let invocations = c.div_ceil(tc) * o.div_ceil(to);
+        let ctx = rec.context();
+        let cpu = ctx.info().kind == DeviceKind::Cpu;
+        let per_split = wgrad_per_split(b, invocations, cpu);
         let splits = b.div_ceil(per_split);
         let n = out.numel();
-        let ctx = rec.context();
         let part = if splits > 1 {
             Some(Buffer::new(&ctx, (n * splits * 4) as u64).expect("conv2d_weight_grad scratch"))
         } else {
             None
         };
-        let kernel = &ctx.kernels().conv2d_wgrad;
+        let kernel = if k == 3 {
+            &ctx.kernels().conv2d_wgrad3
+        } else {
+            &ctx.kernels().conv2d_wgrad1
+        };
         let u = |v: usize| Word::from(v as u32);
         let push = [
             u(b),
@@ -418,13 +436,12 @@ impl Op for Conv2dWeightGrad {
             u(xs[3]),
             u(gs[2]),
             u(gs[3]),
-            u(k),
             Word::from(self.padding as i32),
             u(per_split),
         ];
         let groups = [
-            c.div_ceil(kernel.spec.local_size[0] as usize) as u32,
-            o.div_ceil(4) as u32,
+            invocations.div_ceil(kernel.spec.local_size[0] as usize) as u32,
+            1,
             splits as u32,
         ];
         let target = part.as_ref().unwrap_or(out.buffer());
