@@ -194,13 +194,14 @@ fn record_tile_conv(
 ) {
     let ctx = rec.context();
     let kernels = ctx.kernels();
-    let (kernel, to, tw) = if conv.out_hw.1 >= 8 {
-        (&kernels.conv2d_w8, 16, 8)
+    // (kernel, channels, rows, columns) per invocation.
+    let (kernel, to, th, tw) = if conv.out_hw.1 >= 8 {
+        (&kernels.conv2d_w8, 16, 4, 8)
     } else {
-        (&kernels.conv2d_w4, 16, 4)
+        (&kernels.conv2d_w4, 16, 4, 4)
     };
     let tiles_x = conv.out_hw.1.div_ceil(tw);
-    let invocations = conv.b * conv.out_hw.0 * tiles_x;
+    let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
     let local = kernel.spec.local_size[0] as usize;
     let groups = [
         invocations.div_ceil(local) as u32,
