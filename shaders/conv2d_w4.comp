@@ -1,6 +1,8 @@
 #version 450
-// 2-D convolution (and its input gradient), 8 channels x 4 columns per invocation: for output
-// planes under 8 wide (4x4 and 2x2). The algorithm is in common/conv2d_tile.glsl.
-#define TO 8
+#extension GL_EXT_control_flow_attributes : require
+// 2-D convolution (and its input gradient), 16 channels x 4 rows x 4 columns per invocation:
+// for output planes under 8 wide (4x4 and 2x2). The algorithm is in common/conv2d_tile.glsl.
+#define TO 16
+#define TH 4
 #define TW 4
 #include "conv2d_tile.glsl"

@@ -25,14 +25,15 @@
 //! - `equalized_conv2d(x, w, bias, p)` = conv2d(x, c w, bias, p) with c = 1/sqrt(I k k).
 //!
 //! Kernels: `conv2d_w8` / `conv2d_w4` (shaders/common/conv2d_tile.glsl) compute register blocks
-//! of output channels x neighbouring columns; `conv2d_wgrad` sums the weight gradient per
-//! (4 output channels, input channel) in registers over a split of the batch, and
+//! of output channels x neighbouring columns; `conv2d_wgrad3` / `conv2d_wgrad1` sum the weight
+//! gradient per (8 output channels, 2 or 8 input channels) in registers over a split of the
+//! batch, and
 //! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Buffer, Word};
+use crate::vk::{read, write, Buffer, DeviceKind, Word};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
@@ -169,7 +170,7 @@ fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
     (h + 2 * p + 1 - k, w + 2 * p + 1 - k)
 }
 
-/// Push words and grid for the forward kernel computing
+/// The forward kernel's problem:
 /// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
 struct TileConv {
     b: usize,
@@ -193,13 +194,14 @@ fn record_tile_conv(
 ) {
     let ctx = rec.context();
     let kernels = ctx.kernels();
-    let (kernel, to, tw) = if conv.out_hw.1 >= 8 {
-        (&kernels.conv2d_w8, 4, 8)
+    // (kernel, channels, rows, columns) per invocation.
+    let (kernel, to, th, tw) = if conv.out_hw.1 >= 8 {
+        (&kernels.conv2d_w8, 16, 4, 8)
     } else {
-        (&kernels.conv2d_w4, 8, 4)
+        (&kernels.conv2d_w4, 16, 4, 4)
     };
     let tiles_x = conv.out_hw.1.div_ceil(tw);
-    let invocations = conv.b * conv.out_hw.0 * tiles_x;
+    let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
     let local = kernel.spec.local_size[0] as usize;
     let groups = [
         invocations.div_ceil(local) as u32,
@@ -211,7 +213,19 @@ fn record_tile_conv(
         "conv2d grid {groups:?} too large"
     );
     let u = |v: usize| Word::from(v as u32);
-    let mut push = vec![
+    let o4 = conv.o.div_ceil(4);
+    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
+    let packed = Buffer::new(&ctx, (packed_len * 4) as u64).expect("conv2d packed kernel");
+    let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
+    pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
+    dispatch_1d(
+        rec,
+        &kernels.conv2d_wpack,
+        &[read(w), write(&packed)],
+        &pack_push,
+        packed_len,
+    );
+    let push = [
         u(conv.b),
         u(conv.c),
         u(conv.o),
@@ -221,15 +235,14 @@ fn record_tile_conv(
         u(conv.out_hw.1),
         u(conv.k),
         Word::from(conv.pad),
+        u(bias.is_some() as usize),
+        u(tiles_x),
     ];
-    push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
-    push.push(u(bias.is_some() as usize));
-    push.push(u(tiles_x));
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
     rec.dispatch(
         kernel,
-        &[read(inp), read(w), read(bias), write(out)],
+        &[read(inp), read(&packed), read(bias), write(out)],
         &push,
         groups,
     );
@@ -360,11 +373,21 @@ struct Conv2dWeightGrad {
     padding: usize,
 }
 
-/// Batch images per split of the weight gradient: enough invocations to fill a GPU (about
-/// 2^16), and no split at all where the unsplit grid already has that many.
-fn wgrad_per_split(b: usize, c: usize, o: usize) -> usize {
-    let unsplit = c.next_multiple_of(64) * o.div_ceil(4);
-    let splits = (65536 / unsplit).clamp(1, b);
+/// Output x input channels per invocation of conv2d_wgrad3 / conv2d_wgrad1.
+fn wgrad_tile(k: usize) -> (usize, usize) {
+    if k == 3 {
+        (8, 2)
+    } else {
+        (8, 8)
+    }
+}
+
+/// Batch images per split of the weight gradient: enough invocations to fill the device (about
+/// 2^16 on a GPU; on a CPU driver 64 workgroups keep every core busy, and each split costs a
+/// pass over its partial sums), and no split where the unsplit grid already has that many.
+fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
+    let target = if cpu { 64 * 64 } else { 65536 };
+    let splits = (target / invocations.max(1)).clamp(1, b);
     b.div_ceil(splits)
 }
 
@@ -388,16 +411,23 @@ impl Op for Conv2dWeightGrad {
         let (xs, gs) = (inputs[0].shape(), inputs[1].shape());
         let (b, c, o) = (xs[0], xs[1], gs[1]);
         let k = out.shape()[2];
-        let per_split = wgrad_per_split(b, c, o);
+        let (to, tc) = wgrad_tile(k);
+        let invocations = c.div_ceil(tc) * o.div_ceil(to);
+        let ctx = rec.context();
+        let cpu = ctx.info().kind == DeviceKind::Cpu;
+        let per_split = wgrad_per_split(b, invocations, cpu);
         let splits = b.div_ceil(per_split);
         let n = out.numel();
-        let ctx = rec.context();
         let part = if splits > 1 {
             Some(Buffer::new(&ctx, (n * splits * 4) as u64).expect("conv2d_weight_grad scratch"))
         } else {
             None
         };
-        let kernel = &ctx.kernels().conv2d_wgrad;
+        let kernel = if k == 3 {
+            &ctx.kernels().conv2d_wgrad3
+        } else {
+            &ctx.kernels().conv2d_wgrad1
+        };
         let u = |v: usize| Word::from(v as u32);
         let push = [
             u(b),
@@ -407,13 +437,12 @@ impl Op for Conv2dWeightGrad {
             u(xs[3]),
             u(gs[2]),
             u(gs[3]),
-            u(k),
             Word::from(self.padding as i32),
             u(per_split),
         ];
         let groups = [
-            c.div_ceil(kernel.spec.local_size[0] as usize) as u32,
-            o.div_ceil(4) as u32,
+            invocations.div_ceil(kernel.spec.local_size[0] as usize) as u32,
+            1,
             splits as u32,
         ];
         let target = part.as_ref().unwrap_or(out.buffer());
@@ -490,6 +519,13 @@ mod tests {
         // Columns past one 8-wide block, a ragged last block, H != W.
         check_op(case("conv2d", [2, 3, 5, 19], 5, 3, 1, true));
         check_op(case("conv2d", [2, 3, 6, 11], 9, 3, 0, false));
+    }
+
+    #[test]
+    fn conv2d_many_channel_blocks() {
+        // 37 channels: three blocks of 16 for the 8-wide and the narrow kernel, a ragged one last.
+        check_op(case("conv2d", [2, 3, 3, 9], 37, 3, 1, true));
+        check_op(case("conv2d", [2, 3, 5, 4], 37, 3, 1, false));
     }
 
     #[test]
