@@ -574,3 +574,45 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod full_size_tests {
+    use super::*;
+    use crate::testing::{assert_close, context, random};
+
+    /// The discriminator's first block at batch 32: each invocation's loops run long here,
+    /// which is where lavapipe's 65535-iteration loop limit would cut a reduction short.
+    #[test]
+    fn training_sized_convolutions_match_the_cpu() {
+        let ctx = context();
+        for (k, p) in [(3, 1), (1, 0)] {
+            let (b, i, o, h) = (32, 8, 16, 32);
+            let mut t = Tape::new();
+            let x = t.leaf(&[b, i, h, h], false);
+            let w = t.leaf(&[o, i, k, k], false);
+            let g = t.leaf(&[b, o, h, h], false);
+            let y = conv2d(&mut t, x, w, None, p);
+            let dx = conv2d_input_grad(&mut t, g, w, p);
+            let dw = conv2d_weight_grad(&mut t, x, g, p);
+            let values = [
+                random(&[b, i, h, h], 1),
+                random(&[o, i, k, k], 2),
+                random(&[b, o, h, h], 3),
+            ];
+            let device: Vec<Tensor> = values
+                .iter()
+                .map(|v| Tensor::from_cpu(&ctx, v).unwrap())
+                .collect();
+            let leaves = [(x, &device[0]), (w, &device[1]), (g, &device[2])];
+            let got = t.eval(&ctx, &[y, dx, dw], &leaves).unwrap();
+            let cpu_leaves = [(x, &values[0]), (w, &values[1]), (g, &values[2])];
+            let want = t.eval_cpu(&[y, dx, dw], &cpu_leaves);
+            for (what, (g, c)) in ["forward", "input grad", "weight grad"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
+                assert_close(g, &c.data, 1e-5, 1e-4, &format!("k{k}: {what}"));
+            }
+        }
+    }
+}
