@@ -32,9 +32,9 @@ fn matmul_benches(ctx: &Context, filter: &str) {
             let sb = if tb { [n, k] } else { [k, n] };
             let timing = time_op(ctx, |t, x| ops::matmul(t, x[0], x[1], ta, tb), &[&sa, &sb]);
             let flop = 2.0 * (m * k * n) as f64;
-            let per_cpu = timing
-                .cpu
-                .map_or(String::new(), |c| format!(" [{:.2} per CPU-second]", flop / c / 1e9));
+            let per_cpu = timing.cpu.map_or(String::new(), |c| {
+                format!(" [{:.2} per CPU-second]", flop / c / 1e9)
+            });
             println!(
                 "{label} {:8.3} ms {:7.2} GFLOP/s{per_cpu}",
                 timing.wall * 1e3,

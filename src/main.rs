@@ -1,14 +1,23 @@
-//! The `vkgan` command line.
+//! The `vkgan` command line: argument parsing and reporting; the work is in the library.
 
-use clap::{Parser, Subcommand};
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vkgan::vk;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use vkgan::train::checkpoint;
+use vkgan::train::config::{Preset, TrainConfig};
+use vkgan::train::generate::{load_generator, mixing_figure, parse_seeds, write_images};
+use vkgan::train::run::{checkpoint_dir, train, RunOptions};
+use vkgan::train::state::TrainState;
+use vkgan::vk::{self, Context, ContextOptions};
 
 #[derive(Parser)]
 #[command(
     name = "vkgan",
     version,
-    about = "StyleGAN2 training and generation on any Vulkan device"
+    about = "StyleGAN2 training and image generation on any Vulkan device"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,12 +28,151 @@ struct Cli {
 enum Command {
     /// List every Vulkan device and mark the one used by default.
     Devices,
+    /// Train StyleGAN2 on a folder of images (or the embedded emoji set).
+    Train(Box<TrainArgs>),
+    /// Write one PNG per seed from a checkpoint's generator.
+    Generate(GenerateArgs),
+    /// Write the style-mixing figure: coarse styles from row seeds, fine from column seeds.
+    Mix(MixArgs),
+}
+
+/// Training flags. Unset flags take the preset's values (the reference's by default); with
+/// --resume they take the run's own.
+#[derive(Args)]
+struct TrainArgs {
+    /// Named settings to start from: `reference` (the default) or `quick` (small and fast).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Folder of images (jpg, png, webp, bmp, searched recursively); default: the embedded
+    /// 1,412 Noto Emoji.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Output directory; default runs/<UTC timestamp>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the newest checkpoint of this run directory, with its settings.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Vulkan device index (see `vkgan devices`).
+    #[arg(long)]
+    device: Option<usize>,
+    /// No progress bar: one line per sample interval.
+    #[arg(long)]
+    no_progress: bool,
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long)]
+    image_size: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    d_latent: Option<usize>,
+    #[arg(long)]
+    mapping_layers: Option<usize>,
+    #[arg(long)]
+    g_features: Option<usize>,
+    #[arg(long)]
+    g_max_features: Option<usize>,
+    #[arg(long)]
+    d_features: Option<usize>,
+    #[arg(long)]
+    d_max_features: Option<usize>,
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long)]
+    mapping_lr: Option<f32>,
+    /// Adam betas as `B1,B2`.
+    #[arg(long, value_parser = parse_betas)]
+    betas: Option<(f32, f32)>,
+    #[arg(long)]
+    r1_gamma: Option<f32>,
+    #[arg(long)]
+    r1_interval: Option<u64>,
+    #[arg(long)]
+    plp_interval: Option<u64>,
+    #[arg(long)]
+    plp_after: Option<u64>,
+    #[arg(long)]
+    plp_beta: Option<f32>,
+    #[arg(long)]
+    style_mixing_prob: Option<f32>,
+    /// Micro-batches per optimizer step (gradient accumulation).
+    #[arg(long)]
+    accumulate: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Half-life of the generator's moving average, in thousands of images.
+    #[arg(long)]
+    ema_kimg: Option<f32>,
+    #[arg(long)]
+    sample_every: Option<u64>,
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// How many checkpoints to keep.
+    #[arg(long)]
+    keep_checkpoints: Option<usize>,
+}
+
+fn parse_betas(text: &str) -> Result<(f32, f32), String> {
+    let (a, b) = text
+        .split_once(',')
+        .ok_or_else(|| format!("`{text}`: give two numbers as B1,B2"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .map_err(|_| format!("`{s}` is not a number"))
+    };
+    Ok((parse(a)?, parse(b)?))
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// A vkgan checkpoint or a PyTorch reference state dict in safetensors.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Seeds: 0-15, 3, 1,5,9 ...
+    #[arg(long, default_value = "0-15")]
+    seeds: String,
+    /// Truncation psi (1 = none).
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f32,
+    #[arg(long, default_value = "generated")]
+    out: PathBuf,
+    /// Also write grid.png with every image.
+    #[arg(long)]
+    grid: bool,
+    #[arg(long)]
+    device: Option<usize>,
+}
+
+#[derive(Args)]
+struct MixArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Seeds of the rows (their coarse styles).
+    #[arg(long, default_value = "0-3")]
+    rows: String,
+    /// Seeds of the columns (their fine styles).
+    #[arg(long, default_value = "4-7")]
+    cols: String,
+    /// Generator blocks taking the row's style (default: half of them).
+    #[arg(long)]
+    crossover: Option<usize>,
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f32,
+    #[arg(long, default_value = "mixing.png")]
+    out: PathBuf,
+    #[arg(long)]
+    device: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Devices => devices(),
+        Command::Train(args) => train_command(*args),
+        Command::Generate(args) => generate_command(args),
+        Command::Mix(args) => mix_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,7 +186,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn devices() -> anyhow::Result<()> {
+fn devices() -> Result<()> {
     let (devices, default) = vk::list_devices()?;
     println!(
         "Vulkan devices ({} found; * = default, pick another with --device N):",
@@ -60,4 +208,248 @@ fn devices() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Applies every flag the user set to `cfg`.
+fn apply_flags(args: &TrainArgs, cfg: &mut TrainConfig) {
+    macro_rules! set {
+        ($($flag:ident => $($field:ident).+;)*) => {
+            $(if let Some(v) = args.$flag.clone() { cfg.$($field).+ = v; })*
+        };
+    }
+    set! {
+        steps => steps;
+        image_size => model.image_size;
+        batch => batch;
+        d_latent => model.d_latent;
+        mapping_layers => model.mapping_layers;
+        g_features => model.g_features;
+        g_max_features => model.g_max_features;
+        d_features => model.d_features;
+        d_max_features => model.d_max_features;
+        lr => lr;
+        mapping_lr => mapping_lr;
+        betas => betas;
+        r1_gamma => r1_gamma;
+        r1_interval => r1_interval;
+        plp_interval => plp_interval;
+        plp_after => plp_after;
+        plp_beta => plp_beta;
+        style_mixing_prob => style_mixing_prob;
+        accumulate => accumulate;
+        seed => seed;
+        ema_kimg => ema_kimg;
+        sample_every => sample_every;
+        checkpoint_every => checkpoint_every;
+        keep_checkpoints => keep_checkpoints;
+    }
+    if args.data.is_some() {
+        cfg.data = args.data.clone();
+    }
+}
+
+/// On resume only the schedule may change; a flag that would change the model or the
+/// optimisation is an error naming the field.
+fn check_resume_flags(args: &TrainArgs, run: &TrainConfig) -> Result<()> {
+    let mut wanted = run.clone();
+    apply_flags(args, &mut wanted);
+    wanted.steps = run.steps;
+    wanted.sample_every = run.sample_every;
+    wanted.checkpoint_every = run.checkpoint_every;
+    wanted.keep_checkpoints = run.keep_checkpoints;
+    if wanted == *run && args.preset.is_none() {
+        return Ok(());
+    }
+    let a = serde_json::to_value(run)?;
+    let b = serde_json::to_value(&wanted)?;
+    let field = differing_field(&a, &b, "").unwrap_or_else(|| "preset".into());
+    bail!(
+        "the run being resumed was trained with a different `{field}`: a resumed run keeps its \
+         own settings (only --steps, --sample-every, --checkpoint-every and --keep-checkpoints \
+         may change)"
+    )
+}
+
+fn differing_field(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            x.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                differing_field(v, y.get(k)?, &p)
+            })
+        }
+        _ if a != b => Some(path.to_string()),
+        _ => None,
+    }
+}
+
+fn default_out_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(utc_timestamp(secs))
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC (days-to-civil conversion of the proleptic Gregorian calendar).
+fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Creates `dir` and proves it writable.
+fn ensure_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let probe = dir.join(".vkgan-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("output directory {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let (state_source, cfg, out) = match &args.resume {
+        Some(dir) => {
+            let latest = checkpoint::latest(&checkpoint_dir(dir))
+                .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no checkpoint to resume in {}",
+                        checkpoint_dir(dir).display()
+                    )
+                })?;
+            let mut cfg = TrainState::config_of(&latest.checkpoint)?;
+            check_resume_flags(&args, &cfg)?;
+            apply_flags(&args, &mut cfg);
+            (Some(latest.checkpoint), cfg, dir.clone())
+        }
+        None => {
+            let mut cfg = args.preset.unwrap_or(Preset::Reference).config();
+            apply_flags(&args, &mut cfg);
+            let out = args.out.clone().unwrap_or_else(default_out_dir);
+            (None, cfg, out)
+        }
+    };
+    cfg.validate().map_err(|e| anyhow!(e))?;
+    if let Some(dir) = &cfg.data {
+        if !dir.is_dir() {
+            bail!(
+                "data directory {} does not exist or is not a directory",
+                dir.display()
+            );
+        }
+    }
+    ensure_writable(&out)?;
+    // The state lives on the context the run makes; build it there.
+    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let state = match state_source {
+        Some(ck) => {
+            let mut state = TrainState::from_checkpoint(&ctx, &ck)?;
+            state.cfg = cfg.clone();
+            state
+        }
+        None => TrainState::new(&ctx, &cfg)?,
+    };
+    if state.step >= cfg.steps {
+        eprintln!(
+            "nothing to do: the run is at step {} of {}",
+            state.step, cfg.steps
+        );
+        return Ok(());
+    }
+    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
+    })?;
+    eprintln!(
+        "training {}x{} StyleGAN2 on {} on {} into {}",
+        cfg.model.image_size,
+        cfg.model.image_size,
+        cfg.data
+            .as_ref()
+            .map_or("the embedded emoji set".to_string(), |d| d
+                .display()
+                .to_string()),
+        ctx.info().name,
+        out.display()
+    );
+    let options = RunOptions {
+        out: out.clone(),
+        progress: !args.no_progress,
+        stop,
+    };
+    let summary = train(&ctx, state, &options)?;
+    if let Some(path) = summary.last_checkpoint {
+        eprintln!("checkpoint: {}", path.display());
+    }
+    eprintln!("samples: {}", out.join("samples.png").display());
+    Ok(())
+}
+
+fn generate_command(args: GenerateArgs) -> Result<()> {
+    let seeds = parse_seeds(&args.seeds)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let paths = write_images(&ctx, &gen, &seeds, args.truncation, &args.out, args.grid)?;
+    eprintln!(
+        "wrote {} images to {}{}",
+        paths.len(),
+        args.out.display(),
+        if args.grid { " (and grid.png)" } else { "" }
+    );
+    Ok(())
+}
+
+fn mix_command(args: MixArgs) -> Result<()> {
+    let rows = parse_seeds(&args.rows)?;
+    let cols = parse_seeds(&args.cols)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let blocks = gen.cfg.generator_blocks();
+    let crossover = args.crossover.unwrap_or(blocks / 2);
+    if crossover > blocks {
+        bail!("--crossover {crossover}: the generator has {blocks} blocks");
+    }
+    let figure = mixing_figure(&ctx, &gen, &rows, &cols, crossover, args.truncation)?;
+    vkgan::train::images::save_png(&args.out, &figure)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(utc_timestamp(0), "19700101-000000");
+        assert_eq!(utc_timestamp(1_795_901_696), "20261128-213456");
+        assert_eq!(utc_timestamp(951_827_696), "20000229-123456");
+    }
 }

@@ -199,6 +199,21 @@ impl ParamStore {
         Ok(Self::from_parts(specs, tensors))
     }
 
+    /// Parameters whose values `values` gives per spec (e.g. from a checkpoint).
+    pub fn from_fn<E: From<VkError>>(
+        ctx: &Context,
+        cfg: &ModelConfig,
+        mut values: impl FnMut(&ParamSpec) -> Result<Vec<f32>, E>,
+    ) -> Result<Self, E> {
+        let specs = parameter_specs(cfg);
+        let mut tensors = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let data = values(spec)?;
+            tensors.push(Tensor::from_f32(ctx, &spec.shape, &data)?);
+        }
+        Ok(Self::from_parts(specs, tensors))
+    }
+
     fn from_parts(specs: Vec<ParamSpec>, tensors: Vec<Tensor>) -> Self {
         let index = specs
             .iter()

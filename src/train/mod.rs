@@ -5,8 +5,14 @@
 
 mod atomic;
 pub mod checkpoint;
+pub mod config;
 mod font;
+pub mod generate;
 pub mod images;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod programs;
+pub mod run;
+pub mod sample;
+pub mod state;

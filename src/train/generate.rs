@@ -1,0 +1,263 @@
+//! Loading a generator from a checkpoint — vkgan's own, or a PyTorch reference state dict saved
+//! with safetensors (`mapping_network.` / `generator.` / `discriminator.` prefixes) — and the
+//! image files `vkgan generate` and `vkgan mix` write.
+
+use super::checkpoint::{self, Checkpoint};
+use super::images::{self, Batch, GridOptions};
+use super::sample::Sampler;
+use super::state::TrainState;
+use crate::nn::{ModelConfig, Net, ParamError, ParamStore};
+use crate::tensor::Tensor;
+use crate::vk::Context;
+use anyhow::{anyhow, bail, Context as _, Result};
+use image::RgbImage;
+use std::path::Path;
+
+/// The generator of a checkpoint, ready to sample.
+pub struct LoadedGenerator {
+    pub cfg: ModelConfig,
+    /// The EMA weights when the checkpoint has them.
+    pub store: ParamStore,
+    pub w_avg: Tensor,
+    pub used_ema: bool,
+}
+
+/// Infers the sizes of a reference state dict from its tensor shapes.
+pub fn infer_config(ck: &Checkpoint) -> Result<ModelConfig> {
+    let shape = |name: &str| -> Result<Vec<usize>> {
+        Ok(ck
+            .f32(name)
+            .map_err(|_| anyhow!("not a StyleGAN2 checkpoint: `{name}` is missing"))?
+            .0
+            .to_vec())
+    };
+    let d_latent = shape("mapping_network.net.0.weight.weight")?[1];
+    let mapping_layers = (0..)
+        .take_while(|i| {
+            ck.tensors
+                .contains_key(&format!("mapping_network.net.{}.weight.weight", 2 * i))
+        })
+        .count();
+    let g_blocks = (0..)
+        .take_while(|i| {
+            ck.tensors
+                .contains_key(&format!("generator.blocks.{i}.to_rgb.bias"))
+        })
+        .count();
+    let image_size = 4usize << g_blocks;
+    let g_first = shape("generator.initial_constant")?[1];
+    let g_last = if g_blocks == 0 {
+        g_first
+    } else {
+        shape(&format!(
+            "generator.blocks.{}.to_rgb.conv.weight.weight",
+            g_blocks - 1
+        ))?[1]
+    };
+    let d_first = shape("discriminator.from_rgb.0.weight.weight")?[0];
+    let d_last = shape("discriminator.conv.weight.weight")?[0] - 1;
+    Ok(ModelConfig {
+        image_size,
+        d_latent,
+        mapping_layers,
+        g_features: g_last,
+        g_max_features: g_first,
+        d_features: d_first,
+        d_max_features: d_last,
+    })
+}
+
+/// Reads `path` and builds its generator on `ctx`.
+pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
+    let ck = checkpoint::read(path)
+        .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
+    let cfg = match TrainState::config_of(&ck) {
+        Ok(train) => train.model,
+        Err(_) => infer_config(&ck)?,
+    };
+    cfg.validate()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let used_ema = ck.tensors.contains_key("ema.generator.initial_constant");
+    let store = ParamStore::from_fn(ctx, &cfg, |spec| -> Result<Vec<f32>> {
+        let ema_name = format!("ema.{}", spec.name);
+        let gen_side = Net::of(&spec.name) != Some(Net::Discriminator) && spec.trainable;
+        let name = if used_ema && gen_side {
+            ema_name.as_str()
+        } else {
+            spec.name.as_str()
+        };
+        let (shape, data) = ck
+            .f32(name)
+            .map_err(|_| anyhow!("{}: {}", path.display(), ParamError::Missing(name.into())))?;
+        if shape != spec.shape.as_slice() {
+            bail!(
+                "{}: {}",
+                path.display(),
+                ParamError::Shape {
+                    name: name.into(),
+                    found: shape.to_vec(),
+                    expected: spec.shape.clone(),
+                }
+            );
+        }
+        Ok(data.to_vec())
+    })?;
+    let w_avg = match ck.f32("w_avg") {
+        Ok((_, data)) => Tensor::from_f32(ctx, &[cfg.d_latent], data)?,
+        // A reference export has no running mean: estimate it from many latents.
+        Err(_) => estimate_w_avg(ctx, &store, &cfg)?,
+    };
+    Ok(LoadedGenerator {
+        cfg,
+        store,
+        w_avg,
+        used_ema,
+    })
+}
+
+/// The mean of w over 4096 latents.
+fn estimate_w_avg(ctx: &Context, store: &ParamStore, cfg: &ModelConfig) -> Result<Tensor> {
+    use crate::autograd::Tape;
+    let n = 4096;
+    let mut t = Tape::new();
+    let bound = store.bind(&mut t, &[Net::Mapping], false);
+    let z = crate::ops::random_normal(&mut t, &[n, cfg.d_latent], 0x5EED, 1, 0);
+    let w = crate::nn::mapping(&mut t, &bound, cfg, z);
+    let mean = crate::ops::mean(&mut t, w, &[0], false);
+    let leaves: Vec<_> = store.bindings(&bound);
+    let values = t.eval(ctx, &[mean], &leaves)?.remove(0);
+    Ok(Tensor::from_f32(ctx, &[cfg.d_latent], &values)?)
+}
+
+/// Parses "0-15", "3", "1,5,9" or combinations like "0-3,10".
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || anyhow!("bad seed list `{text}`: use forms like 0-15, 3 or 1,5,9");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if b < a || b - a >= 100_000 {
+                    return Err(bad());
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if seeds.is_empty() {
+        bail!("no seeds given");
+    }
+    Ok(seeds)
+}
+
+fn upscale(size: usize) -> u32 {
+    (128 / size as u32).max(1)
+}
+
+/// One PNG per seed (`seed0007.png`) in `out`, and optionally `grid.png`.
+pub fn write_images(
+    ctx: &Context,
+    gen: &LoadedGenerator,
+    seeds: &[u64],
+    truncation: f32,
+    out: &Path,
+    grid: bool,
+) -> Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let batch = seeds.len().min(16);
+    let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
+    let r = gen.cfg.image_size;
+    let mut all = Vec::with_capacity(seeds.len() * 3 * r * r);
+    for chunk in seeds.chunks(batch) {
+        all.extend(sampler.generate(chunk, None, 0, truncation)?);
+    }
+    let shown = Batch::new(&all, [seeds.len(), 3, r, r])?;
+    let paths = images::save_each(out, &shown, upscale(r), |i| {
+        format!("seed{:04}.png", seeds[i])
+    })?;
+    if grid {
+        let opts = GridOptions {
+            scale: upscale(r),
+            ..GridOptions::default()
+        };
+        images::save_png(&out.join("grid.png"), &images::grid(&shown, &opts)?)?;
+    }
+    Ok(paths)
+}
+
+/// The style-mixing figure: the first row shows the column seeds, the first column the row
+/// seeds; cell (i, j) takes its coarse styles (blocks below `crossover`) from row seed i and
+/// the rest from column seed j.
+pub fn mixing_figure(
+    ctx: &Context,
+    gen: &LoadedGenerator,
+    rows: &[u64],
+    cols: &[u64],
+    crossover: usize,
+    truncation: f32,
+) -> Result<RgbImage> {
+    let r = gen.cfg.image_size;
+    let per = 3 * r * r;
+    let batch = cols.len().max(rows.len()).min(16);
+    let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
+    let plain = |sampler: &mut Sampler, seeds: &[u64]| -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for chunk in seeds.chunks(batch) {
+            out.extend(sampler.generate(chunk, None, 0, truncation)?);
+        }
+        Ok(out)
+    };
+    let col_images = plain(&mut sampler, cols)?;
+    let row_images = plain(&mut sampler, rows)?;
+    // (rows + 1) x (cols + 1) cells, the corner white.
+    let mut cells = vec![1.0f32; (rows.len() + 1) * (cols.len() + 1) * per];
+    let put = |cells: &mut Vec<f32>, cell: usize, img: &[f32]| {
+        cells[cell * per..(cell + 1) * per].copy_from_slice(img);
+    };
+    for (j, img) in col_images.chunks(per).enumerate() {
+        put(&mut cells, 1 + j, img);
+    }
+    for (i, &row) in rows.iter().enumerate() {
+        put(
+            &mut cells,
+            (i + 1) * (cols.len() + 1),
+            &row_images[i * per..(i + 1) * per],
+        );
+        let mut mixed = Vec::new();
+        for chunk in cols.chunks(batch) {
+            let coarse = vec![row; chunk.len()];
+            mixed.extend(sampler.generate(&coarse, Some(chunk), crossover, truncation)?);
+        }
+        for (j, img) in mixed.chunks(per).enumerate() {
+            put(&mut cells, (i + 1) * (cols.len() + 1) + 1 + j, img);
+        }
+    }
+    let n = (rows.len() + 1) * (cols.len() + 1);
+    let shown = Batch::new(&cells, [n, 3, r, r])?;
+    let opts = GridOptions {
+        cols: Some(cols.len() + 1),
+        scale: upscale(r),
+        ..GridOptions::default()
+    };
+    Ok(images::grid(&shown, &opts)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists() {
+        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds("5").unwrap(), vec![5]);
+        assert_eq!(parse_seeds("1,5,9-10").unwrap(), vec![1, 5, 9, 10]);
+        for bad in ["", "a", "3-1", "1-", "-"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+}

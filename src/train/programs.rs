@@ -1,0 +1,371 @@
+//! The four recorded training-step programs (D, D+R1, G, G+path length). Each is built once
+//! per run and replayed every step: latents, noise and the path-length projection are
+//! drawn on the device from (seed, stream, step), the optimizers and the EMA update run inside
+//! the program, and the host only sets the step scalars and writes the real batch, the
+//! crossover and two path-length numbers.
+
+use super::config::TrainConfig;
+use super::state::TrainState;
+use crate::autograd::{Program, Scalar, Tape, Var};
+use crate::nn::step::{d_step, g_step, Nets, PathLengthState, StepHyper, StepInputs};
+use crate::nn::{Bound, Net, ParamStore};
+use crate::ops::{self, RandomArg};
+use crate::tensor::Tensor;
+use crate::vk::{Context, VkError};
+
+/// Host-written inputs shared by the programs.
+pub struct HostInputs {
+    /// One real batch [B,3,R,R] per micro-batch.
+    pub real: Vec<Tensor>,
+    /// One crossover [1] per micro-batch, for the D step and for the G step.
+    pub crossover_d: Vec<Tensor>,
+    pub crossover_g: Vec<Tensor>,
+    /// [1] `1/(1 - beta^steps)` (0 before the first path-length step).
+    pub plp_debias: Tensor,
+    /// [1] 1 once the path-length mean exists, else 0.
+    pub plp_enabled: Tensor,
+}
+
+impl HostInputs {
+    pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
+        let r = cfg.model.image_size;
+        let many = |shape: &[usize]| -> Result<Vec<Tensor>, VkError> {
+            (0..cfg.accumulate)
+                .map(|_| Tensor::zeros(ctx, shape))
+                .collect()
+        };
+        Ok(HostInputs {
+            real: many(&[cfg.batch, 3, r, r])?,
+            crossover_d: many(&[1])?,
+            crossover_g: many(&[1])?,
+            plp_debias: Tensor::zeros(ctx, &[1])?,
+            plp_enabled: Tensor::zeros(ctx, &[1])?,
+        })
+    }
+}
+
+/// Random streams: a program kind, a micro-batch and a component never share one.
+fn stream(kind: u32, micro: usize, component: u32) -> RandomArg {
+    RandomArg::Fixed(kind * 100_000 + micro as u32 * 1000 + component)
+}
+
+const KIND_D: u32 = 1;
+const KIND_G: u32 = 2;
+const Z1: u32 = 1;
+const Z2: u32 = 2;
+const PLP_Y: u32 = 3;
+const NOISE: u32 = 100;
+/// Decay of the running mean of w (the official StyleGAN2's).
+const W_AVG_BETA: f32 = 0.995;
+
+/// The seed as the generator's 32-bit key.
+pub fn seed_key(seed: u64) -> u32 {
+    (seed as u32) ^ ((seed >> 32) as u32)
+}
+
+/// Device-drawn inputs of one micro-batch.
+fn random_inputs(
+    t: &mut Tape,
+    cfg: &TrainConfig,
+    kind: u32,
+    micro: usize,
+    rng: Scalar,
+    crossover: Var,
+    real: Var,
+) -> StepInputs {
+    let (b, d, r) = (cfg.batch, cfg.model.d_latent, cfg.model.image_size);
+    let seed = RandomArg::Fixed(seed_key(cfg.seed));
+    let normal = |t: &mut Tape, shape: &[usize], component: u32| {
+        ops::random_normal(t, shape, seed, stream(kind, micro, component), rng)
+    };
+    let z1 = normal(t, &[b, d], Z1);
+    let z2 = normal(t, &[b, d], Z2);
+    let noise = (0..cfg.model.generator_blocks())
+        .map(|i| {
+            let res = 4 << i;
+            let n1 = (i > 0).then(|| normal(t, &[b, 1, res, res], NOISE + 2 * i as u32));
+            (n1, normal(t, &[b, 1, res, res], NOISE + 2 * i as u32 + 1))
+        })
+        .collect();
+    let plp_y = normal(t, &[b, 3, r, r], PLP_Y);
+    StepInputs {
+        z1,
+        z2,
+        noise,
+        crossover,
+        real,
+        plp_y,
+    }
+}
+
+fn hyper(cfg: &TrainConfig) -> StepHyper {
+    StepHyper {
+        r1_gamma: cfg.r1_gamma,
+        r1_interval: cfg.r1_interval as usize,
+        plp_beta: cfg.plp_beta,
+    }
+}
+
+/// Leaves for the parameters of all three nets, gradients on `trained` only.
+fn bind_all(t: &mut Tape, store: &ParamStore, trained: &[Net]) -> Bound {
+    let all = [Net::Mapping, Net::Generator, Net::Discriminator];
+    let frozen: Vec<Net> = all.into_iter().filter(|n| !trained.contains(n)).collect();
+    let a = store.bind(t, trained, true);
+    let b = store.bind(t, &frozen, false);
+    a.merged(b)
+}
+
+/// Sums per-micro-batch gradients (accumulation adds, as repeated `backward()` does).
+fn accumulate(t: &mut Tape, per_micro: Vec<Vec<(String, Var)>>) -> Vec<(String, Var)> {
+    let mut iter = per_micro.into_iter();
+    let mut total = iter.next().expect("at least one micro-batch");
+    for grads in iter {
+        for ((_, acc), (_, g)) in total.iter_mut().zip(grads) {
+            *acc = ops::add(t, *acc, g);
+        }
+    }
+    total
+}
+
+/// Mean of scalar losses over micro-batches.
+fn mean_of(t: &mut Tape, xs: &[Var]) -> Var {
+    let mut acc = xs[0];
+    for &x in &xs[1..] {
+        acc = ops::add(t, acc, x);
+    }
+    ops::scale(t, acc, 1.0 / xs.len() as f32)
+}
+
+/// A compiled D step.
+pub struct DProgram {
+    pub program: Program,
+    pub r1: bool,
+    pub loss: Var,
+    pub gp: Option<Var>,
+    pub real_score: Var,
+    pub fake_score: Var,
+    pub grad_norm: Var,
+    pub adam_step: Scalar,
+    pub rng_step: Scalar,
+}
+
+pub fn build_d(
+    ctx: &Context,
+    state: &TrainState,
+    host: &HostInputs,
+    r1: bool,
+) -> Result<DProgram, VkError> {
+    let cfg = &state.cfg;
+    let mut t = Tape::new();
+    let bound = bind_all(&mut t, &state.params, &[Net::Discriminator]);
+    let nets = Nets {
+        store: &state.params,
+        bound: &bound,
+        cfg: &cfg.model,
+    };
+    let rng_step = t.scalar(0);
+    let mut leaves: Vec<(Var, Tensor)> = Vec::new();
+    let (mut losses, mut gps, mut reals, mut fakes, mut grads) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for micro in 0..cfg.accumulate {
+        let real = t.leaf(host.real[micro].shape(), r1);
+        let crossover = t.leaf(&[1], false);
+        leaves.push((real, host.real[micro].clone()));
+        leaves.push((crossover, host.crossover_d[micro].clone()));
+        let inputs = random_inputs(&mut t, cfg, KIND_D, micro, rng_step, crossover, real);
+        let step = d_step(&mut t, nets, &hyper(cfg), &inputs, r1, false);
+        losses.push(step.loss);
+        gps.extend(step.gp);
+        let rs = ops::mean_all(&mut t, step.d_real);
+        let fs = ops::mean_all(&mut t, step.d_fake);
+        reals.push(rs);
+        fakes.push(fs);
+        grads.push(step.grads);
+    }
+    let grads = accumulate(&mut t, grads);
+    let loss = mean_of(&mut t, &losses);
+    let gp = (!gps.is_empty()).then(|| mean_of(&mut t, &gps));
+    let real_score = mean_of(&mut t, &reals);
+    let fake_score = mean_of(&mut t, &fakes);
+    let opt = state.opt_d.append(&mut t, &bound, &grads);
+    leaves.extend(opt.leaves.iter().cloned());
+    leaves.extend(
+        state
+            .params
+            .bindings(&bound)
+            .into_iter()
+            .map(|(v, t)| (v, t.clone())),
+    );
+    let mut outputs = vec![loss, real_score, fake_score, opt.grad_norm];
+    outputs.extend(gp);
+    outputs.extend(&opt.updates);
+    let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+    Ok(DProgram {
+        program: t.compile(ctx, &outputs, &refs)?,
+        r1,
+        loss,
+        gp,
+        real_score,
+        fake_score,
+        grad_norm: opt.grad_norm,
+        adam_step: opt.step,
+        rng_step,
+    })
+}
+
+/// A compiled G step.
+pub struct GProgram {
+    pub program: Program,
+    pub plp: bool,
+    pub loss: Var,
+    pub penalty: Option<Var>,
+    pub mean_norm: Option<Var>,
+    pub grad_norm: Var,
+    pub adam_g: Scalar,
+    pub adam_m: Scalar,
+    pub rng_step: Scalar,
+}
+
+/// `target <- beta * target + (1 - beta) * value`, as an effect on a persistent tensor;
+/// binds the leaf that reads the old value.
+fn ema_update(
+    t: &mut Tape,
+    leaves: &mut Vec<(Var, Tensor)>,
+    target: &Tensor,
+    value: Var,
+    beta: f32,
+) -> Var {
+    t.no_grad(|t| {
+        let old = t.leaf(target.shape(), false);
+        leaves.push((old, target.clone()));
+        let kept = ops::scale(t, old, beta);
+        let fresh = ops::scale(t, value, 1.0 - beta);
+        let new = ops::add(t, kept, fresh);
+        ops::assign(t, target, new)
+    })
+}
+
+pub fn build_g(
+    ctx: &Context,
+    state: &TrainState,
+    host: &HostInputs,
+    plp: bool,
+) -> Result<GProgram, VkError> {
+    let cfg = &state.cfg;
+    let mut t = Tape::new();
+    let bound = bind_all(&mut t, &state.params, &[Net::Generator, Net::Mapping]);
+    let nets = Nets {
+        store: &state.params,
+        bound: &bound,
+        cfg: &cfg.model,
+    };
+    let rng_step = t.scalar(0);
+    let mut leaves: Vec<(Var, Tensor)> = Vec::new();
+    let plp_state = plp.then(|| {
+        let s = PathLengthState {
+            exp_sum_a: t.leaf(&[1], false),
+            debias: t.leaf(&[1], false),
+            enabled: t.leaf(&[1], false),
+        };
+        leaves.push((s.exp_sum_a, state.plp_exp_sum_a.clone()));
+        leaves.push((s.debias, host.plp_debias.clone()));
+        leaves.push((s.enabled, host.plp_enabled.clone()));
+        s
+    });
+    let (mut losses, mut penalties, mut new_sums, mut norms, mut ws, mut grads) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for micro in 0..cfg.accumulate {
+        let crossover = t.leaf(&[1], false);
+        leaves.push((crossover, host.crossover_g[micro].clone()));
+        // The G step reads no real images; a placeholder keeps StepInputs whole.
+        let real = crossover;
+        let inputs = random_inputs(&mut t, cfg, KIND_G, micro, rng_step, crossover, real);
+        let step = g_step(
+            &mut t,
+            nets,
+            &hyper(cfg),
+            &inputs,
+            plp_state.as_ref(),
+            false,
+        );
+        losses.push(step.adversarial_loss);
+        if let Some(p) = &step.plp {
+            penalties.push(p.penalty);
+            new_sums.push(p.new_exp_sum_a);
+            norms.push(p.norm);
+        }
+        ws.push(step.w);
+        grads.push(step.grads);
+    }
+    let grads = accumulate(&mut t, grads);
+    let loss = mean_of(&mut t, &losses);
+    let (gen_grads, map_grads): (Vec<_>, Vec<_>) = grads
+        .into_iter()
+        .partition(|(n, _)| n.starts_with(Net::Generator.prefix()));
+    let opt_g = state.opt_g.append(&mut t, &bound, &gen_grads);
+    let opt_m = state.opt_m.append(&mut t, &bound, &map_grads);
+    leaves.extend(opt_g.leaves.iter().cloned());
+    leaves.extend(opt_m.leaves.iter().cloned());
+    let mut outputs = vec![loss, opt_g.grad_norm];
+    outputs.extend(&opt_g.updates);
+    outputs.extend(&opt_m.updates);
+    let (mut penalty, mut mean_norm) = (None, None);
+    if plp {
+        let p = mean_of(&mut t, &penalties);
+        // The running sum moves once per step, by the mean over micro-batches.
+        let sum = mean_of(&mut t, &new_sums);
+        let norm_mean = t.no_grad(|t| {
+            let means: Vec<Var> = norms.iter().map(|&n| ops::mean_all(t, n)).collect();
+            mean_of(t, &means)
+        });
+        outputs.push(ops::assign(&mut t, &state.plp_exp_sum_a, sum));
+        outputs.extend([p, norm_mean]);
+        penalty = Some(p);
+        mean_norm = Some(norm_mean);
+    }
+    // After the updates: the EMA reads the new parameters.
+    let beta = cfg.ema_beta();
+    for net in [Net::Generator, Net::Mapping] {
+        for (spec, _) in state.params.trainable(net) {
+            let value = bound.get(&spec.name);
+            let target = state.ema.get(&spec.name);
+            outputs.push(ema_update(&mut t, &mut leaves, target, value, beta));
+        }
+    }
+    let w_mean = t.no_grad(|t| {
+        let all = mean_of(t, &ws);
+        ops::mean(t, all, &[0, 1], false)
+    });
+    outputs.push(ema_update(
+        &mut t,
+        &mut leaves,
+        &state.w_avg,
+        w_mean,
+        W_AVG_BETA,
+    ));
+    leaves.extend(
+        state
+            .params
+            .bindings(&bound)
+            .into_iter()
+            .map(|(v, t)| (v, t.clone())),
+    );
+    let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+    Ok(GProgram {
+        program: t.compile(ctx, &outputs, &refs)?,
+        plp,
+        loss,
+        penalty,
+        mean_norm,
+        grad_norm: opt_g.grad_norm,
+        adam_g: opt_g.step,
+        adam_m: opt_m.step,
+        rng_step,
+    })
+}

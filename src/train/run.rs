@@ -1,0 +1,284 @@
+//! The training loop: data in, recorded steps replayed, progress, metrics, samples, loss plot
+//! and checkpoints out. Stopping (Ctrl-C) finishes the current step and writes a checkpoint;
+//! a non-finite loss stops with an error naming the step and writes nothing, so the last good
+//! checkpoint stays the newest.
+
+use super::checkpoint;
+use super::config::TrainConfig;
+use super::images::{self, Batch, GridOptions};
+use super::metrics::{self, MetricsWriter};
+use super::plot::{self, PlotOptions};
+use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
+use super::sample::Sampler;
+use super::state::TrainState;
+use crate::data::{Dataset, Loader, Source};
+use crate::ops;
+use crate::vk::Context;
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Samples in the training grid.
+const SAMPLES: usize = 16;
+/// Host stream of the style-mixing draws.
+const MIXING_STREAM: u32 = 9_000_000;
+
+/// How to run, beyond the configuration.
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Show a progress bar (else one line per sample interval).
+    pub progress: bool,
+    /// Set to stop after the current step.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// What a finished (or stopped) run reports.
+pub struct RunSummary {
+    pub steps_done: u64,
+    pub last_checkpoint: Option<PathBuf>,
+    pub stopped_early: bool,
+}
+
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// The crossover of step `idx` for micro-batch `micro` and program kind `kind`: with
+/// probability `style_mixing_prob` a uniform block index, else `n_blocks` (one w for all).
+fn crossover(cfg: &TrainConfig, idx: u64, kind: u32, micro: usize) -> f32 {
+    let stream = MIXING_STREAM + kind * 1000 + micro as u32;
+    let u = ops::random_fill_cpu(2, false, seed_key(cfg.seed), stream, idx as u32);
+    let nb = cfg.model.generator_blocks();
+    if u[0] < cfg.style_mixing_prob {
+        ((u[1] * nb as f32) as usize).min(nb - 1) as f32
+    } else {
+        nb as f32
+    }
+}
+
+/// Trains from `state` (fresh or restored, on `ctx`) until `cfg.steps`.
+pub fn train(ctx: &Context, state: TrainState, options: &RunOptions) -> Result<RunSummary> {
+    let cfg = state.cfg.clone();
+    let out = &options.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let source = match &cfg.data {
+        Some(dir) => Source::Dir(dir.clone()),
+        None => Source::Emoji,
+    };
+    let dataset = Arc::new(Dataset::open(&source, cfg.model.image_size)?);
+    if dataset.len() < cfg.batch {
+        bail!(
+            "the dataset has {} images, fewer than one batch of {}",
+            dataset.len(),
+            cfg.batch
+        );
+    }
+    run_loop(ctx, state, dataset, options)
+}
+
+fn run_loop(
+    ctx: &Context,
+    state: TrainState,
+    dataset: Arc<Dataset>,
+    options: &RunOptions,
+) -> Result<RunSummary> {
+    let mut state = state;
+    let cfg = state.cfg.clone();
+    let out = &options.out;
+    let host = HostInputs::new(ctx, &cfg)?;
+    let mut d_plain: Option<DProgram> = None;
+    let mut d_r1: Option<DProgram> = None;
+    let mut g_plain: Option<GProgram> = None;
+    let mut g_plp: Option<GProgram> = None;
+    let mut sampler = Sampler::new(ctx, &state.ema, &cfg.model, &state.w_avg, SAMPLES)?;
+    let reals: Vec<f32> = (0..SAMPLES.min(dataset.len()))
+        .flat_map(|i| dataset.image(i))
+        .collect();
+    let start = state.step;
+    let mut loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut log = if start == 0 {
+        MetricsWriter::create(&metrics_path)?
+    } else {
+        MetricsWriter::resume(&metrics_path, start)?
+    };
+    let ckpt_dir = checkpoint_dir(out);
+    let bar = progress_bar(options.progress, start, cfg.steps);
+    let began = Instant::now();
+    let mut last_checkpoint = None;
+    let mut stopped_early = false;
+    for idx in start..cfg.steps {
+        if options.stop.load(Ordering::SeqCst) {
+            stopped_early = true;
+            break;
+        }
+        for micro in 0..cfg.accumulate {
+            let batch = loader.next_batch();
+            host.real[micro].write(&batch.data)?;
+            host.crossover_d[micro].write(&[crossover(&cfg, idx, 0, micro)])?;
+            host.crossover_g[micro].write(&[crossover(&cfg, idx, 1, micro)])?;
+        }
+        let r1 = cfg.r1_at(idx);
+        let slot = if r1 { &mut d_r1 } else { &mut d_plain };
+        if slot.is_none() {
+            *slot = Some(build_d(ctx, &state, &host, r1)?);
+        }
+        let d = slot.as_mut().unwrap();
+        d.program.set_scalar(d.rng_step, idx as u32);
+        d.program.set_scalar(d.adam_step, state.opt_d.advance());
+        d.program.run()?;
+        let d_loss = d.program.read(d.loss)?[0];
+        let gp = match d.gp {
+            Some(v) => Some(d.program.read(v)?[0]),
+            None => None,
+        };
+        let real_score = d.program.read(d.real_score)?[0];
+        let fake_score = d.program.read(d.fake_score)?[0];
+
+        let plp = cfg.plp_at(idx);
+        if plp {
+            let (debias, enabled) = if state.plp_steps > 0 {
+                let b = cfg.plp_beta as f64;
+                ((1.0 / (1.0 - b.powi(state.plp_steps as i32))) as f32, 1.0)
+            } else {
+                (0.0, 0.0)
+            };
+            host.plp_debias.write(&[debias])?;
+            host.plp_enabled.write(&[enabled])?;
+        }
+        let slot = if plp { &mut g_plp } else { &mut g_plain };
+        if slot.is_none() {
+            *slot = Some(build_g(ctx, &state, &host, plp)?);
+        }
+        let g = slot.as_mut().unwrap();
+        g.program.set_scalar(g.rng_step, idx as u32);
+        g.program.set_scalar(g.adam_g, state.opt_g.advance());
+        g.program.set_scalar(g.adam_m, state.opt_m.advance());
+        g.program.run()?;
+        let g_loss = g.program.read(g.loss)?[0];
+        let penalty = match g.penalty {
+            Some(v) => Some(g.program.read(v)?[0]),
+            None => None,
+        };
+        if plp {
+            state.plp_steps += 1;
+        }
+        state.step = idx + 1;
+
+        let mut values: Vec<(&str, f64)> = vec![
+            ("d_loss", d_loss as f64),
+            ("g_loss", g_loss as f64),
+            ("d_real", real_score as f64),
+            ("d_fake", fake_score as f64),
+        ];
+        if let Some(gp) = gp {
+            values.push(("r1", gp as f64));
+        }
+        if let Some(p) = penalty {
+            values.push(("path_length_penalty", p as f64));
+        }
+        if let Some((name, _)) = values.iter().find(|(_, v)| !v.is_finite()) {
+            bail!(
+                "the {name} became {} at step {idx}; training stopped (the last good checkpoint \
+                 is kept in {})",
+                values.iter().find(|(n, _)| n == name).unwrap().1,
+                ckpt_dir.display()
+            );
+        }
+        log.log(idx, &values)?;
+        if let Some(bar) = &bar {
+            bar.set_position(idx + 1);
+            bar.set_message(format!("D {d_loss:.3}  G {g_loss:.3}"));
+        }
+        let done = idx + 1;
+        let last = done == cfg.steps;
+        if done % cfg.sample_every == 0 || last {
+            write_samples(&mut sampler, &reals, &cfg, out, done)?;
+            write_plot(&metrics_path, out)?;
+            if bar.is_none() {
+                let rate = (done - start) as f64 * (cfg.batch * cfg.accumulate) as f64
+                    / began.elapsed().as_secs_f64();
+                eprintln!(
+                    "step {done}/{}: D {d_loss:.4}  G {g_loss:.4}  {rate:.1} img/s",
+                    cfg.steps
+                );
+            }
+        }
+        if done % cfg.checkpoint_every == 0 || last {
+            last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
+        }
+    }
+    if stopped_early && state.step > start {
+        last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
+        write_samples(&mut sampler, &reals, &cfg, out, state.step)?;
+        write_plot(&metrics_path, out)?;
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok(RunSummary {
+        steps_done: state.step - start,
+        last_checkpoint,
+        stopped_early,
+    })
+}
+
+fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_position(start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] step {pos}/{len} {per_sec} ETA {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+fn save(state: &TrainState, dir: &Path, keep: usize) -> Result<PathBuf> {
+    let ck = state.to_checkpoint()?;
+    Ok(checkpoint::save(dir, state.step, &ck, keep)?)
+}
+
+fn write_samples(
+    sampler: &mut Sampler,
+    reals: &[f32],
+    cfg: &TrainConfig,
+    out: &Path,
+    step: u64,
+) -> Result<()> {
+    let seeds: Vec<u64> = (0..sampler.batch_size() as u64).collect();
+    let fakes = sampler.generate(&seeds, None, 0, 1.0)?;
+    let r = cfg.model.image_size;
+    let fake = Batch::new(&fakes, [seeds.len(), 3, r, r])?;
+    let real = Batch::new(reals, [reals.len() / (3 * r * r), 3, r, r])?;
+    let opts = GridOptions {
+        scale: (128 / r as u32).max(1),
+        ..GridOptions::default()
+    };
+    let grid = images::pair_grid(&fake, &real, &opts)?;
+    let dir = out.join("samples");
+    std::fs::create_dir_all(&dir)?;
+    images::save_png(&dir.join(format!("step-{step:08}.png")), &grid)?;
+    images::save_png(&out.join("samples.png"), &grid)?;
+    Ok(())
+}
+
+fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
+    let log = metrics::read(metrics_path)?;
+    let series = metrics::series(&log.records);
+    let opts = PlotOptions {
+        title: Some("vkgan training losses".into()),
+        clip_percentile: Some(1.0),
+        ..PlotOptions::default()
+    };
+    plot::save(&out.join("loss.png"), &series, &opts)?;
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Images from a generator: the program behind training samples, `vkgan generate` and
+//! `vkgan mix`. Every image is a function of its seed alone: its latent and its noise are
+//! drawn on the host from the counter-based generator keyed by that seed (the same bits the
+//! device would draw), so seed 7 gives the same image in any batch, on any run and device.
+
+use crate::autograd::{Program, Tape, Var};
+use crate::nn::{self, ModelConfig, Net, ParamStore};
+use crate::ops;
+use crate::tensor::Tensor;
+use crate::vk::{Context, VkError};
+
+/// Streams of the per-seed draws.
+const Z_STREAM: u32 = 7_000_001;
+const NOISE_STREAM: u32 = 7_000_100;
+
+/// The latent of a seed, [d].
+pub fn latent(seed: u64, d: usize) -> Vec<f32> {
+    ops::random_fill_cpu(d, true, crate::train::programs::seed_key(seed), Z_STREAM, 0)
+}
+
+/// The noise of a seed for block `i` and input `j` (0 or 1), [r*r].
+fn noise(seed: u64, i: usize, j: usize, r: usize) -> Vec<f32> {
+    let stream = NOISE_STREAM + 2 * i as u32 + j as u32;
+    ops::random_fill_cpu(
+        r * r,
+        true,
+        crate::train::programs::seed_key(seed),
+        stream,
+        0,
+    )
+}
+
+/// A compiled generator for batches of `n` images with styles per block from two latents.
+pub struct Sampler {
+    program: Program,
+    images: Var,
+    n: usize,
+    cfg: ModelConfig,
+    z1: Tensor,
+    z2: Tensor,
+    crossover: Tensor,
+    psi: Tensor,
+    noise: Vec<(Option<Tensor>, Tensor)>,
+}
+
+impl Sampler {
+    /// `store`'s mapping network and generator (the EMA copy, usually); `w_avg` [d] is the
+    /// truncation centre.
+    pub fn new(
+        ctx: &Context,
+        store: &ParamStore,
+        cfg: &ModelConfig,
+        w_avg: &Tensor,
+        n: usize,
+    ) -> Result<Self, VkError> {
+        let d = cfg.d_latent;
+        let nb = cfg.generator_blocks();
+        let mut t = Tape::new();
+        let bound = store.bind(&mut t, &[Net::Mapping, Net::Generator], false);
+        let mut leaves: Vec<(Var, Tensor)> = store
+            .bindings(&bound)
+            .into_iter()
+            .map(|(v, t)| (v, t.clone()))
+            .collect();
+        let mut leaf = |t: &mut Tape, tensor: Tensor| {
+            let v = t.leaf(tensor.shape(), false);
+            leaves.push((v, tensor.clone()));
+            (v, tensor)
+        };
+        let (z1v, z1) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
+        let (z2v, z2) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
+        let (cv, crossover) = leaf(&mut t, Tensor::from_f32(ctx, &[1], &[nb as f32])?);
+        let (psiv, psi) = leaf(&mut t, Tensor::from_f32(ctx, &[1], &[1.0])?);
+        let (avgv, _) = leaf(&mut t, w_avg.clone());
+        let mut noise = Vec::new();
+        let mut noise_vars = Vec::new();
+        for i in 0..nb {
+            let r = 4 << i;
+            let n1 = if i > 0 {
+                Some(leaf(&mut t, Tensor::zeros(ctx, &[n, 1, r, r])?))
+            } else {
+                None
+            };
+            let n2 = leaf(&mut t, Tensor::zeros(ctx, &[n, 1, r, r])?);
+            noise_vars.push((n1.as_ref().map(|x| x.0), n2.0));
+            noise.push((n1.map(|x| x.1), n2.1));
+        }
+        let w1 = nn::mapping(&mut t, &bound, cfg, z1v);
+        let w2 = nn::mapping(&mut t, &bound, cfg, z2v);
+        let w = ops::select_blocks(&mut t, w1, w2, cv, nb);
+        // Truncation: w_avg + psi (w - w_avg).
+        let centred = ops::sub(&mut t, w, avgv);
+        let scaled = ops::mul(&mut t, centred, psiv);
+        let w = ops::add(&mut t, scaled, avgv);
+        let images = nn::generator(&mut t, &bound, cfg, w, &noise_vars);
+        let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+        Ok(Sampler {
+            program: t.compile(ctx, &[images], &refs)?,
+            images,
+            n,
+            cfg: cfg.clone(),
+            z1,
+            z2,
+            crossover,
+            psi,
+            noise,
+        })
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.n
+    }
+
+    /// Images [n,3,R,R] for `seeds` (at most n; the rest of the batch repeats the last seed).
+    /// With `fine_seeds`, block styles from `crossover` on come from those seeds instead
+    /// (style mixing: coarse from `seeds`, fine from `fine_seeds`).
+    pub fn generate(
+        &mut self,
+        seeds: &[u64],
+        fine_seeds: Option<&[u64]>,
+        crossover: usize,
+        truncation: f32,
+    ) -> Result<Vec<f32>, VkError> {
+        assert!(
+            !seeds.is_empty() && seeds.len() <= self.n,
+            "1..={} seeds per batch",
+            self.n
+        );
+        let d = self.cfg.d_latent;
+        let pick = |k: usize, list: &[u64]| list[k.min(list.len() - 1)];
+        let fine = fine_seeds.unwrap_or(seeds);
+        let mut z1 = Vec::with_capacity(self.n * d);
+        let mut z2 = Vec::with_capacity(self.n * d);
+        for k in 0..self.n {
+            z1.extend(latent(pick(k, seeds), d));
+            z2.extend(latent(pick(k, fine), d));
+        }
+        self.z1.write(&z1)?;
+        self.z2.write(&z2)?;
+        let nb = self.cfg.generator_blocks();
+        let c = if fine_seeds.is_some() {
+            crossover.min(nb)
+        } else {
+            nb
+        };
+        self.crossover.write(&[c as f32])?;
+        self.psi.write(&[truncation])?;
+        for (i, (n1, n2)) in self.noise.iter().enumerate() {
+            let r = 4 << i;
+            for (j, tensor) in [(0, n1.as_ref()), (1, Some(n2))] {
+                if let Some(tensor) = tensor {
+                    let mut data = Vec::with_capacity(self.n * r * r);
+                    for k in 0..self.n {
+                        data.extend(noise(pick(k, seeds), i, j, r));
+                    }
+                    tensor.write(&data)?;
+                }
+            }
+        }
+        self.program.run()?;
+        let all = self.program.read(self.images)?;
+        let per = 3 * self.cfg.image_size * self.cfg.image_size;
+        Ok(all[..seeds.len() * per].to_vec())
+    }
+}

@@ -1,0 +1,179 @@
+//! Everything a run carries from step to step, on the device: the three networks, the EMA
+//! copy of the mapping network and generator, the optimizers' moments, the path-length
+//! running mean and the running mean of w. `to_checkpoint`/`from_checkpoint` make it exact
+//! across a restart (float32 values bit for bit, counters as integers).
+//!
+//! Checkpoint names: the networks under the reference's `state_dict` names (so PyTorch loads
+//! them), `ema.<name>` for the moving average, `adam.<name>.m` / `.v`, `plp.exp_sum_a`,
+//! `w_avg`; metadata `config` (JSON), `step`, `plp_steps`, `adam_steps.{d,g,m}`.
+
+use super::checkpoint::{Checkpoint, CheckpointError, TensorData};
+use super::config::TrainConfig;
+use super::optim::{Optimizer, OptimizerConfig};
+use crate::nn::{Net, ParamError, ParamStore};
+use crate::tensor::Tensor;
+use crate::vk::{Context, VkError};
+
+/// Problems restoring a run.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error(transparent)]
+    Device(#[from] VkError),
+    #[error("the checkpoint's config is unreadable: {0}")]
+    Config(String),
+}
+
+pub struct TrainState {
+    pub cfg: TrainConfig,
+    pub params: ParamStore,
+    /// The moving average of the mapping network and generator (its discriminator part is
+    /// unused).
+    pub ema: ParamStore,
+    pub opt_d: Optimizer,
+    pub opt_g: Optimizer,
+    pub opt_m: Optimizer,
+    /// [1] the path-length running sum.
+    pub plp_exp_sum_a: Tensor,
+    pub plp_steps: u32,
+    /// [d_latent] the running mean of w (for the truncation trick).
+    pub w_avg: Tensor,
+    /// The next step to run (from 0).
+    pub step: u64,
+}
+
+fn optimizers(
+    ctx: &Context,
+    params: &ParamStore,
+    cfg: &TrainConfig,
+) -> Result<[Optimizer; 3], VkError> {
+    let oc = |lr| OptimizerConfig {
+        lr,
+        betas: cfg.betas,
+        eps: cfg.adam_eps,
+        clip: cfg.clip,
+    };
+    Ok([
+        Optimizer::new(ctx, params, &[Net::Discriminator], oc(cfg.lr))?,
+        Optimizer::new(ctx, params, &[Net::Generator], oc(cfg.lr))?,
+        Optimizer::new(ctx, params, &[Net::Mapping], oc(cfg.mapping_lr))?,
+    ])
+}
+
+impl TrainState {
+    /// A fresh run: parameters initialised from the seed, the EMA a copy of them.
+    pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
+        let params = ParamStore::init(ctx, &cfg.model, cfg.seed)?;
+        let host = params.to_host()?;
+        let ema = ParamStore::from_fn(ctx, &cfg.model, |spec| {
+            Ok::<_, VkError>(
+                host.iter()
+                    .find(|h| h.name == spec.name)
+                    .unwrap()
+                    .data
+                    .clone(),
+            )
+        })?;
+        let [opt_d, opt_g, opt_m] = optimizers(ctx, &params, cfg)?;
+        Ok(TrainState {
+            cfg: cfg.clone(),
+            params,
+            ema,
+            opt_d,
+            opt_g,
+            opt_m,
+            plp_exp_sum_a: Tensor::zeros(ctx, &[1])?,
+            plp_steps: 0,
+            w_avg: Tensor::zeros(ctx, &[cfg.model.d_latent])?,
+            step: 0,
+        })
+    }
+
+    pub fn to_checkpoint(&self) -> Result<Checkpoint, StateError> {
+        let mut ck = Checkpoint::new();
+        let f32s = |ck: &mut Checkpoint, name: String, t: &Tensor| -> Result<(), StateError> {
+            ck.insert(&name, t.shape(), TensorData::F32(t.to_vec()?))?;
+            Ok(())
+        };
+        for p in self.params.to_host()? {
+            ck.insert(&p.name, &p.shape, TensorData::F32(p.data))?;
+        }
+        for p in self.ema.to_host()? {
+            if Net::of(&p.name) != Some(Net::Discriminator) && !p.name.ends_with(".kernel") {
+                ck.insert(format!("ema.{}", p.name), &p.shape, TensorData::F32(p.data))?;
+            }
+        }
+        for opt in [&self.opt_d, &self.opt_g, &self.opt_m] {
+            for (name, m, v) in opt.state() {
+                f32s(&mut ck, format!("adam.{name}.m"), m)?;
+                f32s(&mut ck, format!("adam.{name}.v"), v)?;
+            }
+        }
+        f32s(&mut ck, "plp.exp_sum_a".into(), &self.plp_exp_sum_a)?;
+        f32s(&mut ck, "w_avg".into(), &self.w_avg)?;
+        let config = serde_json::to_string(&self.cfg).expect("config serialises");
+        ck.set_meta("config", config);
+        ck.set_meta("step", self.step);
+        ck.set_meta("plp_steps", self.plp_steps);
+        ck.set_meta("adam_steps.d", self.opt_d.steps());
+        ck.set_meta("adam_steps.g", self.opt_g.steps());
+        ck.set_meta("adam_steps.m", self.opt_m.steps());
+        ck.set_meta("seed", self.cfg.seed);
+        Ok(ck)
+    }
+
+    /// The run's configuration as stored in a checkpoint.
+    pub fn config_of(ck: &Checkpoint) -> Result<TrainConfig, StateError> {
+        let json = ck.meta("config")?;
+        serde_json::from_str(json).map_err(|e| StateError::Config(e.to_string()))
+    }
+
+    pub fn from_checkpoint(ctx: &Context, ck: &Checkpoint) -> Result<Self, StateError> {
+        let cfg = Self::config_of(ck)?;
+        cfg.validate().map_err(StateError::Config)?;
+        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, StateError> {
+            let (found, data) = ck.f32(name)?;
+            if found != shape {
+                return Err(ParamError::Shape {
+                    name: name.into(),
+                    found: found.to_vec(),
+                    expected: shape.to_vec(),
+                }
+                .into());
+            }
+            Ok(data.to_vec())
+        };
+        let params = ParamStore::from_fn(ctx, &cfg.model, |s| read(&s.name, &s.shape))?;
+        let ema = ParamStore::from_fn(ctx, &cfg.model, |s| {
+            if Net::of(&s.name) == Some(Net::Discriminator) || !s.trainable {
+                read(&s.name, &s.shape)
+            } else {
+                read(&format!("ema.{}", s.name), &s.shape)
+            }
+        })?;
+        let [mut opt_d, mut opt_g, mut opt_m] = optimizers(ctx, &params, &cfg)?;
+        for (opt, key) in [(&mut opt_d, "d"), (&mut opt_g, "g"), (&mut opt_m, "m")] {
+            for (name, m, v) in opt.state() {
+                m.write(&read(&format!("adam.{name}.m"), m.shape())?)?;
+                v.write(&read(&format!("adam.{name}.v"), v.shape())?)?;
+            }
+            opt.set_steps(ck.meta_parse(&format!("adam_steps.{key}"))?);
+        }
+        let d = cfg.model.d_latent;
+        Ok(TrainState {
+            plp_exp_sum_a: Tensor::from_f32(ctx, &[1], &read("plp.exp_sum_a", &[1])?)?,
+            plp_steps: ck.meta_parse("plp_steps")?,
+            w_avg: Tensor::from_f32(ctx, &[d], &read("w_avg", &[d])?)?,
+            step: ck.meta_parse("step")?,
+            cfg,
+            params,
+            ema,
+            opt_d,
+            opt_g,
+            opt_m,
+        })
+    }
+}
