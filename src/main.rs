@@ -127,7 +127,8 @@ fn parse_betas(text: &str) -> Result<(f32, f32), String> {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// A vkgan checkpoint or a PyTorch reference state dict in safetensors.
+    /// A vkgan checkpoint, a run directory (its newest checkpoint), or a PyTorch reference
+    /// state dict in safetensors.
     #[arg(long)]
     checkpoint: PathBuf,
     /// Seeds: 0-15, 3, 1,5,9 ...
@@ -147,6 +148,7 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct MixArgs {
+    /// As for `generate`.
     #[arg(long)]
     checkpoint: PathBuf,
     /// Seeds of the rows (their coarse styles).

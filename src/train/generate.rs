@@ -67,8 +67,32 @@ pub fn infer_config(ck: &Checkpoint) -> Result<ModelConfig> {
     })
 }
 
-/// Reads `path` and builds its generator on `ctx`.
+/// The checkpoint `path` names: a file, or the newest checkpoint of a run directory (or of
+/// its `checkpoints/` folder).
+pub fn resolve_checkpoint(path: &Path) -> Result<std::path::PathBuf> {
+    if !path.is_dir() {
+        if !path.exists() {
+            bail!("checkpoint {} does not exist", path.display());
+        }
+        return Ok(path.to_path_buf());
+    }
+    let sub = path.join("checkpoints");
+    let dir = if sub.is_dir() {
+        sub
+    } else {
+        path.to_path_buf()
+    };
+    let newest = checkpoint::list(&dir)
+        .with_context(|| format!("cannot list checkpoints in {}", dir.display()))?
+        .into_iter()
+        .max_by_key(|(step, _)| *step)
+        .ok_or_else(|| anyhow!("no checkpoint in {}", dir.display()))?;
+    Ok(newest.1)
+}
+
+/// Reads the checkpoint `path` names (see `resolve_checkpoint`) and builds its generator.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
+    let path = &resolve_checkpoint(path)?;
     let ck = checkpoint::read(path)
         .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
     let cfg = match TrainState::config_of(&ck) {
