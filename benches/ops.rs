@@ -18,6 +18,7 @@ fn main() {
     let filter = std::env::var("VKGAN_BENCH_FILTER").unwrap_or_default();
     matmul_benches(&ctx, &filter);
     conv2d_benches(&ctx, &filter);
+    modulated_conv_benches(&ctx, &filter);
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.
@@ -70,9 +71,19 @@ fn time_op(
     build: impl FnOnce(&mut Tape, &[Var]) -> Var,
     leaf_shapes: &[&[usize]],
 ) -> Timing {
+    time_outputs(ctx, |t, v| vec![build(t, v)], leaf_shapes, false)
+}
+
+/// As `time_op` for several outputs; with `grad`, the leaves require gradients.
+fn time_outputs(
+    ctx: &Context,
+    build: impl FnOnce(&mut Tape, &[Var]) -> Vec<Var>,
+    leaf_shapes: &[&[usize]],
+    grad: bool,
+) -> Timing {
     let mut t = Tape::new();
-    let leaves: Vec<Var> = leaf_shapes.iter().map(|s| t.leaf(s, false)).collect();
-    let out = build(&mut t, &leaves);
+    let leaves: Vec<Var> = leaf_shapes.iter().map(|s| t.leaf(s, grad)).collect();
+    let outputs = build(&mut t, &leaves);
     let tensors: Vec<Tensor> = leaf_shapes
         .iter()
         .enumerate()
@@ -82,7 +93,7 @@ fn time_op(
         })
         .collect();
     let bound: Vec<(Var, &Tensor)> = leaves.iter().copied().zip(&tensors).collect();
-    let mut program = t.compile(ctx, &[out], &bound).expect("compile");
+    let mut program = t.compile(ctx, &outputs, &bound).expect("compile");
     program.run().expect("warm-up run");
     let start = Instant::now();
     let cpu_start = cpu_seconds();
@@ -192,6 +203,55 @@ fn conv2d_benches(ctx: &Context, filter: &str) {
             totals[0].wall,
             totals[1].wall,
             totals[2].wall
+        );
+    }
+}
+
+/// The generator's modulated 3x3 convolutions at batch 32 (the shared-weight form, with
+/// demodulation), forward alone and forward + backward to x, styles and weights.
+fn modulated_conv_benches(ctx: &Context, filter: &str) {
+    const B: usize = 32;
+    println!("modulated conv 3x3, batch {B}: GFLOP/s [per CPU-second] of the convolution's 2*B*O*I*9*H*W");
+    println!(
+        "{:<16} {:>4} {:>4} {:>3} {:>15} {:>22}",
+        "layer", "I", "O", "H", "forward", "forward+backward (x3)"
+    );
+    for &(i, o, h) in &[
+        (256, 256, 4),
+        (256, 128, 8),
+        (128, 128, 8),
+        (128, 64, 16),
+        (64, 64, 16),
+        (64, 32, 32),
+        (32, 32, 32),
+    ] {
+        let line = format!("G modconv {i} {o} {h}");
+        if !line.contains(filter) {
+            continue;
+        }
+        let shapes: [&[usize]; 3] = [&[B, i, h, h], &[B, i], &[o, i, 3, 3]];
+        let flop = (2 * B * o * i * 9 * h * h) as f64;
+        let forward = time_op(
+            ctx,
+            |t, v| vkgan::nn::layers::modulated_conv(t, v[0], v[1], v[2], true),
+            &shapes,
+        );
+        let both = time_outputs(
+            ctx,
+            |t, v| {
+                let y = vkgan::nn::layers::modulated_conv(t, v[0], v[1], v[2], true);
+                let loss = ops::sum_all(t, y);
+                let grads = t.grad(&[loss], v, None, false);
+                grads.into_iter().flatten().collect()
+            },
+            &shapes,
+            true,
+        );
+        println!(
+            "{:<16} {i:>4} {o:>4} {h:>3} {:>15} {:>22}",
+            "G modconv",
+            rate(flop, forward),
+            rate(3.0 * flop, both)
         );
     }
 }

@@ -86,3 +86,25 @@ pub fn to_rgb(t: &mut Tape, p: &Bound, prefix: &str, x: Var, w: Var) -> Var {
     let bias = param(p, prefix, "bias");
     ops::bias_leaky_relu(t, y, bias, LRELU_SLOPE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{check_op, OpCase};
+
+    /// The shared-weight modulated convolution, to second order in x, s and W, with and
+    /// without demodulation, 3x3 and 1x1 (as StyleBlock and ToRGB use it).
+    #[test]
+    fn modulated_convolution_differentiates_twice() {
+        for (k, demodulate) in [(3, true), (3, false), (1, false), (1, true)] {
+            let name = format!("modulated_conv k{k} demodulate {demodulate}");
+            let case = OpCase::new(
+                &name,
+                &[&[3, 5, 7, 6], &[3, 5], &[4, 5, k, k]],
+                move |t, v| modulated_conv(t, v[0], v[1], v[2], demodulate),
+            )
+            .tolerance(2e-5, 2e-4);
+            check_op(case);
+        }
+    }
+}
