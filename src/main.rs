@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vkgan::train::checkpoint;
 use vkgan::train::config::{Preset, TrainConfig};
 use vkgan::train::generate::{load_generator, mixing_figure, parse_seeds, write_images};
-use vkgan::train::run::{checkpoint_dir, train, RunOptions};
+use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
 
@@ -359,6 +359,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
             );
         }
     }
+    // The dataset is checked before anything is written or the device is set up.
+    let dataset = open_dataset(&cfg)?;
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
     let ctx = Context::new(&ContextOptions::from_env(args.device))?;
@@ -387,8 +389,13 @@ fn train_command(args: TrainArgs) -> Result<()> {
         }
         eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
     })?;
+    let skipped = match dataset.skipped() {
+        0 => String::new(),
+        1 => "; 1 file skipped".into(),
+        n => format!("; {n} files skipped"),
+    };
     eprintln!(
-        "training {}x{} StyleGAN2 on {} on {} into {}",
+        "training {}x{} StyleGAN2 on {} ({} images{skipped}) on {} into {}",
         cfg.model.image_size,
         cfg.model.image_size,
         cfg.data
@@ -396,6 +403,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             .map_or("the embedded emoji set".to_string(), |d| d
                 .display()
                 .to_string()),
+        dataset.len(),
         ctx.info().name,
         out.display()
     );
@@ -404,7 +412,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         progress: !args.no_progress,
         stop,
     };
-    let summary = train(&ctx, state, &options)?;
+    let summary = train(&ctx, state, dataset, &options)?;
     if let Some(path) = summary.last_checkpoint {
         eprintln!("checkpoint: {}", path.display());
     }

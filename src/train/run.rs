@@ -58,17 +58,14 @@ fn crossover(cfg: &TrainConfig, idx: u64, kind: u32, micro: usize) -> f32 {
     }
 }
 
-/// Trains from `state` (fresh or restored, on `ctx`) until `cfg.steps`.
-pub fn train(ctx: &Context, state: TrainState, options: &RunOptions) -> Result<RunSummary> {
-    let cfg = state.cfg.clone();
-    let out = &options.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+/// The training images of `cfg`, checked to fill at least one batch. Opened before anything
+/// else a run does, so that a bad dataset is reported before any output is written.
+pub fn open_dataset(cfg: &TrainConfig) -> Result<Arc<Dataset>> {
     let source = match &cfg.data {
         Some(dir) => Source::Dir(dir.clone()),
         None => Source::Emoji,
     };
-    let dataset = Arc::new(Dataset::open(&source, cfg.model.image_size)?);
+    let dataset = Dataset::open(&source, cfg.model.image_size)?;
     if dataset.len() < cfg.batch {
         bail!(
             "the dataset has {} images, fewer than one batch of {}",
@@ -76,6 +73,20 @@ pub fn train(ctx: &Context, state: TrainState, options: &RunOptions) -> Result<R
             cfg.batch
         );
     }
+    Ok(Arc::new(dataset))
+}
+
+/// Trains from `state` (fresh or restored, on `ctx`) on `dataset` (from [`open_dataset`])
+/// until `cfg.steps`.
+pub fn train(
+    ctx: &Context,
+    state: TrainState,
+    dataset: Arc<Dataset>,
+    options: &RunOptions,
+) -> Result<RunSummary> {
+    let out = &options.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     run_loop(ctx, state, dataset, options)
 }
 
