@@ -316,6 +316,15 @@ fn utc_timestamp(secs: u64) -> String {
     )
 }
 
+/// Whether two paths name the same directory (the same text, or the same existing folder).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (a.canonicalize(), b.canonicalize()),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
 /// Creates `dir` and proves it writable.
 fn ensure_writable(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
@@ -330,6 +339,14 @@ fn ensure_writable(dir: &Path) -> Result<()> {
 fn train_command(args: TrainArgs) -> Result<()> {
     let (state_source, cfg, out) = match &args.resume {
         Some(dir) => {
+            if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
+                bail!(
+                    "--out {} cannot be combined with --resume {}: a resumed run continues in \
+                     its own directory",
+                    out.display(),
+                    dir.display()
+                );
+            }
             let latest = checkpoint::latest(&checkpoint_dir(dir))
                 .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
                 .ok_or_else(|| {
