@@ -355,6 +355,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
                         checkpoint_dir(dir).display()
                     )
                 })?;
+            for skipped in &latest.skipped {
+                eprintln!("warning: skipping unreadable checkpoint {skipped}");
+            }
             let mut cfg = TrainState::config_of(&latest.checkpoint)?;
             check_resume_flags(&args, &cfg)?;
             apply_flags(&args, &mut cfg);
