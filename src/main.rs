@@ -177,13 +177,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             let setup = e
                 .downcast_ref::<vk::VkError>()
                 .is_some_and(vk::VkError::is_setup_problem);
             ExitCode::from(if setup { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line. Many of the library's errors already print their
+/// cause (`path: reason`), so a cause whose text ends the line so far is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.replace('\n', " ")
 }
 
 fn devices() -> Result<()> {

@@ -69,8 +69,8 @@ pub fn infer_config(ck: &Checkpoint) -> Result<ModelConfig> {
 
 /// Reads `path` and builds its generator on `ctx`.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
-    let ck = checkpoint::read(path)
-        .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
+    // The checkpoint's errors name the file.
+    let ck = checkpoint::read(path).context("cannot load checkpoint")?;
     let cfg = match TrainState::config_of(&ck) {
         Ok(train) => train.model,
         Err(_) => infer_config(&ck)?,
