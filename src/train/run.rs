@@ -1,7 +1,7 @@
 //! The training loop: data in, recorded steps replayed, progress, metrics, samples, loss plot
 //! and checkpoints out. Stopping (Ctrl-C) finishes the current step and writes a checkpoint;
-//! a non-finite loss stops with an error naming the step and writes nothing, so the last good
-//! checkpoint stays the newest.
+//! a non-finite loss stops with an error naming the step (numbered from 0, as in metrics.jsonl)
+//! and the last good checkpoint, and writes nothing, so that checkpoint stays the newest.
 
 use super::checkpoint;
 use super::config::TrainConfig;
@@ -191,13 +191,16 @@ fn run_loop(
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
         }
-        if let Some((name, _)) = values.iter().find(|(_, v)| !v.is_finite()) {
-            bail!(
-                "the {name} became {} at step {idx}; training stopped (the last good checkpoint \
-                 is kept in {})",
-                values.iter().find(|(n, _)| n == name).unwrap().1,
-                ckpt_dir.display()
-            );
+        if let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
+            let last_good = checkpoint::list(&ckpt_dir)?
+                .into_iter()
+                .rev()
+                .find(|(step, _)| *step <= idx);
+            let kept = match last_good {
+                Some((_, path)) => format!("the last good checkpoint is {}", path.display()),
+                None => "no checkpoint had been written yet".into(),
+            };
+            bail!("the {name} became {value} at step {idx}; training stopped ({kept})");
         }
         log.log(idx, &values)?;
         if let Some(bar) = &bar {
