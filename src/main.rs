@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vkgan::train::checkpoint;
 use vkgan::train::config::{Preset, TrainConfig};
 use vkgan::train::generate::{load_generator, mixing_figure, parse_seeds, write_images};
-use vkgan::train::run::{checkpoint_dir, train, RunOptions};
+use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
 
@@ -179,13 +179,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             let setup = e
                 .downcast_ref::<vk::VkError>()
                 .is_some_and(vk::VkError::is_setup_problem);
             ExitCode::from(if setup { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line. Many of the library's errors already print their
+/// cause (`path: reason`), so a cause whose text ends the line so far is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.replace('\n', " ")
 }
 
 fn devices() -> Result<()> {
@@ -318,6 +332,15 @@ fn utc_timestamp(secs: u64) -> String {
     )
 }
 
+/// Whether two paths name the same directory (the same text, or the same existing folder).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (a.canonicalize(), b.canonicalize()),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
 /// Creates `dir` and proves it writable.
 fn ensure_writable(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
@@ -332,6 +355,14 @@ fn ensure_writable(dir: &Path) -> Result<()> {
 fn train_command(args: TrainArgs) -> Result<()> {
     let (state_source, cfg, out) = match &args.resume {
         Some(dir) => {
+            if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
+                bail!(
+                    "--out {} cannot be combined with --resume {}: a resumed run continues in \
+                     its own directory",
+                    out.display(),
+                    dir.display()
+                );
+            }
             let latest = checkpoint::latest(&checkpoint_dir(dir))
                 .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
                 .ok_or_else(|| {
@@ -340,6 +371,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
                         checkpoint_dir(dir).display()
                     )
                 })?;
+            for skipped in &latest.skipped {
+                eprintln!("warning: skipping unreadable checkpoint {skipped}");
+            }
             let mut cfg = TrainState::config_of(&latest.checkpoint)?;
             check_resume_flags(&args, &cfg)?;
             apply_flags(&args, &mut cfg);
@@ -361,6 +395,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
             );
         }
     }
+    // The dataset is checked before anything is written or the device is set up.
+    let dataset = open_dataset(&cfg)?;
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
     let ctx = Context::new(&ContextOptions::from_env(args.device))?;
@@ -389,8 +425,13 @@ fn train_command(args: TrainArgs) -> Result<()> {
         }
         eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
     })?;
+    let skipped = match dataset.skipped() {
+        0 => String::new(),
+        1 => "; 1 file skipped".into(),
+        n => format!("; {n} files skipped"),
+    };
     eprintln!(
-        "training {}x{} StyleGAN2 on {} on {} into {}",
+        "training {}x{} StyleGAN2 on {} ({} images{skipped}) on {} into {}",
         cfg.model.image_size,
         cfg.model.image_size,
         cfg.data
@@ -398,6 +439,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             .map_or("the embedded emoji set".to_string(), |d| d
                 .display()
                 .to_string()),
+        dataset.len(),
         ctx.info().name,
         out.display()
     );
@@ -406,7 +448,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         progress: !args.no_progress,
         stop,
     };
-    let summary = train(&ctx, state, &options)?;
+    let summary = train(&ctx, state, dataset, &options)?;
     if let Some(path) = summary.last_checkpoint {
         eprintln!("checkpoint: {}", path.display());
     }

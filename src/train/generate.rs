@@ -93,8 +93,8 @@ pub fn resolve_checkpoint(path: &Path) -> Result<std::path::PathBuf> {
 /// Reads the checkpoint `path` names (see `resolve_checkpoint`) and builds its generator.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
     let path = &resolve_checkpoint(path)?;
-    let ck = checkpoint::read(path)
-        .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
+    // The checkpoint's errors name the file.
+    let ck = checkpoint::read(path).context("cannot load checkpoint")?;
     let cfg = match TrainState::config_of(&ck) {
         Ok(train) => train.model,
         Err(_) => infer_config(&ck)?,

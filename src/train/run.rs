@@ -1,7 +1,7 @@
 //! The training loop: data in, recorded steps replayed, progress, metrics, samples, loss plot
 //! and checkpoints out. Stopping (Ctrl-C) finishes the current step and writes a checkpoint;
-//! a non-finite loss stops with an error naming the step and writes nothing, so the last good
-//! checkpoint stays the newest.
+//! a non-finite loss stops with an error naming the step (numbered from 0, as in metrics.jsonl)
+//! and the last good checkpoint, and writes nothing, so that checkpoint stays the newest.
 
 use super::checkpoint;
 use super::config::TrainConfig;
@@ -58,17 +58,14 @@ fn crossover(cfg: &TrainConfig, idx: u64, kind: u32, micro: usize) -> f32 {
     }
 }
 
-/// Trains from `state` (fresh or restored, on `ctx`) until `cfg.steps`.
-pub fn train(ctx: &Context, state: TrainState, options: &RunOptions) -> Result<RunSummary> {
-    let cfg = state.cfg.clone();
-    let out = &options.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+/// The training images of `cfg`, checked to fill at least one batch. Opened before anything
+/// else a run does, so that a bad dataset is reported before any output is written.
+pub fn open_dataset(cfg: &TrainConfig) -> Result<Arc<Dataset>> {
     let source = match &cfg.data {
         Some(dir) => Source::Dir(dir.clone()),
         None => Source::Emoji,
     };
-    let dataset = Arc::new(Dataset::open(&source, cfg.model.image_size)?);
+    let dataset = Dataset::open(&source, cfg.model.image_size)?;
     if dataset.len() < cfg.batch {
         bail!(
             "the dataset has {} images, fewer than one batch of {}",
@@ -76,6 +73,20 @@ pub fn train(ctx: &Context, state: TrainState, options: &RunOptions) -> Result<R
             cfg.batch
         );
     }
+    Ok(Arc::new(dataset))
+}
+
+/// Trains from `state` (fresh or restored, on `ctx`) on `dataset` (from [`open_dataset`])
+/// until `cfg.steps`.
+pub fn train(
+    ctx: &Context,
+    state: TrainState,
+    dataset: Arc<Dataset>,
+    options: &RunOptions,
+) -> Result<RunSummary> {
+    let out = &options.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     run_loop(ctx, state, dataset, options)
 }
 
@@ -180,13 +191,16 @@ fn run_loop(
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
         }
-        if let Some((name, _)) = values.iter().find(|(_, v)| !v.is_finite()) {
-            bail!(
-                "the {name} became {} at step {idx}; training stopped (the last good checkpoint \
-                 is kept in {})",
-                values.iter().find(|(n, _)| n == name).unwrap().1,
-                ckpt_dir.display()
-            );
+        if let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
+            let last_good = checkpoint::list(&ckpt_dir)?
+                .into_iter()
+                .rev()
+                .find(|(step, _)| *step <= idx);
+            let kept = match last_good {
+                Some((_, path)) => format!("the last good checkpoint is {}", path.display()),
+                None => "no checkpoint had been written yet".into(),
+            };
+            bail!("the {name} became {value} at step {idx}; training stopped ({kept})");
         }
         log.log(idx, &values)?;
         if let Some(bar) = &bar {

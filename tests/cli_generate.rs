@@ -1,0 +1,250 @@
+//! `vkgan generate` and `vkgan mix` run as a user runs them, on a checkpoint of a tiny model
+//! trained for two steps by the test itself.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{checkpoint, decode, s, train, vkgan, Scratch};
+use std::path::{Path, PathBuf};
+use vkgan::train::checkpoint::{read, write, Checkpoint, TensorData};
+
+/// Trains the tiny model for two steps in `dir` and returns its checkpoint.
+fn trained(dir: &Path) -> PathBuf {
+    train(&["--out", s(dir), "--steps", "2", "--sample-every", "2"]).expect_ok();
+    checkpoint(dir, 2)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn generate_is_reproducible_and_independent_of_the_batch() {
+    let tmp = Scratch::new("generate");
+    let ck = trained(&tmp.join("run"));
+    let (one, two, single) = (tmp.join("one"), tmp.join("two"), tmp.join("single"));
+    for out in [&one, &two] {
+        let run = vkgan(
+            &["generate", "--checkpoint", s(&ck), "--seeds", "0-3"]
+                .into_iter()
+                .chain(["--out", s(out)])
+                .collect::<Vec<_>>(),
+        )
+        .expect_ok();
+        assert!(run.stderr.contains("wrote 4 images"), "{run}");
+    }
+    let names = [
+        "seed0000.png",
+        "seed0001.png",
+        "seed0002.png",
+        "seed0003.png",
+    ];
+    assert_eq!(files(&one), names);
+    for name in names {
+        let a = std::fs::read(one.join(name)).unwrap();
+        assert_eq!(a, std::fs::read(two.join(name)).unwrap(), "{name}");
+        // Upscaled from 8x8 to 128x128.
+        let img = decode(&one.join(name));
+        assert_eq!(img.dimensions(), (128, 128));
+    }
+    // Different seeds give different images.
+    assert_ne!(decode(&one.join(names[0])), decode(&one.join(names[1])));
+
+    // Seed 2 alone (a batch of one) is the same picture as seed 2 in a batch of four.
+    vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "2",
+        "--grid",
+        "--out",
+        s(&single),
+    ])
+    .expect_ok();
+    assert_eq!(files(&single), ["grid.png", "seed0002.png"]);
+    assert_eq!(
+        decode(&single.join("seed0002.png")),
+        decode(&one.join("seed0002.png"))
+    );
+    assert_eq!(decode(&single.join("grid.png")).dimensions(), (132, 132));
+
+    // A grid of four: 2x2 cells of 128 pixels with 2-pixel gutters.
+    let gridded = tmp.join("grid");
+    vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "0-3",
+        "--grid",
+        "--out",
+        s(&gridded),
+    ])
+    .expect_ok();
+    let grid = decode(&gridded.join("grid.png"));
+    assert_eq!(grid.dimensions(), (2 * 128 + 3 * 2, 2 * 128 + 3 * 2));
+    // Its bottom-left cell is seed 2.
+    let seed2 = decode(&one.join("seed0002.png"));
+    for (x, y, p) in seed2.enumerate_pixels() {
+        assert_eq!(grid.get_pixel(2 + x, 2 + 128 + 2 + y), p);
+    }
+
+    // Truncation 0 puts every seed at the average w; only the noise still differs.
+    let truncated = tmp.join("truncated");
+    vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "0,1",
+        "--truncation",
+        "0",
+        "--out",
+        s(&truncated),
+    ])
+    .expect_ok();
+    assert_eq!(files(&truncated), ["seed0000.png", "seed0001.png"]);
+}
+
+#[test]
+fn mix_writes_a_figure_of_the_right_size() {
+    let tmp = Scratch::new("mix");
+    let ck = trained(&tmp.join("run"));
+    let figure = tmp.join("mixing.png");
+    let run = vkgan(&[
+        "mix",
+        "--checkpoint",
+        s(&ck),
+        "--rows",
+        "0-1",
+        "--cols",
+        "2-4",
+        "--out",
+        s(&figure),
+    ])
+    .expect_ok();
+    assert!(run.stderr.contains("wrote"), "{run}");
+    // (2 + 1) rows x (3 + 1) columns of 128-pixel cells with 2-pixel gutters.
+    let img = decode(&figure);
+    assert_eq!(img.dimensions(), (4 * 128 + 5 * 2, 3 * 128 + 4 * 2));
+    // The first row shows the column seeds as `generate` draws them.
+    let gen = tmp.join("gen");
+    vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "3",
+        "--out",
+        s(&gen),
+    ])
+    .expect_ok();
+    let seed3 = decode(&gen.join("seed0003.png"));
+    let x0 = 2 + 2 * (128 + 2);
+    for (x, y, p) in seed3.enumerate_pixels() {
+        assert_eq!(img.get_pixel(x0 + x, 2 + y), p);
+    }
+    // The generator has one block at 4x4 and one at 8x8: crossover 3 is out of range.
+    vkgan(&[
+        "mix",
+        "--checkpoint",
+        s(&ck),
+        "--crossover",
+        "3",
+        "--out",
+        s(&tmp.join("x.png")),
+    ])
+    .expect_error(&["--crossover 3", "2 blocks"]);
+}
+
+#[test]
+fn bad_checkpoints_and_arguments_are_one_line_errors() {
+    let tmp = Scratch::new("generate-bad");
+    let ck = trained(&tmp.join("run"));
+    let out = tmp.join("out");
+    let generate = |checkpoint: &Path, extra: &[&str]| {
+        let mut args = vec!["generate", "--checkpoint", s(checkpoint), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        vkgan(&args)
+    };
+
+    // A missing file.
+    let missing = tmp.join("missing.safetensors");
+    let line = generate(&missing, &[]).expect_error(&["cannot load checkpoint", s(&missing)]);
+    // The cause once, not repeated by the error chain.
+    assert_eq!(line.matches("(os error 2)").count(), 1, "{line}");
+    assert_eq!(line.matches(s(&missing)).count(), 1, "{line}");
+    // A truncated copy.
+    let bytes = std::fs::read(&ck).unwrap();
+    let truncated = tmp.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    generate(&truncated, &[]).expect_error(&["truncated or corrupt"]);
+    // Flipped data bytes (the header intact): the checksum catches them.
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 5] ^= 0x55;
+    let flipped_path = tmp.join("flipped.safetensors");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    generate(&flipped_path, &[]).expect_error(&["checksum mismatch"]);
+    // Not a checkpoint at all.
+    let text = tmp.join("text.safetensors");
+    std::fs::write(&text, b"hello").unwrap();
+    generate(&text, &[]).expect_error(&["truncated or corrupt"]);
+
+    // A safetensors file that is not a StyleGAN2 state.
+    let mut other = Checkpoint::new();
+    other.insert_f32("weight", &[2, 2], vec![1.0; 4]).unwrap();
+    let other_path = tmp.join("other.safetensors");
+    write(&other_path, &other).unwrap();
+    generate(&other_path, &[]).expect_error(&["not a StyleGAN2 checkpoint"]);
+
+    // A checkpoint whose stored configuration does not match its tensors (here: the config
+    // says 16-dimensional latents, the tensors have 8): the error names a tensor.
+    let mut mismatched = read(&ck).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(mismatched.meta("config").unwrap()).unwrap();
+    cfg["model"]["d_latent"] = 16.into();
+    mismatched.set_meta("config", cfg.to_string());
+    let mismatched_path = tmp.join("mismatched.safetensors");
+    write(&mismatched_path, &mismatched).unwrap();
+    generate(&mismatched_path, &[]).expect_error(&["mismatched.safetensors", "shape"]);
+
+    // A checkpoint with a tensor missing.
+    let mut partial = read(&ck).unwrap();
+    partial.tensors.remove("ema.generator.initial_constant");
+    partial.tensors.remove("generator.initial_constant");
+    let partial_path = tmp.join("partial.safetensors");
+    write(&partial_path, &partial).unwrap();
+    generate(&partial_path, &[]).expect_error(&["generator.initial_constant"]);
+
+    // Bad seed lists and an output under a regular file.
+    generate(&ck, &["--seeds", "3-1"]).expect_error(&["bad seed list"]);
+    generate(&ck, &["--seeds", "x"]).expect_error(&["bad seed list"]);
+    assert!(!out.exists());
+    let file = tmp.join("file");
+    std::fs::write(&file, b"").unwrap();
+    vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "0",
+        "--out",
+        s(&file.join("x")),
+    ])
+    .expect_error(&["cannot create output directory"]);
+
+    // The checkpoint itself was only read.
+    assert_eq!(std::fs::read(&ck).unwrap(), bytes);
+    let ck_data = read(&ck).unwrap();
+    assert!(matches!(
+        ck_data.tensors["w_avg"].data,
+        TensorData::F32(ref v) if v.iter().all(|x| x.is_finite())
+    ));
+}

@@ -1,0 +1,363 @@
+//! `vkgan train` run as a user runs it: what a run writes, bit-exact resume, and a clear
+//! one-line error for every bad input, given before any work. A tiny model (8x8 images, a few
+//! channels) keeps each test to a few seconds on lavapipe.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{checkpoint, checkpoint_steps, decode, s, train, write_png, Scratch};
+use std::path::Path;
+use vkgan::train::checkpoint::{read, TensorData};
+use vkgan::train::state::TrainState;
+
+/// Five images of assorted shapes (resized and cropped by the loader) and one file with an
+/// image extension that does not decode.
+fn image_folder(dir: &Path) {
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    write_png(&dir.join("a.png"), 12, 10, 0);
+    write_png(&dir.join("b.png"), 8, 8, 1);
+    write_png(&dir.join("c.png"), 9, 17, 2);
+    write_png(&dir.join("nested/d.png"), 16, 16, 3);
+    write_png(&dir.join("nested/e.png"), 30, 8, 4);
+    std::fs::write(dir.join("broken.png"), b"this is not a PNG").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"not an image, not counted").unwrap();
+}
+
+/// Every f32 value of a checkpoint is finite.
+fn all_finite(path: &Path) -> bool {
+    read(path).unwrap().tensors.values().all(|t| match &t.data {
+        TensorData::F32(v) => v.iter().all(|x| x.is_finite()),
+        _ => true,
+    })
+}
+
+#[test]
+fn training_on_a_folder_writes_every_output() {
+    let tmp = Scratch::new("train-folder");
+    let data = tmp.join("data");
+    image_folder(&data);
+    let out = tmp.join("run");
+    let run = train(&[
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--steps",
+        "6",
+        "--sample-every",
+        "3",
+        "--checkpoint-every",
+        "2",
+        "--keep-checkpoints",
+        "2",
+    ])
+    .expect_ok();
+
+    // The corrupt file is skipped with a warning naming it, and counted.
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{run}");
+    assert!(warnings[0].contains("broken.png"), "{run}");
+    assert!(
+        run.stderr.contains("5 images") && run.stderr.contains("1 file skipped"),
+        "no image count:\n{run}"
+    );
+
+    // Samples: one per interval and the latest, each a decodable grid of fakes | reals.
+    for name in ["samples/step-00000003.png", "samples/step-00000006.png"] {
+        let img = decode(&out.join(name));
+        assert!(img.width() > img.height() && img.height() >= 128, "{name}");
+    }
+    assert_eq!(
+        decode(&out.join("samples.png")),
+        decode(&out.join("samples/step-00000006.png"))
+    );
+    let plot = decode(&out.join("loss.png"));
+    assert!(plot.width() >= 200 && plot.height() >= 100);
+
+    // One metrics line per step, in order, with finite losses.
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["step"], i as u64, "{text}");
+        for key in ["d_loss", "g_loss", "d_real", "d_fake"] {
+            let v = line[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite(), "{key} at step {i}: {text}");
+        }
+    }
+
+    // The configuration as run.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["image_size"], 8);
+    assert_eq!(config["model"]["g_max_features"], 8);
+    assert_eq!(config["batch"], 4);
+    assert_eq!(config["steps"], 6);
+    assert_eq!(config["data"], s(&data));
+
+    // Checkpoints at 2, 4 and 6, of which the newest two are kept; they load, with the run's
+    // configuration and step.
+    assert_eq!(checkpoint_steps(&out), vec![4, 6]);
+    for step in [4, 6] {
+        let ck = read(&checkpoint(&out, step)).unwrap();
+        assert_eq!(ck.meta_parse::<u64>("step").unwrap(), step);
+        let cfg = TrainState::config_of(&ck).unwrap();
+        assert_eq!(cfg.model.image_size, 8);
+        assert_eq!(cfg.data.as_deref(), Some(data.as_path()));
+        assert!(ck.tensors.contains_key("generator.initial_constant"));
+        assert!(ck.tensors.contains_key("ema.generator.initial_constant"));
+        assert!(all_finite(&checkpoint(&out, step)));
+    }
+    assert!(!out.join(".vkgan-write-test").exists());
+}
+
+#[test]
+fn training_on_the_embedded_emoji_set() {
+    let tmp = Scratch::new("train-emoji");
+    let out = tmp.join("run");
+    let run = train(&["--out", s(&out), "--steps", "2", "--sample-every", "2"]).expect_ok();
+    assert!(run.stderr.contains("embedded emoji"), "{run}");
+    assert!(!run.stderr.contains("warning"), "{run}");
+    decode(&out.join("samples.png"));
+    decode(&out.join("loss.png"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert_eq!(checkpoint_steps(&out), vec![2]);
+    let cfg = TrainState::config_of(&read(&checkpoint(&out, 2)).unwrap()).unwrap();
+    assert_eq!(cfg.data, None);
+}
+
+/// The window from step 3 to 6 holds R1 steps (indices 3 and 5), the first path-length step
+/// (index 3, which only starts the running mean) and a second one (index 5, which uses it).
+const PENALTIES: &[&str] = &[
+    "--r1-interval",
+    "2",
+    "--plp-after",
+    "1",
+    "--plp-interval",
+    "2",
+    "--sample-every",
+    "3",
+    "--checkpoint-every",
+    "3",
+];
+
+#[test]
+fn resumed_training_is_bit_exact() {
+    let tmp = Scratch::new("resume");
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let mut args = PENALTIES.to_vec();
+    args.extend(["--out", s(&a), "--steps", "6"]);
+    train(&args).expect_ok();
+
+    let mut args = PENALTIES.to_vec();
+    args.extend(["--out", s(&b), "--steps", "3"]);
+    train(&args).expect_ok();
+    assert_eq!(checkpoint_steps(&b), vec![3]);
+    let run =
+        cli::vkgan(&["train", "--resume", s(&b), "--steps", "6", "--no-progress"]).expect_ok();
+    assert!(!run.stderr.contains("warning"), "{run}");
+
+    let ca = read(&checkpoint(&a, 6)).unwrap();
+    let cb = read(&checkpoint(&b, 6)).unwrap();
+    assert_eq!(
+        ca.tensors.keys().collect::<Vec<_>>(),
+        cb.tensors.keys().collect::<Vec<_>>()
+    );
+    for (name, ta) in &ca.tensors {
+        let tb = &cb.tensors[name];
+        assert_eq!(ta.shape, tb.shape, "{name}");
+        let bits = |t: &vkgan::train::checkpoint::Tensor| -> Vec<u64> {
+            match &t.data {
+                TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
+                TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),
+                TensorData::U64(v) => v.clone(),
+            }
+        };
+        assert!(bits(ta) == bits(tb), "{name} differs after resume");
+    }
+    assert_eq!(ca.metadata, cb.metadata);
+    assert_eq!(ca.meta("plp_steps").unwrap(), "2");
+
+    // The metrics of the resumed run continue where they stopped and match the uninterrupted
+    // run's values.
+    let values = |dir: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("time");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(values(&a), values(&b));
+    assert!(values(&a)[5].get("path_length_penalty").is_some());
+    assert!(values(&a)[5].get("r1").is_some());
+}
+
+#[test]
+fn bad_training_inputs_are_one_line_errors_before_any_work() {
+    let tmp = Scratch::new("bad-train");
+    let out = tmp.join("out");
+    let out_s = s(&out).to_string();
+    let with_out = |extra: &[&str]| {
+        let mut args = vec!["--out", out_s.as_str(), "--steps", "2"];
+        args.extend_from_slice(extra);
+        train(&args)
+    };
+
+    // A folder with files but no images.
+    let empty = tmp.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("readme.txt"), b"hello").unwrap();
+    with_out(&["--data", s(&empty)]).expect_error(&["no images under", s(&empty)]);
+    // Only undecodable images.
+    let broken = tmp.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("x.jpg"), b"nope").unwrap();
+    with_out(&["--data", s(&broken)]).expect_error(&["no images under", "did not decode"]);
+    // Fewer images than one batch.
+    let few = tmp.join("few");
+    std::fs::create_dir_all(&few).unwrap();
+    for k in 0..3 {
+        write_png(&few.join(format!("{k}.png")), 8, 8, k);
+    }
+    with_out(&["--data", s(&few)]).expect_error(&["3 images", "batch of 4"]);
+    // A missing folder, and a file given as the folder.
+    let missing = tmp.join("missing");
+    with_out(&["--data", s(&missing)]).expect_error(&[s(&missing), "does not exist"]);
+    let file = tmp.join("file");
+    std::fs::write(&file, b"").unwrap();
+    with_out(&["--data", s(&file)]).expect_error(&[s(&file), "not a directory"]);
+    // Sizes.
+    with_out(&["--image-size", "24"]).expect_error(&["image size 24", "power of two"]);
+    with_out(&["--image-size", "512"]).expect_error(&["image size 512", "8 to 256"]);
+    with_out(&["--batch", "6"]).expect_error(&["batch 6", "multiple of 4"]);
+    with_out(&["--lr", "0"]).expect_error(&["--lr"]);
+    // None of these created the output directory.
+    assert!(!out.exists(), "a failed start left {}", out.display());
+
+    // An output directory that cannot be created: a path under a regular file.
+    let under_file = file.join("run");
+    train(&["--out", s(&under_file), "--steps", "2"])
+        .expect_error(&["cannot create output directory", s(&under_file)]);
+
+    // Resuming a directory without checkpoints, or one that does not exist.
+    let bare = tmp.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    cli::vkgan(&["train", "--resume", s(&bare)]).expect_error(&["no checkpoint to resume"]);
+    cli::vkgan(&["train", "--resume", s(&missing)]).expect_error(&[s(&missing)]);
+}
+
+#[test]
+fn resume_refuses_changed_settings_and_reports_corrupt_checkpoints() {
+    let tmp = Scratch::new("resume-bad");
+    let run_dir = tmp.join("run");
+    train(&[
+        "--out",
+        s(&run_dir),
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "4",
+    ])
+    .expect_ok();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["train", "--resume", s(&run_dir), "--no-progress"];
+        args.extend_from_slice(extra);
+        cli::vkgan(&args)
+    };
+    let before = std::fs::read(checkpoint(&run_dir, 4)).unwrap();
+    resume(&["--g-features", "8"]).expect_error(&["model.g_features", "--steps"]);
+    resume(&["--image-size", "16"]).expect_error(&["model.image_size"]);
+    resume(&["--lr", "0.01"]).expect_error(&["`lr`"]);
+    resume(&["--preset", "quick"]).expect_error(&["preset"]);
+    let elsewhere = tmp.join("elsewhere");
+    resume(&["--out", s(&elsewhere), "--steps", "6"]).expect_error(&["--out", "--resume"]);
+    assert!(!elsewhere.exists());
+    // The refusals left the run as it was.
+    assert_eq!(std::fs::read(checkpoint(&run_dir, 4)).unwrap(), before);
+    assert_eq!(checkpoint_steps(&run_dir), vec![2, 4]);
+
+    // Already at the requested step: nothing to do, and nothing written.
+    let run = resume(&["--steps", "4"]).expect_ok();
+    assert!(run.stderr.contains("nothing to do"), "{run}");
+
+    // A truncated newest checkpoint is reported and the one before it resumed.
+    std::fs::write(checkpoint(&run_dir, 4), &before[..before.len() / 2]).unwrap();
+    let run = resume(&["--steps", "4"]).expect_ok();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning"))
+        .unwrap_or_else(|| panic!("no warning about the corrupt checkpoint:\n{run}"));
+    assert!(warning.contains("checkpoint-00000004"), "{run}");
+    assert_eq!(checkpoint_steps(&run_dir), vec![2, 4]);
+    assert!(all_finite(&checkpoint(&run_dir, 4)));
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint() {
+    // An absurd learning rate: Adam moves every weight by about 1e6 per step, so within a few
+    // steps the discriminator's scores overflow float32.
+    let tmp = Scratch::new("nan");
+    let out = tmp.join("run");
+    let run = train(&[
+        "--out",
+        s(&out),
+        "--steps",
+        "20",
+        "--lr",
+        "1e6",
+        "--checkpoint-every",
+        "1",
+        "--keep-checkpoints",
+        "2",
+        "--sample-every",
+        "20",
+    ]);
+    let line = run.expect_error(&["became", "training stopped", "the last good checkpoint is"]);
+    let step: u64 = line
+        .split("at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no step in {line}"));
+    assert!(
+        (1..20).contains(&step),
+        "diverged at step {step}: pick another --lr"
+    );
+    // Steps are numbered from 0, so the newest checkpoint is the state before the bad step,
+    // intact and finite, and metrics.jsonl ends with the last good step.
+    assert_eq!(checkpoint_steps(&out).last(), Some(&step), "{run}");
+    assert!(line.contains(s(&checkpoint(&out, step))), "{line}");
+    assert!(all_finite(&checkpoint(&out, step)));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count() as u64, step, "{metrics}");
+}
+
+#[test]
+fn a_run_diverging_at_once_says_no_checkpoint_was_written() {
+    // At 1e9 the discriminator's first update already overflows the generator's loss.
+    let tmp = Scratch::new("nan-at-once");
+    let out = tmp.join("run");
+    train(&["--out", s(&out), "--steps", "4", "--lr", "1e9"])
+        .expect_error(&["at step 0", "no checkpoint had been written"]);
+    assert!(checkpoint_steps(&out).is_empty());
+}
