@@ -72,7 +72,7 @@ pub fn infer_config(ck: &Checkpoint) -> Result<ModelConfig> {
 pub fn resolve_checkpoint(path: &Path) -> Result<std::path::PathBuf> {
     if !path.is_dir() {
         if !path.exists() {
-            bail!("checkpoint {} does not exist", path.display());
+            bail!("cannot load checkpoint {}: no such file or directory", path.display());
         }
         return Ok(path.to_path_buf());
     }
