@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use vkgan::train::bench::{bench, profile_table, BenchOptions};
 use vkgan::train::checkpoint;
 use vkgan::train::config::{Preset, TrainConfig};
 use vkgan::train::generate::{load_generator, mixing_figure, parse_seeds, write_images};
@@ -34,6 +35,9 @@ enum Command {
     Generate(GenerateArgs),
     /// Write the style-mixing figure: coarse styles from row seeds, fine from column seeds.
     Mix(MixArgs),
+    /// Time training steps on synthetic data: images/s of the plain and the regularized step,
+    /// peak device memory, and with --profile the time per kernel.
+    Bench(BenchArgs),
 }
 
 /// Training flags. Unset flags take the preset's values (the reference's by default); with
@@ -168,6 +172,31 @@ struct MixArgs {
     device: Option<usize>,
 }
 
+/// Benchmark flags; the model and hyper-parameters are the reference's unless set.
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long)]
+    image_size: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    d_latent: Option<usize>,
+    /// Timed steps of each kind.
+    #[arg(long, default_value_t = 5)]
+    steps: u64,
+    /// Untimed steps of each kind first.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    #[arg(long)]
+    device: Option<usize>,
+    /// Print one line of JSON (tables, if any, go to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Time every kernel with timestamp queries and print where the time goes.
+    #[arg(long)]
+    profile: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -175,6 +204,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(*args),
         Command::Generate(args) => generate_command(args),
         Command::Mix(args) => mix_command(args),
+        Command::Bench(args) => bench_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -483,6 +513,80 @@ fn mix_command(args: MixArgs) -> Result<()> {
     let figure = mixing_figure(&ctx, &gen, &rows, &cols, crossover, args.truncation)?;
     vkgan::train::images::save_png(&args.out, &figure)?;
     eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn bench_command(args: BenchArgs) -> Result<()> {
+    let mut cfg = TrainConfig::default();
+    if let Some(v) = args.image_size {
+        cfg.model.image_size = v;
+    }
+    if let Some(v) = args.batch {
+        cfg.batch = v;
+    }
+    if let Some(v) = args.d_latent {
+        cfg.model.d_latent = v;
+    }
+    cfg.validate().map_err(|e| anyhow!(e))?;
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let r = cfg.model.image_size;
+    eprintln!(
+        "benchmarking {r}x{r}, batch {}, d_latent {}, {} mapping layers on {} ({}): {} warm-up \
+         and {} timed steps of each kind",
+        cfg.batch,
+        cfg.model.d_latent,
+        cfg.model.mapping_layers,
+        ctx.info().name,
+        ctx.info().kind.label(),
+        args.warmup,
+        args.steps
+    );
+    let options = BenchOptions {
+        steps: args.steps,
+        warmup: args.warmup,
+        profile: args.profile,
+    };
+    let report = bench(&ctx, &cfg, &options)?;
+    let tables = if args.profile {
+        format!(
+            "\ntime per kernel, plain step (D + G), {} steps:\n{}\ntime per kernel, regularized \
+             step (D+R1 + G+path length), {} steps:\n{}",
+            report.steps,
+            profile_table(&report.plain_profile),
+            report.steps,
+            profile_table(&report.regularized_profile)
+        )
+    } else {
+        String::new()
+    };
+    if args.json {
+        eprint!("{tables}");
+        println!("{}", report.to_json());
+        return Ok(());
+    }
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!("device: {} ({})", report.device, report.driver);
+    println!(
+        "plain step (D + G):                    {:8.3} s/step {:10.2} img/s",
+        report.plain_s_per_step,
+        report.plain_img_per_s()
+    );
+    println!(
+        "regularized step (D+R1 + G+path len.): {:8.3} s/step {:10.2} img/s",
+        report.regularized_s_per_step,
+        report.regularized_img_per_s()
+    );
+    println!(
+        "peak device memory: {:.1} MiB of buffers ({:.1} MiB in use at most); programs built \
+         in {:.1} s",
+        mib(report.peak_device_bytes),
+        mib(report.peak_in_use_bytes),
+        report.build_s
+    );
+    print!("{tables}");
     Ok(())
 }
 

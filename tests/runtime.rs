@@ -205,3 +205,79 @@ fn replayed_graph_allocates_nothing() {
         "pool not reused"
     );
 }
+
+#[test]
+fn profiled_graph_times_each_kernel() {
+    let ctx = context();
+    ctx.check_timestamps()
+        .expect("the test device (lavapipe) writes timestamps");
+    let n = 100_003;
+    let x = Buffer::from_f32(&ctx, &values(n, 9)).unwrap();
+    let y = Buffer::new(&ctx, 4 * n as u64).unwrap();
+    let z = Buffer::new(&ctx, 4 * n as u64).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let groups = grid(n as u64, 64);
+    let k = ctx.kernels();
+    rec.dispatch(
+        &k.copy,
+        &[read(&x), write(&y)],
+        &[(n as u32).into()],
+        groups,
+    );
+    record_axpby(&mut rec, 2.0f32.into(), &y, 1.0f32.into(), &x, &z, n);
+    rec.dispatch(
+        &k.copy,
+        &[read(&z), write(&y)],
+        &[(n as u32).into()],
+        groups,
+    );
+    let mut graph = rec.finish().unwrap();
+    assert!(graph.profile().is_empty(), "profiling is opt-in");
+    graph.set_profiling(true).unwrap();
+    graph.run().unwrap();
+    graph.reset_profile();
+    let runs = 3;
+    for _ in 0..runs {
+        graph.run().unwrap();
+    }
+    let profile = graph.profile();
+    let mut names: Vec<&str> = profile.iter().map(|t| t.name).collect();
+    names.sort();
+    assert_eq!(names, ["axpby", "copy"], "{profile:?}");
+    for t in &profile {
+        assert!(t.ns.is_finite() && t.ns >= 0.0, "{profile:?}");
+        let per_run = if t.name == "copy" { 2 } else { 1 };
+        assert_eq!(t.calls, per_run * runs, "{profile:?}");
+    }
+    assert!(
+        profile.windows(2).all(|w| w[0].ns >= w[1].ns),
+        "sorted longest first: {profile:?}"
+    );
+    // Results are unchanged by the timestamps.
+    let want: Vec<f64> = values(n, 9).iter().map(|&v| 3.0 * v as f64).collect();
+    assert_close(&y.read_f32(n).unwrap(), &want, 1e-6, 1e-6, "profiled run");
+    graph.set_profiling(false).unwrap();
+    graph.run().unwrap();
+    assert!(graph.profile().is_empty());
+}
+
+#[test]
+fn memory_counters_track_live_and_peak_bytes() {
+    let ctx = context();
+    let start = ctx.stats();
+    let a = Buffer::new(&ctx, 1000).unwrap();
+    let class = Buffer::size_class(1000);
+    let s = ctx.stats();
+    assert_eq!(s.in_use_bytes, start.in_use_bytes + class);
+    assert_eq!(s.live_bytes, start.live_bytes + class);
+    drop(a);
+    let s = ctx.stats();
+    // Back in the pool: no longer in use, still allocated.
+    assert_eq!(s.in_use_bytes, start.in_use_bytes);
+    assert_eq!(s.live_bytes, start.live_bytes + class);
+    assert!(s.peak_in_use_bytes >= start.in_use_bytes + class);
+    let b = Buffer::new(&ctx, 1000).unwrap();
+    assert_eq!(ctx.stats().live_bytes, s.live_bytes, "pooled buffer reused");
+    drop(b);
+    assert!(ctx.stats().peak_bytes >= ctx.stats().live_bytes);
+}

@@ -39,6 +39,11 @@ impl Program {
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
+
+    /// For profiling (`Graph::set_profiling`).
+    pub fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
 }
 
 impl Tape {

@@ -4,6 +4,7 @@
 //! they are tested without a device.
 
 mod atomic;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 mod font;

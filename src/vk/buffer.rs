@@ -47,6 +47,7 @@ struct BufferInner {
 impl Drop for BufferInner {
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
+            self.ctx.inner.stats.borrow_mut().buffer_returned(raw.bytes);
             let mut pool = self.ctx.inner.pool.borrow_mut();
             pool.free.entry(raw.bytes).or_default().push(raw);
         }
@@ -76,6 +77,7 @@ impl Buffer {
             Some(raw) => raw,
             None => create_raw(&ctx.inner, class)?,
         };
+        ctx.inner.stats.borrow_mut().buffer_taken(class);
         Ok(Buffer {
             inner: Rc::new(BufferInner {
                 ctx: ctx.clone(),
@@ -208,6 +210,7 @@ fn allocate(
     // SAFETY: the allocation satisfies the buffer's requirements and is not bound elsewhere.
     unsafe { device.bind_buffer_memory(buffer, allocation.memory(), allocation.offset()) }
         .map_err(VkError::Vulkan)?;
+    inner.stats.borrow_mut().buffer_created(bytes);
     Ok((buffer, allocation))
 }
 
@@ -215,16 +218,19 @@ fn allocate(
 struct Staging<'a> {
     ctx: &'a Context,
     buffer: vk::Buffer,
+    bytes: u64,
     allocation: Option<Allocation>,
 }
 
 impl<'a> Staging<'a> {
     fn new(ctx: &'a Context, bytes: u64, location: MemoryLocation) -> Result<Self, VkError> {
         let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
-        let (buffer, allocation) = allocate(&ctx.inner, bytes.max(4), usage, location)?;
+        let bytes = bytes.max(4);
+        let (buffer, allocation) = allocate(&ctx.inner, bytes, usage, location)?;
         Ok(Staging {
             ctx,
             buffer,
+            bytes,
             allocation: Some(allocation),
         })
     }
@@ -246,6 +252,11 @@ impl Drop for Staging<'_> {
     fn drop(&mut self) {
         // SAFETY: the copy that used the buffer has completed (`copy_buffer` waits).
         unsafe { self.ctx.inner.device.destroy_buffer(self.buffer, None) };
+        self.ctx
+            .inner
+            .stats
+            .borrow_mut()
+            .buffer_destroyed(self.bytes);
         if let (Some(a), Some(alloc)) = (
             self.allocation.take(),
             self.ctx.inner.allocator.borrow_mut().as_mut(),

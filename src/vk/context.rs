@@ -44,6 +44,8 @@ pub struct DeviceInfo {
     pub min_storage_buffer_offset_alignment: u64,
     pub max_storage_buffer_range: u32,
     pub timestamp_period_ns: f32,
+    /// Whether every graphics and compute queue can write timestamps.
+    pub timestamp_compute_and_graphics: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +240,7 @@ impl Instance {
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
             max_storage_buffer_range: limits.max_storage_buffer_range,
             timestamp_period_ns: limits.timestamp_period,
+            timestamp_compute_and_graphics: limits.timestamp_compute_and_graphics == vk::TRUE,
         }
     }
 }
@@ -309,6 +312,8 @@ pub(crate) struct Inner {
     pub(crate) kernels: Kernels,
     pub(crate) info: DeviceInfo,
     pub(crate) stats: RefCell<Stats>,
+    /// Meaningful bits of a timestamp on the compute queue (0: it cannot write timestamps).
+    pub(crate) timestamp_valid_bits: u32,
     instance: Instance,
 }
 
@@ -325,6 +330,34 @@ pub struct Stats {
     pub encodings: u64,
     /// Submissions to the queue.
     pub submissions: u64,
+    /// Bytes of Vulkan buffers that exist now: handed out, waiting in the pool, or staging.
+    pub live_bytes: u64,
+    /// The most `live_bytes` has been.
+    pub peak_bytes: u64,
+    /// Bytes of pooled buffers handed out now (held by a `Buffer`).
+    pub in_use_bytes: u64,
+    /// The most `in_use_bytes` has been.
+    pub peak_in_use_bytes: u64,
+}
+
+impl Stats {
+    pub(crate) fn buffer_created(&mut self, bytes: u64) {
+        self.live_bytes += bytes;
+        self.peak_bytes = self.peak_bytes.max(self.live_bytes);
+    }
+
+    pub(crate) fn buffer_destroyed(&mut self, bytes: u64) {
+        self.live_bytes -= bytes;
+    }
+
+    pub(crate) fn buffer_taken(&mut self, bytes: u64) {
+        self.in_use_bytes += bytes;
+        self.peak_in_use_bytes = self.peak_in_use_bytes.max(self.in_use_bytes);
+    }
+
+    pub(crate) fn buffer_returned(&mut self, bytes: u64) {
+        self.in_use_bytes -= bytes;
+    }
 }
 
 /// The device everything runs on. Cheap to clone; single-threaded by design (the command stream
@@ -358,6 +391,7 @@ impl Context {
             .iter()
             .position(|f| f.queue_flags.contains(vk::QueueFlags::COMPUTE))
             .ok_or_else(|| VkError::NoComputeQueue(info.name.clone()))? as u32;
+        let timestamp_valid_bits = families[family as usize].timestamp_valid_bits;
         let priorities = [1.0f32];
         let queue_info = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(family)
@@ -398,6 +432,7 @@ impl Context {
                 kernels: Kernels::default(),
                 info,
                 stats: RefCell::default(),
+                timestamp_valid_bits,
                 instance,
             }),
         })
@@ -424,6 +459,23 @@ impl Context {
     /// Whether the Khronos validation layer is on for this context.
     pub fn validating(&self) -> bool {
         self.inner.instance.debug.is_some()
+    }
+
+    /// Whether graphs on this device can be profiled (`Graph::set_profiling`); the error says
+    /// why not.
+    pub fn check_timestamps(&self) -> Result<(), VkError> {
+        let info = &self.inner.info;
+        if self.inner.timestamp_valid_bits == 0 || info.timestamp_period_ns <= 0.0 {
+            return Err(VkError::NoTimestamps(format!(
+                "{}: its compute queue family reports timestampValidBits = {} \
+                 (timestampComputeAndGraphics = {}, timestampPeriod = {} ns)",
+                info.name,
+                self.inner.timestamp_valid_bits,
+                info.timestamp_compute_and_graphics,
+                info.timestamp_period_ns
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn device(&self) -> &ash::Device {

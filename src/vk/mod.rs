@@ -10,7 +10,10 @@ mod recorder;
 pub use buffer::Buffer;
 pub use context::{list_devices, Context, ContextOptions, DeviceInfo, DeviceKind, Stats};
 pub use kernels::{Kernel, KernelSpec, Kernels};
-pub use recorder::{grid, read, read_write, write, Access, Binding, Graph, Param, Recorder, Word};
+pub use recorder::{
+    grid, merge_profiles, read, read_write, write, Access, Binding, Graph, KernelTime, Param,
+    Recorder, Word,
+};
 
 use ash::vk;
 
@@ -41,6 +44,8 @@ pub enum VkError {
     NoComputeQueue(String),
     #[error("device memory allocation failed: {0}")]
     Allocation(String),
+    #[error("this device cannot time kernels (no timestamp queries on its compute queue): {0}")]
+    NoTimestamps(String),
     #[error("Vulkan call failed: {0}")]
     Vulkan(vk::Result),
 }

@@ -5,6 +5,11 @@
 //! replays any number of times. Push-constant words may be graph parameters: changing one
 //! re-encodes the command buffer from the stored dispatch list (no hazard analysis, no
 //! descriptor or memory allocation) before the next submission.
+//!
+//! Profiling is opt-in per graph: with it on, the command buffer writes a timestamp after
+//! each dispatch, and every run adds each dispatch's share (from the previous timestamp to
+//! its own) to a per-dispatch total. Where the device overlaps dispatches that have no
+//! barrier between them the split among them is approximate; the sum is the graph's time.
 
 use super::buffer::Buffer;
 use super::context::Context;
@@ -105,6 +110,39 @@ struct Dispatch {
     groups: [u32; 3],
     barrier_before: bool,
     name: &'static str,
+}
+
+/// Time spent in one kernel over the profiled runs of one or more graphs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    pub name: &'static str,
+    /// Dispatches timed (dispatches per run times runs).
+    pub calls: u64,
+    pub ns: f64,
+}
+
+/// Sums entries of the same kernel; the result is sorted by time, longest first.
+pub fn merge_profiles(times: impl IntoIterator<Item = KernelTime>) -> Vec<KernelTime> {
+    let mut merged: Vec<KernelTime> = Vec::new();
+    for t in times {
+        match merged.iter_mut().find(|m| m.name == t.name) {
+            Some(m) => {
+                m.calls += t.calls;
+                m.ns += t.ns;
+            }
+            None => merged.push(t),
+        }
+    }
+    merged.sort_by(|a, b| b.ns.total_cmp(&a.ns).then(a.name.cmp(b.name)));
+    merged
+}
+
+/// The timestamp queries of a profiled graph: one before the first dispatch, one after each.
+struct Profiler {
+    pool: vk::QueryPool,
+    /// Nanoseconds per dispatch, summed over the profiled runs.
+    ns: Vec<f64>,
+    runs: u64,
 }
 
 /// Builds a graph. Buffers bound to dispatches are kept alive by the graph.
@@ -249,6 +287,7 @@ impl Recorder {
             dispatches: self.dispatches,
             params: self.params,
             encoded: false,
+            profiler: None,
             _keep: self.keep,
         };
         let layouts: Vec<_> = graph.dispatches.iter().map(|d| d.set_layout).collect();
@@ -321,6 +360,7 @@ pub struct Graph {
     dispatches: Vec<Dispatch>,
     params: Vec<u32>,
     encoded: bool,
+    profiler: Option<Profiler>,
     _keep: Vec<Buffer>,
 }
 
@@ -354,15 +394,102 @@ impl Graph {
         if !self.encoded {
             self.encode()?;
         }
-        submit_and_wait(&self.ctx, self.command_buffer, self.fence)
+        submit_and_wait(&self.ctx, self.command_buffer, self.fence)?;
+        self.collect_timestamps()
+    }
+
+    /// Turns per-dispatch timing on or off (see the module notes); turning it on fails with
+    /// `VkError::NoTimestamps` on a device whose compute queue cannot write timestamps.
+    /// Totals start from zero when profiling is turned on.
+    pub fn set_profiling(&mut self, on: bool) -> Result<(), VkError> {
+        if on == self.profiler.is_some() {
+            return Ok(());
+        }
+        let device = self.ctx.device();
+        if let Some(p) = self.profiler.take() {
+            // SAFETY: `run` waits for every submission, so no command buffer using the pool
+            // is pending.
+            unsafe { device.destroy_query_pool(p.pool, None) };
+        } else {
+            self.ctx.check_timestamps()?;
+            let info = vk::QueryPoolCreateInfo::default()
+                .query_type(vk::QueryType::TIMESTAMP)
+                .query_count(self.dispatches.len() as u32 + 1);
+            // SAFETY: valid device and create info.
+            let pool = unsafe { device.create_query_pool(&info, None) }.map_err(VkError::Vulkan)?;
+            self.profiler = Some(Profiler {
+                pool,
+                ns: vec![0.0; self.dispatches.len()],
+                runs: 0,
+            });
+        }
+        self.encoded = false;
+        Ok(())
+    }
+
+    /// Time per kernel over the profiled runs so far, longest first (empty when profiling is
+    /// off).
+    pub fn profile(&self) -> Vec<KernelTime> {
+        let Some(p) = &self.profiler else {
+            return Vec::new();
+        };
+        merge_profiles(
+            self.dispatches
+                .iter()
+                .zip(&p.ns)
+                .map(|(d, &ns)| KernelTime {
+                    name: d.name,
+                    calls: p.runs,
+                    ns,
+                }),
+        )
+    }
+
+    /// Zeroes the profile totals (e.g. after warm-up runs).
+    pub fn reset_profile(&mut self) {
+        if let Some(p) = &mut self.profiler {
+            p.ns.iter_mut().for_each(|t| *t = 0.0);
+            p.runs = 0;
+        }
+    }
+
+    fn collect_timestamps(&mut self) -> Result<(), VkError> {
+        let Some(p) = &mut self.profiler else {
+            return Ok(());
+        };
+        let mut stamps = vec![0u64; self.dispatches.len() + 1];
+        // SAFETY: the pool holds exactly this many queries, all written by the submission that
+        // was just waited for; 64-bit results fill `stamps` exactly.
+        unsafe {
+            self.ctx.device().get_query_pool_results(
+                p.pool,
+                0,
+                &mut stamps,
+                vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT,
+            )
+        }
+        .map_err(VkError::Vulkan)?;
+        let bits = self.ctx.inner.timestamp_valid_bits;
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let period = self.ctx.info().timestamp_period_ns as f64;
+        for (total, pair) in p.ns.iter_mut().zip(stamps.windows(2)) {
+            *total += (pair[1].wrapping_sub(pair[0]) & mask) as f64 * period;
+        }
+        p.runs += 1;
+        Ok(())
     }
 
     fn encode(&mut self) -> Result<(), VkError> {
         let device = &self.ctx.inner.device;
         let cmd = self.command_buffer;
         // SAFETY (whole block): the command buffer is not pending (every submission is waited
-        // for), and every pipeline, layout, set and buffer it names is alive: kernels live as
-        // long as the context and buffers are kept by the graph.
+        // for), and every pipeline, layout, set, buffer and query it names is alive: kernels
+        // live as long as the context, buffers are kept by the graph, the query pool (sized
+        // for one query more than there are dispatches) is owned by it.
         unsafe {
             device
                 .reset_command_buffer(cmd, vk::CommandBufferResetFlags::empty())
@@ -370,10 +497,25 @@ impl Graph {
             device
                 .begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default())
                 .map_err(VkError::Vulkan)?;
+            let queries = self.profiler.as_ref().map(|p| p.pool);
+            if let Some(pool) = queries {
+                device.cmd_reset_query_pool(cmd, pool, 0, self.dispatches.len() as u32 + 1);
+            }
             entry_barrier(device, cmd);
+            let stamp = |query: usize| {
+                if let Some(pool) = queries {
+                    device.cmd_write_timestamp(
+                        cmd,
+                        vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                        pool,
+                        query as u32,
+                    );
+                }
+            };
+            stamp(0);
             let mut bound = vk::Pipeline::null();
             let mut words = Vec::new();
-            for (d, &set) in self.dispatches.iter().zip(&self.sets) {
+            for (i, (d, &set)) in self.dispatches.iter().zip(&self.sets).enumerate() {
                 if d.barrier_before {
                     compute_barrier(device, cmd);
                 }
@@ -405,6 +547,7 @@ impl Graph {
                     );
                 }
                 device.cmd_dispatch(cmd, d.groups[0], d.groups[1], d.groups[2]);
+                stamp(i + 1);
             }
             exit_barrier(device, cmd);
             device.end_command_buffer(cmd).map_err(VkError::Vulkan)?;
@@ -427,6 +570,9 @@ impl Drop for Graph {
                 device.destroy_fence(self.fence, None);
             }
             device.destroy_descriptor_pool(self.descriptor_pool, None);
+            if let Some(p) = self.profiler.take() {
+                device.destroy_query_pool(p.pool, None);
+            }
         }
     }
 }

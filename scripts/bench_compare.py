@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Training throughput of vkgan and of the PyTorch reference, side by side on this machine.
+
+Runs `vkgan bench --json` and then scripts/torch_step_bench.py (one after the other, so they
+do not compete for the machine) at the same sizes, and prints images/s of the plain step
+(D + G) and of the regularized step (D with R1 + G with the path-length penalty) for both,
+with the ratio vkgan / PyTorch. Only the standard library is needed here; the PyTorch side
+needs a python with torch and labml-nn:
+
+    python3 -m venv .venv && .venv/bin/pip install torch numpy \\
+        && .venv/bin/pip install --no-deps labml-nn==0.5.1
+
+usage: bench_compare.py [--vkgan target/release/vkgan] [--python .venv/bin/python]
+                        [--image-size 32] [--batch 32] [--d-latent 512] [--steps 5]
+                        [--device N] [--json]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_LINE = re.compile(
+    r"device=(?P<device>\S+) threads=(?P<threads>\d+) .*regularized=(?P<reg>True|False): "
+    r"(?P<s>[0-9.]+) s/step, (?P<img>[0-9.]+) img/s"
+)
+
+
+def run(cmd):
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: `{' '.join(cmd)}` exited with status {done.returncode}")
+    return done.stdout
+
+
+def vkgan_side(args):
+    cmd = [args.vkgan, "bench", "--json", "--image-size", str(args.image_size),
+           "--batch", str(args.batch), "--d-latent", str(args.d_latent),
+           "--steps", str(args.steps)]
+    if args.device is not None:
+        cmd += ["--device", str(args.device)]
+    lines = [l for l in run(cmd).splitlines() if l.strip()]
+    if not lines:
+        sys.exit("error: vkgan bench --json printed nothing")
+    return json.loads(lines[-1])
+
+
+def torch_side(args):
+    cmd = [args.python, os.path.join(HERE, "torch_step_bench.py"), str(args.image_size),
+           str(args.batch), str(args.d_latent), str(args.steps)]
+    result = {}
+    for line in run(cmd).splitlines():
+        m = TORCH_LINE.search(line)
+        if m:
+            kind = "regularized" if m["reg"] == "True" else "plain"
+            result[kind + "_img_per_s"] = float(m["img"])
+            result["device"] = f"{m['device']} ({m['threads']} threads)"
+    if "plain_img_per_s" not in result or "regularized_img_per_s" not in result:
+        sys.exit("error: could not read the PyTorch benchmark's output")
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--vkgan", default=os.path.join(HERE, "..", "target", "release", "vkgan"),
+                   help="the vkgan binary (default: target/release/vkgan)")
+    p.add_argument("--python", default=sys.executable,
+                   help="a python with torch and labml-nn (default: this one)")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--d-latent", type=int, default=512)
+    p.add_argument("--steps", type=int, default=5, help="timed steps of each kind, both sides")
+    p.add_argument("--device", type=int, help="vkgan's Vulkan device index")
+    p.add_argument("--json", action="store_true", help="print one line of JSON instead")
+    args = p.parse_args()
+
+    vk = vkgan_side(args)
+    pt = torch_side(args)
+    ratios = {k: vk[k + "_img_per_s"] / pt[k + "_img_per_s"] for k in ("plain", "regularized")}
+    if args.json:
+        print(json.dumps({"vkgan": vk, "torch": pt, "ratio": ratios}))
+        return
+    r = args.image_size
+    print(f"{r}x{r}, batch {args.batch}, d_latent {args.d_latent}, {args.steps} timed steps")
+    print(f"vkgan:   {vk['device']}")
+    print(f"PyTorch: {pt['device']}")
+    print(f"{'step':<14}{'vkgan img/s':>14}{'PyTorch img/s':>16}{'vkgan/PyTorch':>16}")
+    for k in ("plain", "regularized"):
+        print(f"{k:<14}{vk[k + '_img_per_s']:>14.2f}{pt[k + '_img_per_s']:>16.2f}"
+              f"{ratios[k]:>16.3f}")
+    print(f"vkgan peak device memory: {vk['peak_device_bytes'] / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
