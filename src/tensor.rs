@@ -151,3 +151,14 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     }
     s
 }
+
+/// Offset of row-major flat index `i` of a tensor with `dims`, read through `strides` (which
+/// may be 0 along broadcast dimensions).
+pub fn strided_offset(mut i: usize, dims: &[usize], strides: &[usize]) -> usize {
+    let mut o = 0;
+    for d in (0..dims.len()).rev() {
+        o += (i % dims[d]) * strides[d];
+        i /= dims[d];
+    }
+    o
+}

@@ -12,7 +12,7 @@
 
 use super::{dispatch_1d, neg, sum_to};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
-use crate::tensor::{numel, strides, CpuTensor, Tensor};
+use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
 use crate::vk::{read, write, Word};
 
 const MAX_RANK: usize = 6;
@@ -126,15 +126,6 @@ fn apply(kind: Kind, x: f64, y: f64) -> f64 {
         Kind::Div => x / y,
         Kind::Expand => x,
     }
-}
-
-fn offset(mut i: usize, dims: &[usize], strides: &[usize]) -> usize {
-    let mut o = 0;
-    for d in (0..dims.len()).rev() {
-        o += (i % dims[d]) * strides[d];
-        i /= dims[d];
-    }
-    o
 }
 
 impl Op for Binary {

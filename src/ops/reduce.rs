@@ -11,7 +11,7 @@
 
 use super::{dispatch_1d, expand, reshape, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
-use crate::tensor::{numel, strides, CpuTensor, Tensor};
+use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
 use crate::vk::{read, write, Word};
 
 const MAX_RANK: usize = 6;
@@ -143,15 +143,6 @@ impl Sum {
             .collect();
         (kept, red)
     }
-}
-
-fn offset(mut i: usize, dims: &[usize], strides: &[usize]) -> usize {
-    let mut o = 0;
-    for d in (0..dims.len()).rev() {
-        o += (i % dims[d]) * strides[d];
-        i /= dims[d];
-    }
-    o
 }
 
 impl Op for Sum {
