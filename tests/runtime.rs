@@ -38,7 +38,7 @@ fn record_axpby(
 fn axpby_matches_cpu_on_odd_sizes() {
     let ctx = context();
     // 4_200_007 needs more than 65535 workgroups of 64, so the grid spills into y.
-    for n in [1usize, 7, 63, 65, 1009, 65_537, 4_200_007] {
+    for n in [1usize, 7, 63, 65, 1009, 65_537, 4_200_007, 9_000_011] {
         let xs = values(n, 1);
         let ys = values(n, 2);
         let x = Buffer::from_f32(&ctx, &xs).unwrap();
