@@ -3,10 +3,13 @@
 //! Layers, each importing only those below it:
 //! `vk` (the only Vulkan code) <- `tensor` <- `ops` <-> `autograd` (the tape calls `ops::add`
 //! to sum gradients; ops build their backward on the tape). `data` (image folders and the
-//! embedded emoji set, as shuffled batches) stands apart and needs no Vulkan.
+//! embedded emoji set, as shuffled batches) stands apart and needs no Vulkan. `metrics`
+//! (the multi-scale sliced Wasserstein distance) builds tapes of ops plus its own
+//! non-differentiable ones.
 
 pub mod autograd;
 pub mod data;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod tensor;

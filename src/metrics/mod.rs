@@ -1,0 +1,55 @@
+//! Image-quality metrics computed on the device.
+//!
+//! - [`swd`]: the multi-scale sliced Wasserstein distance of Karras et al. 2018 (Progressive
+//!   Growing of GANs, section 5), built on [`pyramid`] (Laplacian pyramids), [`patches`]
+//!   (random 7x7 descriptors) and [`sort`] (a bitonic sort of rows).
+//!
+//! Everything here is for measuring, never for training through: the ops these files add give
+//! no gradient (each says so).
+
+pub mod elementwise;
+pub mod patches;
+pub mod pyramid;
+pub mod sort;
+pub mod swd;
+
+use crate::autograd::Recording;
+use crate::vk::{Binding, Kernel, Word};
+
+/// Dispatches a kernel over `n` items (shaders/common/items.glsl): in slices of at most
+/// 65535 workgroups along x, each told its first item by a last push-constant word `offset`
+/// appended to `push`. `ops::dispatch_1d` spills large grids into a second row of workgroups
+/// instead, which lavapipe (Mesa 22.3) gets wrong: past 65535 x 64 invocations,
+/// gl_GlobalInvocationID.x in rows y > 0 is wrong from x = 65535 on, so items are skipped and
+/// others written twice (and an index built from gl_WorkGroupID and gl_NumWorkGroups was
+/// wrong there too). A sort of 512 x 32768 projections met it; `elementwise`'s tests keep a
+/// dispatch past that size.
+pub(crate) fn dispatch_items(
+    rec: &mut Recording,
+    kernel: &Kernel,
+    bindings: &[Binding],
+    push: &[Word],
+    n: usize,
+) {
+    let per_slice = 65535 * kernel.spec.local_size[0] as usize;
+    let mut words = push.to_vec();
+    words.push(0u32.into());
+    let mut offset = 0;
+    while offset < n {
+        let items = (n - offset).min(per_slice);
+        *words.last_mut().expect("offset word") = (offset as u32).into();
+        rec.dispatch(
+            kernel,
+            bindings,
+            &words,
+            [
+                items.div_ceil(kernel.spec.local_size[0] as usize) as u32,
+                1,
+                1,
+            ],
+        );
+        offset += items;
+    }
+}
+
+pub use swd::{descriptors, distance, swd, swd_with, Descriptors, SwdConfig, SwdReport};
