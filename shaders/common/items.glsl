@@ -1,7 +1,6 @@
 // 1-D work split into dispatches of at most 65535 workgroups along x (`dispatch_items` in
 // src/metrics/mod.rs): the includer declares `uint offset` as its last push constant, the
-// first item of this dispatch. Neither a y row of workgroups nor gl_NumWorkGroups is used: on
-// lavapipe (Mesa 22.3) indexing through them gave wrong items (see src/metrics/mod.rs).
+// first item of this dispatch. No y row of workgroups is needed (see src/metrics/mod.rs).
 uint item_index() {
     return offset + gl_GlobalInvocationID.x;
 }

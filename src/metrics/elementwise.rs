@@ -178,9 +178,8 @@ mod tests {
         assert!((0..13).all(|r| got[0][r * 17 + 15] == 0.0 && got[0][r * 17 + 16] == 0.0));
     }
 
-    /// A dispatch of more than 65535 workgroups spills into a second grid row; every
-    /// element must still be written exactly once (lavapipe's gl_GlobalInvocationID is
-    /// wrong there, see `dispatch_items` in src/metrics/mod.rs).
+    /// A dispatch of more than 65535 workgroups is sliced; every element must still be
+    /// written exactly once (see `dispatch_items` in src/metrics/mod.rs).
     #[test]
     fn dispatch_past_65535_workgroups_covers_every_element() {
         let ctx = context();

@@ -18,12 +18,9 @@ use crate::vk::{Binding, Kernel, Word};
 
 /// Dispatches a kernel over `n` items (shaders/common/items.glsl): in slices of at most
 /// 65535 workgroups along x, each told its first item by a last push-constant word `offset`
-/// appended to `push`. `ops::dispatch_1d` spills large grids into a second row of workgroups
-/// instead, which lavapipe (Mesa 22.3) gets wrong: past 65535 x 64 invocations,
-/// gl_GlobalInvocationID.x in rows y > 0 is wrong from x = 65535 on, so items are skipped and
-/// others written twice (and an index built from gl_WorkGroupID and gl_NumWorkGroups was
-/// wrong there too). A sort of 512 x 32768 projections met it; `elementwise`'s tests keep a
-/// dispatch past that size.
+/// appended to `push`, so no grid needs a second row of workgroups. (These kernels were written
+/// while `flat_index` mis-indexed rows past the first; the cause was the include order, since
+/// fixed in shaders/common/index.glsl. The slicing stays: it is correct and costs nothing.)
 pub(crate) fn dispatch_items(
     rec: &mut Recording,
     kernel: &Kernel,
