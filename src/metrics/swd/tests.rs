@@ -186,18 +186,3 @@ fn identical_sets_give_zero_and_runs_repeat() {
     let other = swd_with(&ctx, &a, &b, N, H, 8, &cfg).unwrap();
     assert_ne!(first, other);
 }
-
-/// The reference's parameters (128 patches per image, 4 x 128 directions) on 256 images of
-/// 32x32 per set: a timing, not a CI test (about 7 s a call on lavapipe with 2 cores).
-#[test]
-#[ignore]
-fn default_config_timing() {
-    let ctx = context();
-    let (a, b) = emoji_halves();
-    let noise = uniform(a.len(), 3);
-    for (name, other) in [("real", &b), ("blurred", &blur(&b)), ("noise", &noise)] {
-        let t0 = Instant::now();
-        let r = swd(&ctx, &a, other, N, H, 1).unwrap();
-        eprintln!("{name}: {r:?} in {:?}", t0.elapsed());
-    }
-}
