@@ -192,8 +192,9 @@ impl Op for Sum {
             );
             return;
         }
-        // Partial sums per chunk, then their sum: each loop stays under CHUNK iterations.
-        let partial =
+        // Partial sums per chunk, then sums of those, until one value per output is left:
+        // each loop stays under CHUNK iterations.
+        let mut partial =
             Tensor::uninit(&ctx, &[n_out, chunks]).expect("device memory for partial sums");
         sum_pass(
             rec,
@@ -205,25 +206,34 @@ impl Op for Sum {
             chunks,
             [&kept, &st, &red, &st],
         );
-        let rows = pad(&[n_out, 1], 1);
-        let row_strides = pad(&[chunks, 0], 0);
-        let cols = pad(&[1, chunks], 1);
-        let col_strides = pad(&[0, 1], 0);
-        assert!(
-            chunks <= CHUNK,
-            "sum over more than {} elements",
-            CHUNK * CHUNK
-        );
-        sum_pass(
-            rec,
-            &ctx,
-            &partial,
-            out,
-            n_out,
-            chunks,
-            1,
-            [&rows, &row_strides, &cols, &col_strides],
-        );
+        let mut width = chunks;
+        loop {
+            let next = width.div_ceil(CHUNK);
+            let rows = pad(&[n_out, 1], 1);
+            let row_strides = pad(&[width, 0], 0);
+            let cols = pad(&[1, width], 1);
+            let col_strides = pad(&[0, 1], 0);
+            let dest = if next == 1 {
+                out.clone()
+            } else {
+                Tensor::uninit(&ctx, &[n_out, next]).expect("device memory for partial sums")
+            };
+            sum_pass(
+                rec,
+                &ctx,
+                &partial,
+                &dest,
+                n_out,
+                width,
+                next,
+                [&rows, &row_strides, &cols, &col_strides],
+            );
+            if next == 1 {
+                return;
+            }
+            partial = dest;
+            width = next;
+        }
     }
 
     fn backward(&self, t: &mut Tape, _inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
@@ -257,21 +267,23 @@ mod tests {
 
     #[test]
     fn long_reductions_are_exact_past_the_lavapipe_loop_limit() {
-        // 70_001 and 300_007 elements per output: past 65535 loop iterations.
+        // 70_001 and 300_007 elements per output: past 65535 loop iterations; 16_777_220
+        // needs a third pass (more than 4096 x 4096). Quarters keep every sum exact in f32.
         let ctx = crate::testing::context();
         for (shape, axes) in [
             (&[70_001usize][..], &[0usize][..]),
             (&[3, 300_007], &[1]),
             (&[700, 3, 101], &[0, 2]),
+            (&[16_777_220], &[0]),
         ] {
             let mut t = Tape::new();
             let x = t.leaf(shape, false);
             let y = sum(&mut t, x, axes, false);
-            let ones = Tensor::from_f32(&ctx, shape, &vec![1.0; numel(shape)]).unwrap();
-            let got = t.eval(&ctx, &[y], &[(x, &ones)]).unwrap().remove(0);
+            let quarters = Tensor::from_f32(&ctx, shape, &vec![0.25; numel(shape)]).unwrap();
+            let got = t.eval(&ctx, &[y], &[(x, &quarters)]).unwrap().remove(0);
             let per: usize = axes.iter().map(|&a| shape[a]).product();
             assert!(
-                got.iter().all(|&v| v == per as f32),
+                got.iter().all(|&v| v == per as f32 / 4.0),
                 "{shape:?} over {axes:?}: {:?}",
                 &got[..got.len().min(4)]
             );

@@ -283,3 +283,32 @@ mod tests {
         }
     }
 }
+
+/// MS-SWD between `num` images of the checkpoint's generator (seeds 0..num) and `num` real
+/// images (an evenly spaced subset of `dataset`), at resolution `gen.cfg.image_size`.
+pub fn swd_against(
+    ctx: &Context,
+    gen: &LoadedGenerator,
+    dataset: &crate::data::Dataset,
+    num: usize,
+    seed: u64,
+) -> Result<crate::metrics::SwdReport> {
+    if dataset.len() < num {
+        bail!(
+            "the dataset has {} images; --num {num} needs at least as many",
+            dataset.len()
+        );
+    }
+    let r = gen.cfg.image_size;
+    let batch = num.min(32);
+    let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
+    let seeds: Vec<u64> = (0..num as u64).collect();
+    let mut fakes = Vec::with_capacity(num * 3 * r * r);
+    for chunk in seeds.chunks(batch) {
+        fakes.extend(sampler.generate(chunk, None, 0, 1.0)?);
+    }
+    let reals: Vec<f32> = (0..num)
+        .flat_map(|k| dataset.image(k * dataset.len() / num))
+        .collect();
+    Ok(crate::metrics::swd(ctx, &reals, &fakes, num, r, seed)?)
+}
