@@ -269,21 +269,6 @@ pub fn mixing_figure(
     Ok(images::grid(&shown, &opts)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_lists() {
-        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
-        assert_eq!(parse_seeds("5").unwrap(), vec![5]);
-        assert_eq!(parse_seeds("1,5,9-10").unwrap(), vec![1, 5, 9, 10]);
-        for bad in ["", "a", "3-1", "1-", "-"] {
-            assert!(parse_seeds(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// MS-SWD between `num` images of the checkpoint's generator (seeds 0..num) and `num` real
 /// images (an evenly spaced subset of `dataset`), at resolution `gen.cfg.image_size`.
 pub fn swd_against(
@@ -311,4 +296,19 @@ pub fn swd_against(
         .flat_map(|k| dataset.image(k * dataset.len() / num))
         .collect();
     Ok(crate::metrics::swd(ctx, &reals, &fakes, num, r, seed)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists() {
+        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds("5").unwrap(), vec![5]);
+        assert_eq!(parse_seeds("1,5,9-10").unwrap(), vec![1, 5, 9, 10]);
+        for bad in ["", "a", "3-1", "1-", "-"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
 }
