@@ -115,6 +115,21 @@ fn bind_all(t: &mut Tape, store: &ParamStore, trained: &[Net]) -> Bound {
     a.merged(b)
 }
 
+/// A step's tape: all three networks bound (gradients on `trained`) with their device
+/// tensors among the leaves, and the step scalar the random draws are keyed by.
+fn step_tape(state: &TrainState, trained: &[Net]) -> (Tape, Bound, Scalar, Vec<(Var, Tensor)>) {
+    let mut t = Tape::new();
+    let bound = bind_all(&mut t, &state.params, trained);
+    let rng_step = t.scalar(0);
+    let leaves = state
+        .params
+        .bindings(&bound)
+        .into_iter()
+        .map(|(v, t)| (v, t.clone()))
+        .collect();
+    (t, bound, rng_step, leaves)
+}
+
 /// Sums per-micro-batch gradients (accumulation adds, as repeated `backward()` does).
 fn accumulate(t: &mut Tape, per_micro: Vec<Vec<(String, Var)>>) -> Vec<(String, Var)> {
     let mut iter = per_micro.into_iter();
@@ -156,15 +171,12 @@ pub fn build_d(
     r1: bool,
 ) -> Result<DProgram, VkError> {
     let cfg = &state.cfg;
-    let mut t = Tape::new();
-    let bound = bind_all(&mut t, &state.params, &[Net::Discriminator]);
+    let (mut t, bound, rng_step, mut leaves) = step_tape(state, &[Net::Discriminator]);
     let nets = Nets {
         store: &state.params,
         bound: &bound,
         cfg: &cfg.model,
     };
-    let rng_step = t.scalar(0);
-    let mut leaves: Vec<(Var, Tensor)> = Vec::new();
     let (mut losses, mut gps, mut reals, mut fakes, mut grads) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for micro in 0..cfg.accumulate {
@@ -189,13 +201,6 @@ pub fn build_d(
     let fake_score = mean_of(&mut t, &fakes);
     let opt = state.opt_d.append(&mut t, &bound, &grads);
     leaves.extend(opt.leaves.iter().cloned());
-    leaves.extend(
-        state
-            .params
-            .bindings(&bound)
-            .into_iter()
-            .map(|(v, t)| (v, t.clone())),
-    );
     let mut outputs = vec![loss, real_score, fake_score, opt.grad_norm];
     outputs.extend(gp);
     outputs.extend(&opt.updates);
@@ -252,15 +257,12 @@ pub fn build_g(
     plp: bool,
 ) -> Result<GProgram, VkError> {
     let cfg = &state.cfg;
-    let mut t = Tape::new();
-    let bound = bind_all(&mut t, &state.params, &[Net::Generator, Net::Mapping]);
+    let (mut t, bound, rng_step, mut leaves) = step_tape(state, &[Net::Generator, Net::Mapping]);
     let nets = Nets {
         store: &state.params,
         bound: &bound,
         cfg: &cfg.model,
     };
-    let rng_step = t.scalar(0);
-    let mut leaves: Vec<(Var, Tensor)> = Vec::new();
     let plp_state = plp.then(|| {
         let s = PathLengthState {
             exp_sum_a: t.leaf(&[1], false),
@@ -349,13 +351,6 @@ pub fn build_g(
         w_mean,
         W_AVG_BETA,
     ));
-    leaves.extend(
-        state
-            .params
-            .bindings(&bound)
-            .into_iter()
-            .map(|(v, t)| (v, t.clone())),
-    );
     let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
     Ok(GProgram {
         program: t.compile(ctx, &outputs, &refs)?,
