@@ -117,6 +117,12 @@ struct TrainArgs {
     /// How many checkpoints to keep.
     #[arg(long)]
     keep_checkpoints: Option<usize>,
+    /// Steps between MS-SWD measurements into metrics.jsonl and swd.png (0: never).
+    #[arg(long)]
+    swd_every: Option<u64>,
+    /// Images on each side of those measurements.
+    #[arg(long)]
+    swd_num: Option<usize>,
 }
 
 fn parse_betas(text: &str) -> Result<(f32, f32), String> {
@@ -312,6 +318,8 @@ fn apply_flags(args: &TrainArgs, cfg: &mut TrainConfig) {
         sample_every => sample_every;
         checkpoint_every => checkpoint_every;
         keep_checkpoints => keep_checkpoints;
+        swd_every => swd_every;
+        swd_num => swd_num;
     }
     if args.data.is_some() {
         cfg.data = args.data.clone();
@@ -327,6 +335,8 @@ fn check_resume_flags(args: &TrainArgs, run: &TrainConfig) -> Result<()> {
     wanted.sample_every = run.sample_every;
     wanted.checkpoint_every = run.checkpoint_every;
     wanted.keep_checkpoints = run.keep_checkpoints;
+    wanted.swd_every = run.swd_every;
+    wanted.swd_num = run.swd_num;
     if wanted == *run && args.preset.is_none() {
         return Ok(());
     }
@@ -335,8 +345,8 @@ fn check_resume_flags(args: &TrainArgs, run: &TrainConfig) -> Result<()> {
     let field = differing_field(&a, &b, "").unwrap_or_else(|| "preset".into());
     bail!(
         "the run being resumed was trained with a different `{field}`: a resumed run keeps its \
-         own settings (only --steps, --sample-every, --checkpoint-every and --keep-checkpoints \
-         may change)"
+         own settings (only --steps, --sample-every, --checkpoint-every, --keep-checkpoints, \
+         --swd-every and --swd-num may change)"
     )
 }
 

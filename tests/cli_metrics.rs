@@ -96,3 +96,34 @@ fn training_lowers_swd_clearly() {
     // Measured on lavapipe: 724.9 after step 1, 502.1 after step 300.
     assert!(end < 0.8 * start, "SWD went from {start:.1} to {end:.1}");
 }
+
+#[test]
+fn training_logs_swd_at_its_interval_and_plots_it() {
+    let dir = Scratch::new("swd-every");
+    let out = s(dir.path()).to_string();
+    train(&[
+        "--out",
+        &out,
+        "--steps",
+        "6",
+        "--swd-every",
+        "2",
+        "--swd-num",
+        "32",
+    ])
+    .expect_ok();
+    let log = vkgan::train::metrics::read(&dir.join("metrics.jsonl")).unwrap();
+    let swd_steps: Vec<u64> = log
+        .records
+        .iter()
+        .filter(|r| {
+            r.values
+                .get("swd")
+                .is_some_and(|v| v.is_finite() && *v > 0.0)
+        })
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(swd_steps, vec![1, 3, 5], "SWD after every second step");
+    let plot = image::open(dir.join("swd.png")).expect("swd.png decodes");
+    assert!(plot.width() > 100 && plot.height() > 100);
+}

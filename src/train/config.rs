@@ -34,6 +34,16 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Checkpoints kept (older ones are deleted once a newer one is safely written).
     pub keep_checkpoints: usize,
+    /// Steps between MS-SWD measurements of the EMA generator against the data (0: never).
+    #[serde(default)]
+    pub swd_every: u64,
+    /// Images on each side of those measurements.
+    #[serde(default = "default_swd_num")]
+    pub swd_num: usize,
+}
+
+fn default_swd_num() -> usize {
+    256
 }
 
 impl Default for TrainConfig {
@@ -61,6 +71,8 @@ impl Default for TrainConfig {
             sample_every: 500,
             checkpoint_every: 2000,
             keep_checkpoints: 3,
+            swd_every: 0,
+            swd_num: default_swd_num(),
         }
     }
 }
@@ -92,6 +104,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.betas.0) || !(0.0..1.0).contains(&self.betas.1) {
             return Err("--betas must both lie in [0, 1)".into());
+        }
+        if self.swd_every > 0 && self.swd_num < 2 {
+            return Err("--swd-num must be at least 2".into());
         }
         if !(0.0..=1.0).contains(&self.style_mixing_prob) {
             return Err("--style-mixing-prob must lie in [0, 1]".into());
@@ -154,6 +169,7 @@ impl Preset {
                 ema_kimg: 1.0,
                 sample_every: 100,
                 checkpoint_every: 250,
+                swd_every: 250,
                 ..TrainConfig::default()
             },
         }

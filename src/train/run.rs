@@ -108,6 +108,11 @@ fn run_loop(
     let reals: Vec<f32> = (0..SAMPLES.min(dataset.len()))
         .flat_map(|i| dataset.image(i))
         .collect();
+    let swd_reals = if cfg.swd_every > 0 {
+        Some(real_descriptors(ctx, &dataset, &cfg)?)
+    } else {
+        None
+    };
     let start = state.step;
     let mut loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
     let metrics_path = out.join("metrics.jsonl");
@@ -190,6 +195,11 @@ fn run_loop(
         }
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
+        }
+        if let Some(reals) = &swd_reals {
+            if (idx + 1) % cfg.swd_every == 0 {
+                values.push(("swd", swd_now(ctx, &mut sampler, reals, &cfg)?));
+            }
         }
         if let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
             let last_good = checkpoint::list(&ckpt_dir)?
@@ -285,14 +295,66 @@ fn write_samples(
     Ok(())
 }
 
+/// Seed of the SWD patch positions and projections during training.
+const SWD_SEED: u64 = 0;
+/// Generator seeds of the SWD images (apart from the sample grid's).
+const SWD_FIRST_SEED: u64 = 1 << 32;
+
+/// Descriptors of `swd_num` real images (all of them in a smaller set), evenly spaced
+/// through the set, computed once.
+fn real_descriptors(
+    ctx: &Context,
+    dataset: &Dataset,
+    cfg: &TrainConfig,
+) -> Result<crate::metrics::Descriptors> {
+    let n = cfg.swd_num.min(dataset.len());
+    let reals: Vec<f32> = (0..n)
+        .flat_map(|k| dataset.image(k * dataset.len() / n))
+        .collect();
+    let swd_cfg = crate::metrics::SwdConfig::default();
+    let size = cfg.model.image_size;
+    Ok(crate::metrics::descriptors(
+        ctx, &reals, n, size, SWD_SEED, &swd_cfg,
+    )?)
+}
+
+/// MS-SWD (mean over levels, x1e3) of the EMA generator against the real descriptors.
+fn swd_now(
+    ctx: &Context,
+    sampler: &mut Sampler,
+    reals: &crate::metrics::Descriptors,
+    cfg: &TrainConfig,
+) -> Result<f64> {
+    let n = reals.images;
+    let seeds: Vec<u64> = (SWD_FIRST_SEED..SWD_FIRST_SEED + n as u64).collect();
+    let mut fakes = Vec::new();
+    for chunk in seeds.chunks(sampler.batch_size()) {
+        fakes.extend(sampler.generate(chunk, None, 0, 1.0)?);
+    }
+    let swd_cfg = crate::metrics::SwdConfig::default();
+    let size = cfg.model.image_size;
+    let fake = crate::metrics::descriptors(ctx, &fakes, n, size, SWD_SEED, &swd_cfg)?;
+    Ok(crate::metrics::distance(ctx, reals, &fake)?.mean)
+}
+
+/// `loss.png` from every logged loss, and `swd.png` when SWD was measured.
 fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
     let log = metrics::read(metrics_path)?;
-    let series = metrics::series(&log.records);
+    let (swd, losses): (Vec<_>, Vec<_>) = metrics::series(&log.records)
+        .into_iter()
+        .partition(|s| s.name == "swd");
     let opts = PlotOptions {
         title: Some("vkgan training losses".into()),
         clip_percentile: Some(1.0),
         ..PlotOptions::default()
     };
-    plot::save(&out.join("loss.png"), &series, &opts)?;
+    plot::save(&out.join("loss.png"), &losses, &opts)?;
+    if !swd.is_empty() {
+        let opts = PlotOptions {
+            title: Some("MS-SWD x1e3 of the EMA generator (lower is better)".into()),
+            ..PlotOptions::default()
+        };
+        plot::save(&out.join("swd.png"), &swd, &opts)?;
+    }
     Ok(())
 }
