@@ -447,6 +447,17 @@ fn train_command(args: TrainArgs) -> Result<()> {
             let mut cfg = args.preset.unwrap_or(Preset::Reference).config();
             apply_flags(&args, &mut cfg);
             let out = args.out.clone().unwrap_or_else(default_out_dir);
+            // A fresh run never writes over another one's metrics or checkpoints.
+            let has_checkpoints = checkpoint::list(&checkpoint_dir(&out))
+                .map(|l| !l.is_empty())
+                .unwrap_or(false);
+            if has_checkpoints || out.join("metrics.jsonl").exists() {
+                bail!(
+                    "{} already holds a training run: continue it with --resume {0} or choose \
+                     another --out",
+                    out.display()
+                );
+            }
             (None, cfg, out)
         }
     };

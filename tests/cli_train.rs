@@ -361,3 +361,21 @@ fn a_run_diverging_at_once_says_no_checkpoint_was_written() {
         .expect_error(&["at step 0", "no checkpoint had been written"]);
     assert!(checkpoint_steps(&out).is_empty());
 }
+
+#[test]
+fn a_fresh_run_never_overwrites_an_existing_one() {
+    let dir = Scratch::new("no-overwrite");
+    let out = s(dir.path()).to_string();
+    train(&["--out", &out, "--steps", "2", "--sample-every", "2"]).expect_ok();
+    let ck = checkpoint(dir.path(), 2);
+    let before = std::fs::read(&ck).unwrap();
+    let metrics = std::fs::read(dir.join("metrics.jsonl")).unwrap();
+    train(&["--out", &out, "--steps", "2", "--sample-every", "2"])
+        .expect_error(&["already holds a training run", "--resume"]);
+    assert_eq!(
+        std::fs::read(&ck).unwrap(),
+        before,
+        "the checkpoint was touched"
+    );
+    assert_eq!(std::fs::read(dir.join("metrics.jsonl")).unwrap(), metrics);
+}
