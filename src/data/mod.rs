@@ -222,6 +222,14 @@ impl Dataset {
         all
     }
 
+    /// `n` samples spread evenly through the set (sample `k * len / n` for k < n), one after
+    /// another as `[n, 3, N, N]`: a fixed subset for metrics.
+    pub fn evenly_spaced(&self, n: usize) -> Vec<f32> {
+        (0..n)
+            .flat_map(|k| self.image(k * self.len() / n))
+            .collect()
+    }
+
     /// Sample `i` as `[3, N, N]` floats in `[0, 1]`.
     pub fn image(&self, i: usize) -> Vec<f32> {
         let mut out = vec![0.0; self.sample_len()];

@@ -253,8 +253,6 @@ pub fn swd_with(
     seed: u64,
     cfg: &SwdConfig,
 ) -> Result<SwdReport, VkError> {
-    check_images(a, n, h);
-    check_images(b, n, h);
     let da = descriptors(ctx, a, n, h, seed, cfg)?;
     let db = descriptors(ctx, b, n, h, seed, cfg)?;
     distance(ctx, &da, &db)

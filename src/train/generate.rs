@@ -194,10 +194,7 @@ pub fn write_images(
     let batch = seeds.len().min(16);
     let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
     let r = gen.cfg.image_size;
-    let mut all = Vec::with_capacity(seeds.len() * 3 * r * r);
-    for chunk in seeds.chunks(batch) {
-        all.extend(sampler.generate(chunk, None, 0, truncation)?);
-    }
+    let all = sampler.generate_all(seeds, truncation)?;
     let shown = Batch::new(&all, [seeds.len(), 3, r, r])?;
     let paths = images::save_each(out, &shown, upscale(r), |i| {
         format!("seed{:04}.png", seeds[i])
@@ -227,15 +224,8 @@ pub fn mixing_figure(
     let per = 3 * r * r;
     let batch = cols.len().max(rows.len()).min(16);
     let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
-    let plain = |sampler: &mut Sampler, seeds: &[u64]| -> Result<Vec<f32>> {
-        let mut out = Vec::new();
-        for chunk in seeds.chunks(batch) {
-            out.extend(sampler.generate(chunk, None, 0, truncation)?);
-        }
-        Ok(out)
-    };
-    let col_images = plain(&mut sampler, cols)?;
-    let row_images = plain(&mut sampler, rows)?;
+    let col_images = sampler.generate_all(cols, truncation)?;
+    let row_images = sampler.generate_all(rows, truncation)?;
     // (rows + 1) x (cols + 1) cells, the corner white.
     let mut cells = vec![1.0f32; (rows.len() + 1) * (cols.len() + 1) * per];
     let put = |cells: &mut Vec<f32>, cell: usize, img: &[f32]| {
@@ -285,16 +275,10 @@ pub fn swd_against(
         );
     }
     let r = gen.cfg.image_size;
-    let batch = num.min(32);
-    let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, batch)?;
+    let mut sampler = Sampler::new(ctx, &gen.store, &gen.cfg, &gen.w_avg, num.min(32))?;
     let seeds: Vec<u64> = (0..num as u64).collect();
-    let mut fakes = Vec::with_capacity(num * 3 * r * r);
-    for chunk in seeds.chunks(batch) {
-        fakes.extend(sampler.generate(chunk, None, 0, 1.0)?);
-    }
-    let reals: Vec<f32> = (0..num)
-        .flat_map(|k| dataset.image(k * dataset.len() / num))
-        .collect();
+    let fakes = sampler.generate_all(&seeds, 1.0)?;
+    let reals = dataset.evenly_spaced(num);
     Ok(crate::metrics::swd(ctx, &reals, &fakes, num, r, seed)?)
 }
 

@@ -108,11 +108,8 @@ fn run_loop(
     let reals: Vec<f32> = (0..SAMPLES.min(dataset.len()))
         .flat_map(|i| dataset.image(i))
         .collect();
-    let swd_reals = if cfg.swd_every > 0 {
-        Some(real_descriptors(ctx, &dataset, &cfg)?)
-    } else {
-        None
-    };
+    // Computed at the first measurement, so a run that measures none pays nothing.
+    let mut swd_reals = None;
     let start = state.step;
     let mut loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
     let metrics_path = out.join("metrics.jsonl");
@@ -196,10 +193,12 @@ fn run_loop(
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
         }
-        if let Some(reals) = &swd_reals {
-            if (idx + 1) % cfg.swd_every == 0 {
-                values.push(("swd", swd_now(ctx, &mut sampler, reals, &cfg)?));
+        if cfg.swd_every > 0 && (idx + 1) % cfg.swd_every == 0 {
+            if swd_reals.is_none() {
+                swd_reals = Some(real_descriptors(ctx, loader.dataset(), &cfg)?);
             }
+            let reals = swd_reals.as_ref().expect("just computed");
+            values.push(("swd", swd_now(ctx, &mut sampler, reals, &cfg)?));
         }
         if let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
             let last_good = checkpoint::list(&ckpt_dir)?
@@ -308,9 +307,7 @@ fn real_descriptors(
     cfg: &TrainConfig,
 ) -> Result<crate::metrics::Descriptors> {
     let n = cfg.swd_num.min(dataset.len());
-    let reals: Vec<f32> = (0..n)
-        .flat_map(|k| dataset.image(k * dataset.len() / n))
-        .collect();
+    let reals = dataset.evenly_spaced(n);
     let swd_cfg = crate::metrics::SwdConfig::default();
     let size = cfg.model.image_size;
     Ok(crate::metrics::descriptors(
@@ -327,10 +324,7 @@ fn swd_now(
 ) -> Result<f64> {
     let n = reals.images;
     let seeds: Vec<u64> = (SWD_FIRST_SEED..SWD_FIRST_SEED + n as u64).collect();
-    let mut fakes = Vec::new();
-    for chunk in seeds.chunks(sampler.batch_size()) {
-        fakes.extend(sampler.generate(chunk, None, 0, 1.0)?);
-    }
+    let fakes = sampler.generate_all(&seeds, 1.0)?;
     let swd_cfg = crate::metrics::SwdConfig::default();
     let size = cfg.model.image_size;
     let fake = crate::metrics::descriptors(ctx, &fakes, n, size, SWD_SEED, &swd_cfg)?;

@@ -111,6 +111,15 @@ impl Sampler {
         self.n
     }
 
+    /// Images for any number of `seeds`, generated a batch at a time (no style mixing).
+    pub fn generate_all(&mut self, seeds: &[u64], truncation: f32) -> Result<Vec<f32>, VkError> {
+        let mut out = Vec::with_capacity(seeds.len() * 3 * self.cfg.image_size.pow(2));
+        for chunk in seeds.chunks(self.n) {
+            out.extend(self.generate(chunk, None, 0, truncation)?);
+        }
+        Ok(out)
+    }
+
     /// Images [n,3,R,R] for `seeds` (at most n; the rest of the batch repeats the last seed).
     /// With `fine_seeds`, block styles from `crossover` on come from those seeds instead
     /// (style mixing: coarse from `seeds`, fine from `fine_seeds`).
