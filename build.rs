@@ -1,6 +1,7 @@
 //! Compiles every `shaders/*.comp` to SPIR-V (Vulkan 1.1, optimised, warnings as errors, includes
 //! from `shaders/common`) and reflects what the runtime must check on every dispatch: the number
-//! of storage-buffer bindings, the push-constant size and the workgroup size. The result is
+//! of bindings and which of them are read-only texel buffers (with their texel format), the
+//! push-constant size and the workgroup size. The result is
 //! `$OUT_DIR/kernels.rs`, one `KernelSpec` constant per shader plus a `kernels!` invocation that
 //! gives the runtime one struct field per shader, so a missing shader is a compile error.
 
@@ -93,8 +94,9 @@ fn main() {
         writeln!(
             specs,
             "pub const {constant}: KernelSpec = KernelSpec {{ name: {name:?}, spirv: include_bytes!({spv:?}), \
-             bindings: {}, push_bytes: {}, local_size: {:?} }};",
+             bindings: {}, texels: &{:?}, push_bytes: {}, local_size: {:?} }};",
             reflection.bindings,
+            reflection.texels,
             reflection.push_bytes,
             reflection.local_size,
             spv = spv.display().to_string(),
@@ -124,6 +126,8 @@ fn write_if_changed(path: &Path, text: &str) {
 
 struct Reflection {
     bindings: u32,
+    /// (binding, 1 for one float per texel or 4 for four) of each storage texel buffer.
+    texels: Vec<(u32, u32)>,
     push_bytes: u32,
     local_size: [u32; 3],
 }
@@ -135,6 +139,10 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     const OP_TYPE_FLOAT: u32 = 22;
     const OP_TYPE_VECTOR: u32 = 23;
     const OP_TYPE_ARRAY: u32 = 28;
+    const OP_TYPE_IMAGE: u32 = 25;
+    const DIM_BUFFER: u32 = 5;
+    const FORMAT_RGBA32F: u32 = 1;
+    const FORMAT_R32F: u32 = 3;
     const OP_TYPE_STRUCT: u32 = 30;
     const OP_CONSTANT: u32 = 43;
     const OP_TYPE_POINTER: u32 = 32;
@@ -161,6 +169,11 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     let mut offsets: HashMap<(u32, u32), u32> = HashMap::new();
     let mut pointers: HashMap<u32, u32> = HashMap::new();
     let mut push_pointer = None;
+    // Image type id -> floats per texel, for storage texel buffers.
+    let mut texel_images: HashMap<u32, Result<u32, String>> = HashMap::new();
+    // Variable id -> its pointer type id; binding decorations by variable.
+    let mut variables: HashMap<u32, u32> = HashMap::new();
+    let mut binding_of: Vec<(u32, u32)> = Vec::new();
     let mut i = 5;
     while i < words.len() {
         let count = (words[i] >> 16) as usize;
@@ -194,8 +207,24 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
             OP_TYPE_POINTER => {
                 pointers.insert(args[0], args[2]);
             }
+            OP_TYPE_IMAGE if args[2] == DIM_BUFFER => {
+                let floats = match (args[6], args[7]) {
+                    (2, FORMAT_R32F) => Ok(1),
+                    (2, FORMAT_RGBA32F) => Ok(4),
+                    _ => {
+                        Err("texel buffers must be storage images of format r32f or rgba32f".into())
+                    }
+                };
+                texel_images.insert(args[0], floats);
+            }
             OP_VARIABLE if args[2] == STORAGE_PUSH_CONSTANT => push_pointer = Some(args[0]),
-            OP_DECORATE if args[1] == DECORATION_BINDING => bindings.push(args[2]),
+            OP_VARIABLE => {
+                variables.insert(args[1], args[0]);
+            }
+            OP_DECORATE if args[1] == DECORATION_BINDING => {
+                bindings.push(args[2]);
+                binding_of.push((args[0], args[2]));
+            }
             OP_DECORATE if args[1] == DECORATION_SET => sets.push(args[2]),
             OP_MEMBER_DECORATE if args[2] == DECORATION_OFFSET => {
                 offsets.insert((args[0], args[1]), args[3]);
@@ -213,6 +242,14 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
             "bindings must be 0..n without gaps, found {bindings:?}"
         ));
     }
+    let mut texels = Vec::new();
+    for &(variable, binding) in &binding_of {
+        let pointee = variables.get(&variable).and_then(|ty| pointers.get(ty));
+        if let Some(floats) = pointee.and_then(|ty| texel_images.get(ty)) {
+            texels.push((binding, floats.clone()?));
+        }
+    }
+    texels.sort_unstable();
     let local_size = local_size.ok_or("no local_size declared")?;
     let mut push_bytes = 0;
     if let Some(pointer) = push_pointer {
@@ -235,6 +272,7 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
     }
     Ok(Reflection {
         bindings: bindings.len() as u32,
+        texels,
         push_bytes,
         local_size,
     })

@@ -16,9 +16,34 @@ fn main() {
     let ctx = Context::new(&ContextOptions::from_env(device)).expect("a Vulkan device");
     println!("device: {}", ctx.info().name);
     let filter = std::env::var("VKGAN_BENCH_FILTER").unwrap_or_default();
+    elementwise_benches(&ctx, &filter);
     matmul_benches(&ctx, &filter);
     conv2d_benches(&ctx, &filter);
     modulated_conv_benches(&ctx, &filter);
+}
+
+/// Broadcast elementwise products at the shapes the 32x32 model's layers use, in ns per output
+/// element (wall, and CPU time in brackets).
+fn elementwise_benches(ctx: &Context, filter: &str) {
+    let x: &[usize] = &[32, 64, 32, 32];
+    let cases: [(&str, &[usize]); 4] = [
+        ("same shape", x),
+        ("per sample and channel", &[32, 64, 1, 1]),
+        ("per channel", &[1, 64, 1, 1]),
+        ("per sample and pixel", &[32, 1, 32, 32]),
+    ];
+    for (name, b) in cases {
+        let label = format!("mul [32,64,32,32] by {name} {b:?}");
+        if !label.contains(filter) {
+            continue;
+        }
+        let timing = time_op(ctx, |t, v| ops::mul(t, v[0], v[1]), &[x, b]);
+        let n = x.iter().product::<usize>() as f64;
+        let cpu = timing
+            .cpu
+            .map_or(String::new(), |c| format!(" [{:.2} per CPU]", c / n * 1e9));
+        println!("{label:<60} {:6.2} ns/element{cpu}", timing.wall / n * 1e9);
+    }
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.

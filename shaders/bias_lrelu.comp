@@ -3,14 +3,14 @@
 // activation after every convolution (src/ops/bias_leaky_relu.rs).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 2) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) readonly uniform imageBuffer bias;
+layout(binding = 2, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint c; uint inner; float slope; };
 
 void main() {
     uint i = flat_index();
     if (i >= n) return;
-    float v = x[i] + bias[(i / inner) % c];
-    result[i] = v > 0.0 ? v : v * slope;
+    float v = imageLoad(x, int(i)).x + imageLoad(bias, int((i / inner) % c)).x;
+    imageStore(result, int(i), vec4(v > 0.0 ? v : v * slope));
 }

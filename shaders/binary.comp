@@ -1,31 +1,82 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 // out = a (op) b with numpy broadcasting: a and b are read through strides that are 0 along
 // broadcast dimensions. op: 0 add, 1 sub, 2 mul, 3 div, 4 copy a (expand).
+// Index arithmetic is what costs on CPU drivers, so the host first merges dimensions that are
+// contiguous in both operands (the rank here is usually 1-3), the divisions by the dimensions
+// are multiply-highs (fastdiv.glsl), and each invocation splits its first index once and then
+// steps both offsets along the innermost dimension for 4 consecutive outputs.
 #include "index.glsl"
-#include "broadcast.glsl"
+#include "fastdiv.glsl"
+#define MAX_RANK 6
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
-layout(std430, binding = 2) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer a;
+layout(binding = 1, r32f) readonly uniform imageBuffer b;
+layout(binding = 2, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push {
     uint n;
     uint op;
     uint rank;
     uint dims[MAX_RANK];
+    uint magics[MAX_RANK];
+    uint logs; // 5 bits per dimension, dimension 0 lowest
     uint a_strides[MAX_RANK];
     uint b_strides[MAX_RANK];
 };
 
 void main() {
-    uint i = flat_index();
-    if (i >= n) return;
-    float x = a[strided_offset(i, rank, dims, a_strides)];
-    if (op == 4u) { result[i] = x; return; }
-    float y = b[strided_offset(i, rank, dims, b_strides)];
-    float r;
-    if (op == 0u) r = x + y;
-    else if (op == 1u) r = x - y;
-    else if (op == 2u) r = x * y;
-    else r = x / y;
-    result[i] = r;
+    uint i0 = flat_index() * 4u;
+    if (i0 >= n) return;
+    uint last = rank - 1u;
+    uint inner = dims[last];
+    uint col = 0u;
+    uint oa = 0u;
+    uint ob = 0u;
+    uint rest = i0;
+    for (int d = int(last); d >= 0; --d) {
+        uint q = fast_div(rest, magics[d], (logs >> (5u * uint(d))) & 31u);
+        uint coord = rest - q * dims[d];
+        if (d == int(last)) col = coord;
+        oa += coord * a_strides[d];
+        ob += coord * b_strides[d];
+        rest = q;
+    }
+    // Stepping past the end of the innermost dimension moves one along the next, whose
+    // coordinate never overflows within 4 steps unless that dimension is exhausted too; those
+    // rare cases (tiny inner dimensions) recompute from scratch.
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint i = i0 + j;
+        if (i >= n) break;
+        if (j > 0u) {
+            col++;
+            if (col == inner) {
+                col = 0u;
+                oa = 0u;
+                ob = 0u;
+                rest = i;
+                for (int d = int(last); d >= 0; --d) {
+                    uint q = fast_div(rest, magics[d], (logs >> (5u * uint(d))) & 31u);
+                    uint coord = rest - q * dims[d];
+                    oa += coord * a_strides[d];
+                    ob += coord * b_strides[d];
+                    rest = q;
+                }
+            } else {
+                oa += a_strides[last];
+                ob += b_strides[last];
+            }
+        }
+        float x = imageLoad(a, int(oa)).x;
+        float r;
+        if (op == 4u) {
+            r = x;
+        } else {
+            float y = imageLoad(b, int(ob)).x;
+            if (op == 0u) r = x + y;
+            else if (op == 1u) r = x - y;
+            else if (op == 2u) r = x * y;
+            else r = x / y;
+        }
+        imageStore(result, int(i), vec4(r));
+    }
 }

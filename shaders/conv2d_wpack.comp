@@ -6,8 +6,8 @@
 // transposed one of the input gradient.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Weight { float w[]; };
-layout(std430, binding = 1) writeonly buffer Packed { float packed[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer w;
+layout(binding = 1, r32f) writeonly uniform imageBuffer packed;
 layout(push_constant) uniform Push {
     uint C; uint O; uint O4; uint K;
     int w_base; int w_so; int w_sc; int w_sky; int w_skx;
@@ -23,6 +23,6 @@ void main() {
     uint ky = (tap / K) % K;
     uint c = tap / (K * K);
     float v = 0.0;
-    if (o < O) v = w[w_base + int(o) * w_so + int(c) * w_sc + int(ky) * w_sky + int(kx) * w_skx];
-    packed[i] = v;
+    if (o < O) v = imageLoad(w, int(w_base + int(o) * w_so + int(c) * w_sc + int(ky) * w_sky + int(kx) * w_skx)).x;
+    imageStore(packed, int(i), vec4(v));
 }

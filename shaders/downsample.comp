@@ -4,8 +4,8 @@
 // (1, 3, 3, 1)/8 of inputs clamp(2q-1), 2q, 2q+1, clamp(2q+2) (see src/ops/downsample.rs).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // h, w: the output's size.
 layout(push_constant) uniform Push { uint n; uint h; uint w; };
 
@@ -26,8 +26,8 @@ void main() {
     float acc = 0.0;
     for (int r = 0; r < 4; ++r) {
         uint o = base + rows[r] * w2;
-        float s = x[o + c0] + 3.0 * (x[o + 2u * qx] + x[o + 2u * qx + 1u]) + x[o + c3];
+        float s = imageLoad(x, int(o + c0)).x + 3.0 * (imageLoad(x, int(o + 2u * qx)).x + imageLoad(x, int(o + 2u * qx + 1u)).x) + imageLoad(x, int(o + c3)).x;
         acc += wr[r] * s;
     }
-    result[i] = acc * (1.0 / 64.0);
+    imageStore(result, int(i), vec4(acc * (1.0 / 64.0)));
 }

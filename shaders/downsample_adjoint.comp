@@ -4,8 +4,8 @@
 // the edge clamps add 1 to the weight of output 0 at input 0 and of output n-1 at input 2n-1.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer G { float g[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer g;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // h, w: the size of g.
 layout(push_constant) uniform Push { uint n; uint h; uint w; };
 
@@ -42,7 +42,7 @@ void main() {
     float acc = 0.0;
     for (int a = 0; a < 2; ++a) {
         uint o = base + qy[a] * w;
-        acc += wy[a] * (wx[0] * g[o + qx[0]] + wx[1] * g[o + qx[1]]);
+        acc += wy[a] * (wx[0] * imageLoad(g, int(o + qx[0])).x + wx[1] * imageLoad(g, int(o + qx[1])).x);
     }
-    result[idx] = acc * (1.0 / 64.0);
+    imageStore(result, int(idx), vec4(acc * (1.0 / 64.0)));
 }

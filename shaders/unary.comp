@@ -3,14 +3,14 @@
 // (relu when c = 0).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint f; float c; };
 
 void main() {
     uint i = flat_index();
     if (i >= n) return;
-    float v = x[i];
+    float v = imageLoad(x, int(i)).x;
     float r;
     if (f == 0u) r = v * c;
     else if (f == 1u) r = v + c;
@@ -18,5 +18,5 @@ void main() {
     else if (f == 3u) r = sqrt(v);
     else if (f == 4u) r = inversesqrt(v);
     else r = v > 0.0 ? v : v * c;
-    result[i] = r;
+    imageStore(result, int(i), vec4(r));
 }

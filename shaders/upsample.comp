@@ -6,8 +6,8 @@
 // One invocation per input pixel: its 3x3 neighbourhood gives the whole 2x2 output block.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint h; uint w; };
 
 void main() {
@@ -27,17 +27,17 @@ void main() {
     float odd_col[3];
     for (int r = 0; r < 3; ++r) {
         uint o = base + rows[r] * w;
-        float a = x[o + c0];
-        float b = x[o + kx];
-        float c = x[o + c2];
+        float a = imageLoad(x, int(o + c0)).x;
+        float b = imageLoad(x, int(o + kx)).x;
+        float c = imageLoad(x, int(o + c2)).x;
         even_col[r] = 5.0 * a + 10.0 * b + c;
         odd_col[r] = a + 10.0 * b + 5.0 * c;
     }
     const float k = 1.0 / 256.0;
     uint w2 = 2u * w;
     uint out0 = plane * 4u * hw + 2u * ky * w2 + 2u * kx;
-    result[out0] = (5.0 * even_col[0] + 10.0 * even_col[1] + even_col[2]) * k;
-    result[out0 + 1u] = (5.0 * odd_col[0] + 10.0 * odd_col[1] + odd_col[2]) * k;
-    result[out0 + w2] = (even_col[0] + 10.0 * even_col[1] + 5.0 * even_col[2]) * k;
-    result[out0 + w2 + 1u] = (odd_col[0] + 10.0 * odd_col[1] + 5.0 * odd_col[2]) * k;
+    imageStore(result, int(out0), vec4((5.0 * even_col[0] + 10.0 * even_col[1] + even_col[2]) * k));
+    imageStore(result, int(out0 + 1u), vec4((5.0 * odd_col[0] + 10.0 * odd_col[1] + odd_col[2]) * k));
+    imageStore(result, int(out0 + w2), vec4((even_col[0] + 10.0 * even_col[1] + 5.0 * even_col[2]) * k));
+    imageStore(result, int(out0 + w2 + 1u), vec4((odd_col[0] + 10.0 * odd_col[1] + 5.0 * odd_col[2]) * k));
 }

@@ -6,8 +6,8 @@
 // element of g is loaded once per block (16 loads per result instead of 36).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer G { float g[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer g;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // n: planes * ceil(h/2) * ceil(w/2) blocks; h, w: the result's size.
 layout(push_constant) uniform Push { uint n; uint h; uint w; };
 
@@ -57,7 +57,7 @@ void main() {
         uint o = base + uint(r * w2);
         float s0 = 0.0, s1 = 0.0;
         for (int b = 0; b < 8; ++b) {
-            float v = g[o + uint(cols[b])];
+            float v = imageLoad(g, int(o + uint(cols[b]))).x;
             s0 += wx0[b] * v;
             s1 += wx1[b] * v;
         }
@@ -69,10 +69,10 @@ void main() {
     const float k = 1.0 / 256.0;
     uint out0 = plane * h * w + ky * w + kx;
     bool right = kx + 1u < w;
-    result[out0] = a00 * k;
-    if (right) result[out0 + 1u] = a01 * k;
+    imageStore(result, int(out0), vec4(a00 * k));
+    if (right) imageStore(result, int(out0 + 1u), vec4(a01 * k));
     if (ky + 1u < h) {
-        result[out0 + w] = a10 * k;
-        if (right) result[out0 + w + 1u] = a11 * k;
+        imageStore(result, int(out0 + w), vec4(a10 * k));
+        if (right) imageStore(result, int(out0 + w + 1u), vec4(a11 * k));
     }
 }

@@ -9,8 +9,8 @@
 // Neighbouring invocations take neighbouring tiles (their loads are contiguous); the
 // workgroup's y coordinate picks the channel block. The kernel is at most 3x3.
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) readonly buffer Weight { vec4 w4[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, rgba32f) readonly uniform imageBuffer w4;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Out { float y[]; };
 layout(push_constant) uniform Push {
@@ -55,7 +55,7 @@ void main() {
                 uint rowbase = plane + uint(iy) * W;
                 [[unroll]] for (int j = 0; j < TW + 2; j++) {
                     int ix = ox0 - P + j;
-                    float v = x[rowbase + uint(clamp(ix, 0, int(W) - 1))];
+                    float v = imageLoad(x, int(rowbase) + clamp(ix, 0, int(W) - 1)).x;
                     xr[r][j] = (ix >= 0 && ix < int(W)) ? v : 0.0;
                 }
             }
@@ -65,7 +65,7 @@ void main() {
                 [[unroll]] for (int kx = 0; kx < 3; kx++) {
                     uint tap = (c * 3u + uint(ky)) * 3u + uint(kx);
                     [[unroll]] for (int q = 0; q < TO / 4; q++) {
-                        vec4 wv = w4[tap * O4 + ob[q]];
+                        vec4 wv = imageLoad(w4, int(tap * O4 + ob[q]));
                         [[unroll]] for (int h = 0; h < TH; h++) {
                             [[unroll]] for (int j = 0; j < TW; j++) {
                                 float xv = xr[h + ky][j + kx];
@@ -80,7 +80,7 @@ void main() {
             }
         } else {
             [[unroll]] for (int q = 0; q < TO / 4; q++) {
-                vec4 wv = w4[c * O4 + ob[q]];
+                vec4 wv = imageLoad(w4, int(c * O4 + ob[q]));
                 [[unroll]] for (int h = 0; h < TH; h++) {
                     [[unroll]] for (int j = 0; j < TW; j++) {
                         float xv = xr[h][j];

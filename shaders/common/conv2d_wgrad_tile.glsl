@@ -8,8 +8,8 @@
 #define TW 8
 #define XW (TW + KS - 1)
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) readonly buffer Grad { float g[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) readonly uniform imageBuffer g;
 layout(std430, binding = 2) writeonly buffer Out { float dw[]; };
 layout(push_constant) uniform Push {
     uint B; uint C; uint O;
@@ -51,7 +51,7 @@ void main() {
                         uint rowbase = plane + uint(clamp(iy, 0, int(H) - 1)) * W;
                         [[unroll]] for (int j = 0; j < XW; j++) {
                             int ix = int(ox0) - P + j;
-                            float v = x[rowbase + uint(clamp(ix, 0, int(W) - 1))];
+                            float v = imageLoad(x, int(rowbase) + clamp(ix, 0, int(W) - 1)).x;
                             xr[q][ky][j] = (row_ok && ix >= 0 && ix < int(W)) ? v : 0.0;
                         }
                     }
@@ -61,7 +61,7 @@ void main() {
                     float gv[TW];
                     [[unroll]] for (int j = 0; j < TW; j++) {
                         uint ox = min(ox0 + uint(j), WO - 1u);
-                        float v = g[grow + ox];
+                        float v = imageLoad(g, int(grow + ox)).x;
                         gv[j] = ox0 + uint(j) < WO ? v : 0.0;
                     }
                     [[unroll]] for (int q = 0; q < TC; q++)

@@ -10,7 +10,7 @@
 //!
 //! All gradients are built from these same ops, so they differentiate again.
 
-use super::{dispatch_1d, neg, sum_to};
+use super::{dispatch_1d, fastdiv, neg, sum_to};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
 use crate::vk::{read, write, Word};
@@ -55,6 +55,34 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
             }
         })
         .collect()
+}
+
+/// The same strided walk over fewer dimensions: size-1 dimensions dropped, and each
+/// dimension merged into the one before it wherever both operands step over it contiguously.
+/// Never returns rank 0 (a scalar is one dimension of size 1).
+fn collapse(dims: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut d, mut sa, mut sb): (Vec<usize>, Vec<usize>, Vec<usize>) = (vec![], vec![], vec![]);
+    for i in 0..dims.len() {
+        if dims[i] == 1 {
+            continue;
+        }
+        if let (Some(&la), Some(&lb)) = (sa.last(), sb.last()) {
+            if la == a[i] * dims[i] && lb == b[i] * dims[i] {
+                let k = d.len() - 1;
+                d[k] *= dims[i];
+                sa[k] = a[i];
+                sb[k] = b[i];
+                continue;
+            }
+        }
+        d.push(dims[i]);
+        sa.push(a[i]);
+        sb.push(b[i]);
+    }
+    if d.is_empty() {
+        return (vec![1], vec![0], vec![0]);
+    }
+    (d, sa, sb)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +189,11 @@ impl Op for Binary {
         assert!(shape.len() <= MAX_RANK, "rank {} > {MAX_RANK}", shape.len());
         let a = inputs[0];
         let b = inputs.get(1).copied().unwrap_or(a);
+        let (dims, a_strides, b_strides) = collapse(
+            shape,
+            &broadcast_strides(a.shape(), shape),
+            &broadcast_strides(b.shape(), shape),
+        );
         let pad = |v: Vec<usize>| -> Vec<Word> {
             let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
             w.resize(MAX_RANK, 0u32.into());
@@ -169,18 +202,25 @@ impl Op for Binary {
         let mut push: Vec<Word> = vec![
             (out.numel() as u32).into(),
             (self.kind as u32).into(),
-            (shape.len() as u32).into(),
+            (dims.len() as u32).into(),
         ];
-        push.extend(pad(shape.to_vec()));
-        push.extend(pad(broadcast_strides(a.shape(), shape)));
-        push.extend(pad(broadcast_strides(b.shape(), shape)));
+        let magics: Vec<(u32, u32)> = dims.iter().map(|&d| fastdiv::magic(d as u32)).collect();
+        push.extend(pad(dims));
+        push.extend(pad(magics.iter().map(|m| m.0 as usize).collect()));
+        let logs = magics
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (d, m)| acc | m.1 << (5 * d));
+        push.push(logs.into());
+        push.extend(pad(a_strides));
+        push.extend(pad(b_strides));
         let ctx = rec.context();
         dispatch_1d(
             rec,
             &ctx.kernels().binary,
             &[read(a.buffer()), read(b.buffer()), write(out.buffer())],
             &push,
-            out.numel(),
+            out.numel().div_ceil(4),
         );
     }
 
@@ -213,6 +253,29 @@ impl Op for Binary {
 mod tests {
     use super::*;
     use crate::testing::{check_op, OpCase};
+
+    #[test]
+    fn collapse_merges_contiguous_dimensions() {
+        // [2,3,4,5] * [2,3,1,1]: the last two merge (b is 0 over both), the first two merge.
+        let dims = [2, 3, 4, 5];
+        let a = strides(&dims);
+        let b = broadcast_strides(&[2, 3, 1, 1], &dims);
+        assert_eq!(
+            collapse(&dims, &a, &b),
+            (vec![6, 20], vec![20, 1], vec![1, 0])
+        );
+        // A transposed-like broadcast keeps its dimensions; size-1 dimensions go.
+        let dims = [3, 1, 4];
+        let b = broadcast_strides(&[3, 1, 1], &dims);
+        assert_eq!(
+            collapse(&dims, &strides(&dims), &b),
+            (vec![3, 4], vec![4, 1], vec![1, 0])
+        );
+        assert_eq!(
+            collapse(&[1, 1], &[1, 1], &[0, 0]),
+            (vec![1], vec![0], vec![0])
+        );
+    }
 
     #[test]
     fn broadcast_shapes() {

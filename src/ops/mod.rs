@@ -11,6 +11,7 @@ mod clip;
 mod conv2d;
 mod cyclic;
 mod downsample;
+mod fastdiv;
 mod fill;
 mod linear;
 mod matmul;

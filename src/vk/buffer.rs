@@ -161,6 +161,7 @@ impl Buffer {
 
 fn create_raw(inner: &Inner, bytes: u64) -> Result<RawBuffer, VkError> {
     let usage = vk::BufferUsageFlags::STORAGE_BUFFER
+        | vk::BufferUsageFlags::STORAGE_TEXEL_BUFFER
         | vk::BufferUsageFlags::TRANSFER_SRC
         | vk::BufferUsageFlags::TRANSFER_DST;
     let (buffer, allocation) = allocate(inner, bytes, usage, MemoryLocation::GpuOnly)?;

@@ -43,6 +43,7 @@ pub struct DeviceInfo {
     pub max_workgroup_count: [u32; 3],
     pub min_storage_buffer_offset_alignment: u64,
     pub max_storage_buffer_range: u32,
+    pub max_texel_buffer_elements: u32,
     pub timestamp_period_ns: f32,
     /// Whether every graphics and compute queue can write timestamps.
     pub timestamp_compute_and_graphics: bool,
@@ -239,6 +240,7 @@ impl Instance {
             max_workgroup_count: limits.max_compute_work_group_count,
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
             max_storage_buffer_range: limits.max_storage_buffer_range,
+            max_texel_buffer_elements: limits.max_texel_buffer_elements,
             timestamp_period_ns: limits.timestamp_period,
             timestamp_compute_and_graphics: limits.timestamp_compute_and_graphics == vk::TRUE,
         }

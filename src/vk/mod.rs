@@ -46,6 +46,12 @@ pub enum VkError {
     Allocation(String),
     #[error("this device cannot time kernels (no timestamp queries on its compute queue): {0}")]
     NoTimestamps(String),
+    #[error("a {what} of {wanted} elements is past this device's limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        wanted: u64,
+        limit: u64,
+    },
     #[error("Vulkan call failed: {0}")]
     Vulkan(vk::Result),
 }

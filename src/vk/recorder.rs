@@ -106,6 +106,8 @@ struct Dispatch {
     layout: vk::PipelineLayout,
     set_layout: vk::DescriptorSetLayout,
     buffers: Vec<vk::Buffer>,
+    /// Per binding: floats per texel of a texel-buffer binding, with the buffer's bytes.
+    texels: Vec<Option<(u32, u64)>>,
     words: Vec<Word>,
     groups: [u32; 3],
     barrier_before: bool,
@@ -246,6 +248,14 @@ impl Recorder {
             layout: pipeline.layout,
             set_layout: pipeline.set_layout,
             buffers: bindings.iter().map(|b| b.buffer.handle()).collect(),
+            texels: bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    spec.texel_floats(i as u32)
+                        .map(|floats| (floats, b.buffer.bytes()))
+                })
+                .collect(),
             words: push.to_vec(),
             groups,
             barrier_before: hazard,
@@ -268,10 +278,22 @@ impl Recorder {
             return Err(e);
         }
         let device = self.ctx.device().clone();
-        let total_bindings: usize = self.dispatches.iter().map(|d| d.buffers.len()).sum();
-        let sizes = [vk::DescriptorPoolSize::default()
-            .ty(vk::DescriptorType::STORAGE_BUFFER)
-            .descriptor_count(total_bindings.max(1) as u32)];
+        let count = |texel: bool| {
+            self.dispatches
+                .iter()
+                .flat_map(|d| &d.texels)
+                .filter(|t| t.is_some() == texel)
+                .count()
+                .max(1) as u32
+        };
+        let sizes = [
+            vk::DescriptorPoolSize::default()
+                .ty(vk::DescriptorType::STORAGE_BUFFER)
+                .descriptor_count(count(false)),
+            vk::DescriptorPoolSize::default()
+                .ty(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
+                .descriptor_count(count(true)),
+        ];
         let pool_info = vk::DescriptorPoolCreateInfo::default()
             .max_sets(self.dispatches.len().max(1) as u32)
             .pool_sizes(&sizes);
@@ -284,6 +306,7 @@ impl Recorder {
             fence: vk::Fence::null(),
             descriptor_pool,
             sets: Vec::new(),
+            views: Vec::new(),
             dispatches: self.dispatches,
             params: self.params,
             encoded: false,
@@ -299,6 +322,43 @@ impl Recorder {
             graph.sets =
                 unsafe { device.allocate_descriptor_sets(&info) }.map_err(VkError::Vulkan)?;
             self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
+        }
+        // One view per texel binding; views are cheap and a graph is built once.
+        let max_texels = self.ctx.info().max_texel_buffer_elements as u64;
+        let mut views: Vec<Vec<Option<vk::BufferView>>> = Vec::new();
+        for d in &graph.dispatches {
+            let mut row = Vec::new();
+            for (&buffer, texel) in d.buffers.iter().zip(&d.texels) {
+                let Some((floats, bytes)) = *texel else {
+                    row.push(None);
+                    continue;
+                };
+                let texels = bytes / (4 * floats as u64);
+                if texels > max_texels {
+                    return Err(VkError::TooLarge {
+                        what: "texel buffer view",
+                        wanted: texels,
+                        limit: max_texels,
+                    });
+                }
+                let format = if floats == 4 {
+                    vk::Format::R32G32B32A32_SFLOAT
+                } else {
+                    vk::Format::R32_SFLOAT
+                };
+                let info = vk::BufferViewCreateInfo::default()
+                    .buffer(buffer)
+                    .format(format)
+                    .offset(0)
+                    .range(texels * 4 * floats as u64);
+                // SAFETY: the buffer is live (kept by the graph) and was created with
+                // storage-texel usage; the range lies inside it.
+                let view =
+                    unsafe { device.create_buffer_view(&info, None) }.map_err(VkError::Vulkan)?;
+                graph.views.push(view);
+                row.push(Some(view));
+            }
+            views.push(row);
         }
         let infos: Vec<Vec<vk::DescriptorBufferInfo>> = graph
             .dispatches
@@ -318,18 +378,28 @@ impl Recorder {
         let writes: Vec<_> = graph
             .sets
             .iter()
-            .zip(&infos)
-            .flat_map(|(&set, infos)| {
-                infos.iter().enumerate().map(move |(b, info)| {
-                    vk::WriteDescriptorSet::default()
-                        .dst_set(set)
-                        .dst_binding(b as u32)
-                        .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
-                        .buffer_info(std::slice::from_ref(info))
-                })
+            .zip(infos.iter().zip(&views))
+            .flat_map(|(&set, (infos, views))| {
+                infos
+                    .iter()
+                    .zip(views)
+                    .enumerate()
+                    .map(move |(b, (info, view))| {
+                        let write = vk::WriteDescriptorSet::default()
+                            .dst_set(set)
+                            .dst_binding(b as u32);
+                        match view {
+                            Some(view) => write
+                                .descriptor_type(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
+                                .texel_buffer_view(std::slice::from_ref(view)),
+                            None => write
+                                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                                .buffer_info(std::slice::from_ref(info)),
+                        }
+                    })
             })
             .collect();
-        // SAFETY: every set and buffer is live; the buffers are kept by the graph.
+        // SAFETY: every set, view and buffer is live; the graph keeps the buffers and views.
         unsafe { device.update_descriptor_sets(&writes, &[]) };
         let alloc = vk::CommandBufferAllocateInfo::default()
             .command_pool(self.ctx.inner.command_pool)
@@ -357,6 +427,7 @@ pub struct Graph {
     fence: vk::Fence,
     descriptor_pool: vk::DescriptorPool,
     sets: Vec<vk::DescriptorSet>,
+    views: Vec<vk::BufferView>,
     dispatches: Vec<Dispatch>,
     params: Vec<u32>,
     encoded: bool,
@@ -570,6 +641,9 @@ impl Drop for Graph {
                 device.destroy_fence(self.fence, None);
             }
             device.destroy_descriptor_pool(self.descriptor_pool, None);
+            for &view in &self.views {
+                device.destroy_buffer_view(view, None);
+            }
             if let Some(p) = self.profiler.take() {
                 device.destroy_query_pool(p.pool, None);
             }
