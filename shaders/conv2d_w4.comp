@@ -1,7 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
 // 2-D convolution (and its input gradient), 16 channels x 4 rows x 4 columns per invocation:
-// for output planes under 8 wide (4x4 and 2x2). The algorithm is in common/conv2d_tile.glsl.
+// for output planes 3 to 7 wide. The algorithm is in common/conv2d_tile.glsl.
 #define TO 16
 #define TH 4
 #define TW 4

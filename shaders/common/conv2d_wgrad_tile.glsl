@@ -1,11 +1,13 @@
 // Weight gradient of a KS x KS convolution over the batches of split z:
 //   dw[z][o,c,ky,kx] = sum_{b in split z, oy, ox} g[b,o,oy,ox] * x[b,c,oy+ky-P,ox+kx-P]
-// The includer defines KS (kernel size), TO and TC: each invocation keeps TO output channels x
-// TC input channels x KS*KS taps of sums in registers and walks the output rows of its split
-// 8 columns at a time, loading each g element once for TC*KS*KS products and each x element
+// The includer defines KS (kernel size), TO, TC and optionally TW (default 8): each invocation
+// keeps TO output channels x TC input channels x KS*KS taps of sums in registers and walks the
+// output rows of its split TW columns at a time, loading each g element once for TC*KS*KS products and each x element
 // once for up to TO*KS products. Sums run in a fixed order (deterministic, no atomics); with
 // more than one split, conv2d_wgrad_reduce adds the splits.
+#ifndef TW
 #define TW 8
+#endif
 #define XW (TW + KS - 1)
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer x;

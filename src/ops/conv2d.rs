@@ -24,11 +24,12 @@
 //!
 //! - `equalized_conv2d(x, w, bias, p)` = conv2d(x, c w, bias, p) with c = 1/sqrt(I k k).
 //!
-//! Kernels: `conv2d_w8` / `conv2d_w4` (shaders/common/conv2d_tile.glsl) compute register blocks
-//! of output channels x neighbouring columns; `conv2d_wgrad3` / `conv2d_wgrad1` sum the weight
-//! gradient per (8 output channels, 2 or 8 input channels) in registers over a split of the
-//! batch, and
-//! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
+//! Kernels: `conv2d_w8` / `conv2d_w4` / `conv2d_w2` (shaders/common/conv2d_tile.glsl, by output
+//! width) compute register blocks
+//! of output channels x neighbouring columns; `conv2d_wgrad3` (8 columns a step),
+//! `conv2d_wgrad3_w4` (4, for planes at most 4 wide) and `conv2d_wgrad1` sum the weight gradient
+//! per (16 output x 2 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
+//! batch, and `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
@@ -197,8 +198,10 @@ fn record_tile_conv(
     // (kernel, channels, rows, columns) per invocation.
     let (kernel, to, th, tw) = if conv.out_hw.1 >= 8 {
         (&kernels.conv2d_w8, 16, 4, 8)
-    } else {
+    } else if conv.out_hw.1 > 2 {
         (&kernels.conv2d_w4, 16, 4, 4)
+    } else {
+        (&kernels.conv2d_w2, 16, 2, 2)
     };
     let tiles_x = conv.out_hw.1.div_ceil(tw);
     let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
@@ -373,10 +376,10 @@ struct Conv2dWeightGrad {
     padding: usize,
 }
 
-/// Output x input channels per invocation of conv2d_wgrad3 / conv2d_wgrad1.
+/// Output x input channels per invocation of conv2d_wgrad3(_w4) / conv2d_wgrad1.
 fn wgrad_tile(k: usize) -> (usize, usize) {
     if k == 3 {
-        (8, 2)
+        (16, 2)
     } else {
         (8, 8)
     }
@@ -423,7 +426,9 @@ impl Op for Conv2dWeightGrad {
         } else {
             None
         };
-        let kernel = if k == 3 {
+        let kernel = if k == 3 && gs[3] <= 4 {
+            &ctx.kernels().conv2d_wgrad3_w4
+        } else if k == 3 {
             &ctx.kernels().conv2d_wgrad3
         } else {
             &ctx.kernels().conv2d_wgrad1
