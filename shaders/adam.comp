@@ -5,11 +5,11 @@
 // t is a graph parameter (the step, from 1). `done` is the op's placeholder output.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) buffer Param { float p[]; };
-layout(std430, binding = 1) buffer M { float m[]; };
-layout(std430, binding = 2) buffer V { float v[]; };
-layout(std430, binding = 3) readonly buffer Grad { float g[]; };
-layout(std430, binding = 4) writeonly buffer Done { float done[]; };
+layout(binding = 0, r32f) uniform imageBuffer p;
+layout(binding = 1, r32f) uniform imageBuffer m;
+layout(binding = 2, r32f) uniform imageBuffer v;
+layout(binding = 3, r32f) readonly uniform imageBuffer g;
+layout(binding = 4, r32f) writeonly uniform imageBuffer done;
 layout(push_constant) uniform Push { uint n; float lr; float beta1; float beta2; float eps; uint step; };
 
 // b^t by repeated squaring: only correctly rounded multiplications, so every device agrees.
@@ -26,15 +26,15 @@ float power(float b, uint t) {
 
 void main() {
     uint i = flat_index();
-    if (i == 0u) done[0] = 0.0;
+    if (i == 0u) imageStore(done, int(0), vec4(0.0));
     if (i >= n) return;
     float bc1 = 1.0 - power(beta1, step);
     float bc2 = 1.0 - power(beta2, step);
-    float gi = g[i];
-    float mi = beta1 * m[i] + (1.0 - beta1) * gi;
-    float vi = beta2 * v[i] + (1.0 - beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
+    float gi = imageLoad(g, int(i)).x;
+    float mi = beta1 * imageLoad(m, int(i)).x + (1.0 - beta1) * gi;
+    float vi = beta2 * imageLoad(v, int(i)).x + (1.0 - beta2) * gi * gi;
+    imageStore(m, int(i), vec4(mi));
+    imageStore(v, int(i), vec4(vi));
     float denom = sqrt(vi) / sqrt(bc2) + eps;
-    p[i] -= (lr / bc1) * mi / denom;
+    imageStore(p, int(i), vec4(imageLoad(p, int(i)).x - (lr / bc1) * mi / denom));
 }

@@ -6,8 +6,8 @@
 // j + dst_offset. Neighbouring invocations touch neighbouring addresses along `inner`.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push {
     uint n;          // outer * window * inner
     uint window;
@@ -28,7 +28,7 @@ void main() {
     int src = int(j) + src_shift;
     float v = 0.0;
     if (src >= 0 && uint(src) < n_src) {
-        v = x[(o * n_src + uint(src)) * inner + e];
+        v = imageLoad(x, int((o * n_src + uint(src)) * inner + e)).x;
     }
-    result[(o * n_dst + j + dst_offset) * inner + e] = v;
+    imageStore(result, int((o * n_dst + j + dst_offset) * inner + e), vec4(v));
 }

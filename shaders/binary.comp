@@ -5,7 +5,7 @@
 // Index arithmetic is what costs on CPU drivers, so the host first merges dimensions that are
 // contiguous in both operands (the rank here is usually 1-3), the divisions by the dimensions
 // are multiply-highs (fastdiv.glsl), and each invocation splits its first index once and then
-// steps both offsets along the innermost dimension for 4 consecutive outputs.
+// steps both offsets along the innermost dimension for 8 consecutive outputs.
 #include "index.glsl"
 #include "fastdiv.glsl"
 #define MAX_RANK 6
@@ -25,7 +25,7 @@ layout(push_constant) uniform Push {
 };
 
 void main() {
-    uint i0 = flat_index() * 4u;
+    uint i0 = flat_index() * 8u;
     if (i0 >= n) return;
     uint last = rank - 1u;
     uint inner = dims[last];
@@ -41,10 +41,9 @@ void main() {
         ob += coord * b_strides[d];
         rest = q;
     }
-    // Stepping past the end of the innermost dimension moves one along the next, whose
-    // coordinate never overflows within 4 steps unless that dimension is exhausted too; those
-    // rare cases (tiny inner dimensions) recompute from scratch.
-    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+    // Where the innermost coordinate wraps, the offsets are recomputed from the flat index (once
+    // per row: rare unless rows are short).
+    [[unroll]] for (uint j = 0u; j < 8u; j++) {
         uint i = i0 + j;
         if (i >= n) break;
         if (j > 0u) {

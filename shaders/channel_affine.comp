@@ -3,10 +3,10 @@
 // out[r, j] = (x[r, j] - shift[j / L]) * scale[j / L] for j < C * L, else 0
 // (src/metrics/elementwise.rs).
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer Shift { float shift[]; };
-layout(std430, binding = 2) readonly buffer Scale { float scale[]; };
-layout(std430, binding = 3) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) readonly uniform imageBuffer shift;
+layout(binding = 2, r32f) readonly uniform imageBuffer scale;
+layout(binding = 3, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint width; uint cols; uint len; uint offset; };
 #include "items.glsl"
 
@@ -18,7 +18,7 @@ void main() {
     float v = 0.0;
     if (j < cols) {
         uint c = j / len;
-        v = (x[r * cols + j] - shift[c]) * scale[c];
+        v = (imageLoad(x, int(r * cols + j)).x - imageLoad(shift, int(c)).x) * imageLoad(scale, int(c)).x;
     }
-    result[i] = v;
+    imageStore(result, int(i), vec4(v));
 }

@@ -6,28 +6,28 @@
 // neighbouring elements, and each slot is a sequential f32 sum (deterministic).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint parts; uint mode; };
 
 void main() {
     uint i = flat_index();
     if (mode == 2u) {
         if (i >= n) return;
-        result[i] = x[i % parts];
+        imageStore(result, int(i), vec4(imageLoad(x, int(i % parts)).x));
         return;
     }
     if (i >= parts) return;
     float acc = 0.0;
     if (mode == 1u) {
         for (uint j = i; j < n; j += parts) {
-            float v = x[j];
+            float v = imageLoad(x, int(j)).x;
             acc += v * v;
         }
     } else {
         for (uint j = i; j < n; j += parts) {
-            acc += x[j];
+            acc += imageLoad(x, int(j)).x;
         }
     }
-    result[i] = acc;
+    imageStore(result, int(i), vec4(acc));
 }

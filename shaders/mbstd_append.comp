@@ -3,9 +3,9 @@
 // The channel append of minibatch_stddev (src/ops/minibatch_stddev.rs).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer S { float s[]; };
-layout(std430, binding = 2) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer a;
+layout(binding = 1, r32f) readonly uniform imageBuffer s;
+layout(binding = 2, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint ca; uint cs; uint hw; };
 
 void main() {
@@ -15,5 +15,5 @@ void main() {
     uint per_sample = per_a + cs * hw;
     uint b = i / per_sample;
     uint rem = i - b * per_sample;
-    result[i] = rem < per_a ? a[b * per_a + rem] : s[b * cs * hw + rem - per_a];
+    imageStore(result, int(i), vec4(rem < per_a ? imageLoad(a, int(b * per_a + rem)).x : imageLoad(s, int(b * cs * hw + rem - per_a)).x));
 }

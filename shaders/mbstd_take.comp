@@ -3,8 +3,8 @@
 // minibatch_stddev's channel append (src/ops/minibatch_stddev.rs).
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Y { float y[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer y;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push { uint n; uint c; uint start; uint len; uint hw; };
 
 void main() {
@@ -13,5 +13,5 @@ void main() {
     uint per_out = len * hw;
     uint b = i / per_out;
     uint rem = i - b * per_out;
-    result[i] = y[b * c * hw + start * hw + rem];
+    imageStore(result, int(i), vec4(imageLoad(y, int(b * c * hw + start * hw + rem)).x));
 }

@@ -4,8 +4,8 @@
 #include "index.glsl"
 #include "broadcast.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push {
     uint n;
     uint rank;
@@ -16,5 +16,5 @@ layout(push_constant) uniform Push {
 void main() {
     uint i = flat_index();
     if (i >= n) return;
-    result[i] = x[strided_offset(i, rank, dims, src_strides)];
+    imageStore(result, int(i), vec4(imageLoad(x, int(strided_offset(i, rank, dims, src_strides))).x));
 }

@@ -7,8 +7,8 @@
 // iterations, and a loop nested in another counts every pass of the outer one.
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float result[]; };
+layout(binding = 0, r32f) readonly uniform imageBuffer x;
+layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 layout(push_constant) uniform Push {
     uint n_out;
     uint n_red;
@@ -49,13 +49,13 @@ void main() {
     uint d0 = r;
     float acc = 0.0;
     for (uint j = start; j < end; ++j) {
-        acc += x[base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
-                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]];
+        acc += imageLoad(x, int(base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5])).x;
         if (++d5 == red_dims[5]) { d5 = 0u;
             if (++d4 == red_dims[4]) { d4 = 0u;
                 if (++d3 == red_dims[3]) { d3 = 0u;
                     if (++d2 == red_dims[2]) { d2 = 0u;
                         if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
     }
-    result[id] = acc;
+    imageStore(result, int(id), vec4(acc));
 }

@@ -220,7 +220,7 @@ impl Op for Binary {
             &ctx.kernels().binary,
             &[read(a.buffer()), read(b.buffer()), write(out.buffer())],
             &push,
-            out.numel().div_ceil(4),
+            out.numel().div_ceil(8),
         );
     }
 
