@@ -1,10 +1,11 @@
 #version 450
-// Repacks a convolution kernel for conv2d_w8/conv2d_w4: packed[(c*K*K + ky*K + kx)*O4 + o/4][o%4]
+#extension GL_EXT_control_flow_attributes : require
+// Repacks a convolution kernel for conv2d_w8/w4/w2: packed[(c*K*K + ky*K + kx)*O4 + o/4][o%4]
 // = w[w_base + o*w_so + c*w_sc + ky*w_sky + kx*w_skx], zero for o >= O. Four output channels
-// then arrive in one vec4 load (lavapipe loads memory lane by lane, so fewer, wider loads
-// are what counts), and the strides express both the forward kernel and the flipped,
-// transposed one of the input gradient.
-#include "index.glsl"
+// then arrive in one vec4 load, and the strides express both the forward kernel and the
+// flipped, transposed one of the input gradient. Each invocation writes the four channels of
+// one vec4 of one tap; the workgroup's y coordinate is the tap, so the only integer divisions
+// (which CPU drivers run lane by lane) split the tap, once per four elements.
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer w;
 layout(binding = 1, r32f) writeonly uniform imageBuffer packed;
@@ -14,15 +15,17 @@ layout(push_constant) uniform Push {
 };
 
 void main() {
-    uint i = flat_index();
-    uint n = C * K * K * O4 * 4u;
-    if (i >= n) return;
-    uint o = i % (O4 * 4u);
-    uint tap = i / (O4 * 4u);
+    uint o4 = gl_GlobalInvocationID.x;
+    if (o4 >= O4) return;
+    uint tap = gl_WorkGroupID.y;
     uint kx = tap % K;
     uint ky = (tap / K) % K;
     uint c = tap / (K * K);
-    float v = 0.0;
-    if (o < O) v = imageLoad(w, int(w_base + int(o) * w_so + int(c) * w_sc + int(ky) * w_sky + int(kx) * w_skx)).x;
-    imageStore(packed, int(i), vec4(v));
+    int base = w_base + int(c) * w_sc + int(ky) * w_sky + int(kx) * w_skx;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint o = 4u * o4 + j;
+        float v = 0.0;
+        if (o < O) v = imageLoad(w, base + int(o) * w_so).x;
+        imageStore(packed, int((tap * O4 + o4) * 4u + j), vec4(v));
+    }
 }

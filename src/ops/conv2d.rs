@@ -221,12 +221,17 @@ fn record_tile_conv(
     let packed = Buffer::new(&ctx, (packed_len * 4) as u64).expect("conv2d packed kernel");
     let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
     pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
-    dispatch_1d(
-        rec,
+    let taps = conv.c * conv.k * conv.k;
+    assert!(taps <= 65535, "conv2d kernel with {taps} taps");
+    rec.dispatch(
         &kernels.conv2d_wpack,
         &[read(w), write(&packed)],
         &pack_push,
-        packed_len,
+        [
+            o4.div_ceil(kernels.conv2d_wpack.spec.local_size[0] as usize) as u32,
+            taps as u32,
+            1,
+        ],
     );
     let push = [
         u(conv.b),
