@@ -3,19 +3,24 @@
 // replication padding, then the mean of each 2x2 block. Separable: along an axis output q is
 // (1, 3, 3, 1)/8 of inputs clamp(2q-1), 2q, 2q+1, clamp(2q+2) (see src/ops/downsample.rs).
 #include "index.glsl"
+#include "fastdiv.glsl"
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer x;
 layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // h, w: the output's size.
-layout(push_constant) uniform Push { uint n; uint h; uint w; };
+// The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
+layout(push_constant) uniform Push {
+    uint n; uint h; uint w;
+    uint plane_magic; uint plane_log; uint row_magic; uint row_log;
+};
 
 void main() {
     uint i = flat_index();
     if (i >= n) return;
     uint hw = h * w;
-    uint plane = i / hw;
+    uint plane = fast_div(i, plane_magic, plane_log);
     uint rem = i - plane * hw;
-    uint qy = rem / w;
+    uint qy = fast_div(rem, row_magic, row_log);
     uint qx = rem - qy * w;
     uint w2 = 2u * w;
     uint base = plane * 4u * hw;

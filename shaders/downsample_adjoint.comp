@@ -3,11 +3,16 @@
 // receives outputs m-1 and m with weights (1, 3)/8, input 2m+1 outputs m and m+1 with (3, 1)/8;
 // the edge clamps add 1 to the weight of output 0 at input 0 and of output n-1 at input 2n-1.
 #include "index.glsl"
+#include "fastdiv.glsl"
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer g;
 layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // h, w: the size of g.
-layout(push_constant) uniform Push { uint n; uint h; uint w; };
+// The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
+layout(push_constant) uniform Push {
+    uint n; uint h; uint w;
+    uint plane_magic; uint plane_log; uint row_magic; uint row_log;
+};
 
 // The two candidate outputs of input `i` along an axis of output size `size`, clamped into
 // range, and their weights (0 for a candidate outside it).
@@ -28,9 +33,9 @@ void main() {
     if (idx >= n) return;
     uint w2 = 2u * w;
     uint hw4 = 4u * h * w;
-    uint plane = idx / hw4;
+    uint plane = fast_div(idx, plane_magic, plane_log);
     uint rem = idx - plane * hw4;
-    uint iy = rem / w2;
+    uint iy = fast_div(rem, row_magic, row_log);
     uint ix = rem - iy * w2;
     uint qy[2];
     uint qx[2];

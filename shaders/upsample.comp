@@ -5,18 +5,23 @@
 // (5, 10, 1)/16 (resp. (1, 10, 5)/16) of inputs clamp(k-1), k, clamp(k+1) (see src/ops/upsample.rs).
 // One invocation per input pixel: its 3x3 neighbourhood gives the whole 2x2 output block.
 #include "index.glsl"
+#include "fastdiv.glsl"
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer x;
 layout(binding = 1, r32f) writeonly uniform imageBuffer result;
-layout(push_constant) uniform Push { uint n; uint h; uint w; };
+// The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
+layout(push_constant) uniform Push {
+    uint n; uint h; uint w;
+    uint plane_magic; uint plane_log; uint row_magic; uint row_log;
+};
 
 void main() {
     uint i = flat_index();
     if (i >= n) return;
     uint hw = h * w;
-    uint plane = i / hw;
+    uint plane = fast_div(i, plane_magic, plane_log);
     uint rem = i - plane * hw;
-    uint ky = rem / w;
+    uint ky = fast_div(rem, row_magic, row_log);
     uint kx = rem - ky * w;
     uint base = plane * hw;
     uint rows[3] = uint[3](ky > 0u ? ky - 1u : 0u, ky, min(ky + 1u, h - 1u));

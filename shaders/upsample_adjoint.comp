@@ -5,11 +5,16 @@
 // One invocation per 2x2 block of results: their windows overlap in an 8x8 patch of g, so each
 // element of g is loaded once per block (16 loads per result instead of 36).
 #include "index.glsl"
+#include "fastdiv.glsl"
 layout(local_size_x = 64) in;
 layout(binding = 0, r32f) readonly uniform imageBuffer g;
 layout(binding = 1, r32f) writeonly uniform imageBuffer result;
 // n: planes * ceil(h/2) * ceil(w/2) blocks; h, w: the result's size.
-layout(push_constant) uniform Push { uint n; uint h; uint w; };
+// The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
+layout(push_constant) uniform Push {
+    uint n; uint h; uint w;
+    uint plane_magic; uint plane_log; uint row_magic; uint row_log;
+};
 
 // Weights of result k (k may be `size` when size is odd: computed, never written) on the
 // patch positions 2k0-2 .. 2k0+5, k0 = k & ~1.
@@ -33,10 +38,11 @@ void main() {
     uint bh = (h + 1u) >> 1u;
     uint bw = (w + 1u) >> 1u;
     uint blocks = bh * bw;
-    uint plane = idx / blocks;
+    uint plane = fast_div(idx, plane_magic, plane_log);
     uint rem = idx - plane * blocks;
-    uint ky = 2u * (rem / bw);
-    uint kx = 2u * (rem - (rem / bw) * bw);
+    uint by = fast_div(rem, row_magic, row_log);
+    uint ky = 2u * by;
+    uint kx = 2u * (rem - by * bw);
     float wy0[8];
     float wy1[8];
     float wx0[8];

@@ -76,8 +76,8 @@ impl Op for Downsample {
             inputs[0],
             out,
             n,
-            s[2],
-            s[3],
+            (s[2], s[3]),
+            (s[2] * s[3], s[3]),
         );
     }
 
@@ -110,8 +110,8 @@ impl Op for DownsampleAdjoint {
             inputs[0],
             out,
             n,
-            s[2],
-            s[3],
+            (s[2], s[3]),
+            (4 * s[2] * s[3], 2 * s[3]),
         );
     }
 

@@ -12,10 +12,10 @@
 //! Both are linear: d upsample(x)/dx applied to g is `upsample_adjoint(g)`, and the adjoint's
 //! gradient is `upsample(g)`, so every derivative order is made of these two ops.
 
-use super::dispatch_1d;
+use super::{dispatch_1d, fastdiv};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write};
+use crate::vk::{read, write, Word};
 
 /// `[B, C, H, W] -> [B, C, 2H, 2W]`, see the module header.
 pub fn upsample(t: &mut Tape, x: Var) -> Var {
@@ -110,21 +110,28 @@ pub(super) fn apply_separable(x: &CpuTensor, mh: &Matrix, mw: &Matrix) -> CpuTen
 }
 
 /// Dispatches one of the four resampling shaders: `n` invocations, plane size `(h, w)` as the
-/// shader defines it.
+/// shader defines it, and the two divisors the shader splits its index by (elements per plane,
+/// per row) as multiply-high constants.
 pub(super) fn record_resample(
     rec: &mut Recording,
     kernel: &crate::vk::Kernel,
     input: &Tensor,
     out: &Tensor,
     n: usize,
-    h: usize,
-    w: usize,
+    (h, w): (usize, usize),
+    (plane_div, row_div): (usize, usize),
 ) {
+    let (pm, pl) = fastdiv::magic(plane_div as u32);
+    let (rm, rl) = fastdiv::magic(row_div as u32);
+    let push: Vec<Word> = [n as u32, h as u32, w as u32, pm, pl, rm, rl]
+        .into_iter()
+        .map(Word::from)
+        .collect();
     dispatch_1d(
         rec,
         kernel,
         &[read(input.buffer()), write(out.buffer())],
-        &[(n as u32).into(), (h as u32).into(), (w as u32).into()],
+        &push,
         n,
     );
 }
@@ -146,7 +153,16 @@ impl Op for Upsample {
         let ctx = rec.context();
         // One invocation per input pixel, each writing its 2x2 output block.
         let n = inputs[0].numel();
-        record_resample(rec, &ctx.kernels().upsample, inputs[0], out, n, s[2], s[3]);
+        let divisors = (s[2] * s[3], s[3]);
+        record_resample(
+            rec,
+            &ctx.kernels().upsample,
+            inputs[0],
+            out,
+            n,
+            (s[2], s[3]),
+            divisors,
+        );
     }
 
     fn backward(&self, t: &mut Tape, _inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
@@ -179,8 +195,8 @@ impl Op for UpsampleAdjoint {
             inputs[0],
             out,
             n,
-            s[2],
-            s[3],
+            (s[2], s[3]),
+            (s[2].div_ceil(2) * s[3].div_ceil(2), s[3].div_ceil(2)),
         );
     }
 
