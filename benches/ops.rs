@@ -44,6 +44,15 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
             .map_or(String::new(), |c| format!(" [{:.2} per CPU]", c / n * 1e9));
         println!("{label:<60} {:6.2} ns/element{cpu}", timing.wall / n * 1e9);
     }
+    let label = "scale [32,64,32,32]";
+    if label.contains(filter) {
+        let timing = time_op(ctx, |t, v| ops::scale(t, v[0], 0.5), &[x]);
+        let n = x.iter().product::<usize>() as f64;
+        let cpu = timing
+            .cpu
+            .map_or(String::new(), |c| format!(" [{:.2} per CPU]", c / n * 1e9));
+        println!("{label:<60} {:6.2} ns/element{cpu}", timing.wall / n * 1e9);
+    }
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.

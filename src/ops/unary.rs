@@ -114,7 +114,7 @@ impl Op for Unary {
             &ctx.kernels().unary,
             &[read(inputs[0].buffer()), write(out.buffer())],
             &[(n as u32).into(), (self.f as u32).into(), self.c.into()],
-            n,
+            n.div_ceil(4),
         );
     }
 
@@ -176,7 +176,7 @@ impl Op for LeakyReluGrad {
                 write(out.buffer()),
             ],
             &[(n as u32).into(), self.slope.into()],
-            n,
+            n.div_ceil(4),
         );
     }
 
