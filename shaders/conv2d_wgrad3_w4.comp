@@ -5,6 +5,6 @@
 // The algorithm is in common/conv2d_wgrad_tile.glsl.
 #define KS 3
 #define TO 16
-#define TC 2
+#define TC 4
 #define TW 4
 #include "conv2d_wgrad_tile.glsl"

@@ -28,7 +28,7 @@
 //! width) compute register blocks
 //! of output channels x neighbouring columns; `conv2d_wgrad3` (8 columns a step),
 //! `conv2d_wgrad3_w4` (4, for planes at most 4 wide) and `conv2d_wgrad1` sum the weight gradient
-//! per (16 output x 2 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
+//! per (16 output x 4 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
 //! batch, and `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::{dispatch_1d, scale, sum};
@@ -384,7 +384,7 @@ struct Conv2dWeightGrad {
 /// Output x input channels per invocation of conv2d_wgrad3(_w4) / conv2d_wgrad1.
 fn wgrad_tile(k: usize) -> (usize, usize) {
     if k == 3 {
-        (16, 2)
+        (16, 4)
     } else {
         (8, 8)
     }
