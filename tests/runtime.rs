@@ -262,6 +262,46 @@ fn profiled_graph_times_each_kernel() {
 }
 
 #[test]
+fn texel_bindings_are_reflected_and_share_views() {
+    let ctx = context();
+    let k = ctx.kernels();
+    assert_eq!(
+        k.axpby.spec.texels,
+        &[] as &[(u32, u32)],
+        "axpby uses storage buffers"
+    );
+    assert_eq!(k.copy.spec.texels, &[(0, 1), (1, 1)]);
+    assert_eq!(k.matmul.spec.texels, &[(0, 4), (1, 4), (2, 1)]);
+    // Three copies over four buffers: x is read twice, y written then read.
+    let n = 1001;
+    let x = Buffer::from_f32(&ctx, &values(n, 4)).unwrap();
+    let [y, z, w] = [0; 3].map(|_| Buffer::new(&ctx, 4 * n as u64).unwrap());
+    let mut rec = Recorder::new(&ctx);
+    let groups = grid(n as u64, 64);
+    for (src, dst) in [(&x, &y), (&y, &z), (&x, &w)] {
+        rec.dispatch(
+            &k.copy,
+            &[read(src), write(dst)],
+            &[(n as u32).into()],
+            groups,
+        );
+    }
+    // A storage-buffer kernel in the same graph.
+    record_axpby(&mut rec, 1.0f32.into(), &z, 1.0f32.into(), &w, &y, n);
+    let mut graph = rec.finish().unwrap();
+    assert_eq!(graph.view_count(), 4);
+    graph.run().unwrap();
+    let want: Vec<f64> = values(n, 4).iter().map(|&v| 2.0 * v as f64).collect();
+    assert_close(
+        &y.read_f32(n).unwrap(),
+        &want,
+        1e-6,
+        1e-6,
+        "copies then sum",
+    );
+}
+
+#[test]
 fn memory_counters_track_live_and_peak_bytes() {
     let ctx = context();
     let start = ctx.stats();

@@ -323,8 +323,10 @@ impl Recorder {
                 unsafe { device.allocate_descriptor_sets(&info) }.map_err(VkError::Vulkan)?;
             self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
         }
-        // One view per texel binding; views are cheap and a graph is built once.
+        // One view per (buffer, texel format), shared by every binding that names it.
         let max_texels = self.ctx.info().max_texel_buffer_elements as u64;
+        let mut made: std::collections::HashMap<(vk::Buffer, u32), vk::BufferView> =
+            std::collections::HashMap::new();
         let mut views: Vec<Vec<Option<vk::BufferView>>> = Vec::new();
         for d in &graph.dispatches {
             let mut row = Vec::new();
@@ -333,6 +335,10 @@ impl Recorder {
                     row.push(None);
                     continue;
                 };
+                if let Some(&view) = made.get(&(buffer, floats)) {
+                    row.push(Some(view));
+                    continue;
+                }
                 let texels = bytes / (4 * floats as u64);
                 if texels > max_texels {
                     return Err(VkError::TooLarge {
@@ -356,6 +362,7 @@ impl Recorder {
                 let view =
                     unsafe { device.create_buffer_view(&info, None) }.map_err(VkError::Vulkan)?;
                 graph.views.push(view);
+                made.insert((buffer, floats), view);
                 row.push(Some(view));
             }
             views.push(row);
@@ -453,6 +460,11 @@ impl Graph {
 
     pub fn dispatch_count(&self) -> usize {
         self.dispatches.len()
+    }
+
+    /// Texel-buffer views the graph holds: one per distinct (buffer, texel format).
+    pub fn view_count(&self) -> usize {
+        self.views.len()
     }
 
     /// Kernel names in dispatch order (for profiles and tests).
