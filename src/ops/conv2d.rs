@@ -197,7 +197,7 @@ fn record_tile_conv(
     let kernels = ctx.kernels();
     // (kernel, channels, rows, columns) per invocation.
     let (kernel, to, th, tw) = if conv.out_hw.1 >= 8 {
-        (&kernels.conv2d_w8, 16, 4, 8)
+        (&kernels.conv2d_w8, 16, 8, 8)
     } else if conv.out_hw.1 > 2 {
         (&kernels.conv2d_w4, 16, 4, 4)
     } else {
