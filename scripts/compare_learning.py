@@ -16,7 +16,7 @@ checkpoint at step k holds the weights after k updates. For vkgan runs the in-tr
 of metrics.jsonl are listed too (its record for step idx is measured after idx+1 updates).
 Results are cached in RUN/swd-cache.json. Prints a Markdown table and the wall time of each run
 (first to last metrics.jsonl record, plus one step's average; vkgan's includes its in-training
-SWD and sample writing), and draws the curves (needs matplotlib). With several runs of a kind
+SWD and sample writing), one row per run, and draws the curves (needs matplotlib). With several runs of a kind
 (seeds), their mean is added to the table and drawn bold.
 """
 import argparse
@@ -125,11 +125,12 @@ def main():
     steps = sorted({s for _, _, pts in table for s in pts})
     print(f"MS-SWD x1e3 of the EMA generator, {num} generated against {num} real images, "
           f"`vkgan metrics --num {num} --seed {a.swd_seed}` (in training: seeds 2^32..)\n")
-    print("| step | " + " | ".join(n for n, _, _ in table) + " |")
-    print("|---:|" + "---:|" * len(table))
-    for s in steps:
-        cells = [f"{pts[s]:.1f}" if s in pts else "" for _, _, pts in table]
-        print(f"| {s} | " + " | ".join(cells) + " |")
+    # One row per run (there are more runs than measured steps).
+    print("| step | " + " | ".join(f"{s:,}" for s in steps) + " |")
+    print("|---|" + "---:|" * len(steps))
+    for name, _, pts in table:
+        cells = [f"{pts[s]:.1f}" if s in pts else "" for s in steps]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print()
     for run in a.vkgan_run + a.torch_run:
         wt = wall_time(run)
@@ -145,6 +146,7 @@ def main():
         return
     colours = {"vkgan": "tab:blue", "torch": "tab:orange"}
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    labelled = set()
     for name, kind, pts in series:
         # The in-training values are in the table; on the plot they would hide under the
         # remeasured curve.
@@ -153,8 +155,13 @@ def main():
         colour = colours[kind.split("-")[0]]
         xs = sorted(pts)
         if means:
+            # One legend entry for all the seeds of a kind.
+            runs = sum(1 for _, k, _ in series if k == kind)
+            who = "vkgan" if kind == "vkgan" else "PyTorch reference"
+            entry = None if kind in labelled else f"{who}, one line per seed ({runs})"
+            labelled.add(kind)
             ax.plot(xs, [pts[x] for x in xs], "-", marker=".", color=colour, alpha=0.35,
-                    lw=1, ms=4, label=name)
+                    lw=1, ms=4, label=entry)
         else:
             ax.plot(xs, [pts[x] for x in xs], "-o", color=colour, lw=1.8, ms=4, label=name)
     for name, kind, pts in means:
