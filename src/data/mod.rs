@@ -230,6 +230,31 @@ impl Dataset {
             .collect()
     }
 
+    /// Writes every sample to `dir` (created if missing) as an 8-bit RGB PNG named by its
+    /// zero-padded index (`00000.png`, ...), so that sorted path order is dataset order and
+    /// [`Dataset::from_dir`] at the same size reads the folder back bit for bit (the files are
+    /// already `N x N`, so nothing is resized again). This is how another trainer, such as the
+    /// PyTorch reference, gets exactly the images vkgan trains on. Returns the paths.
+    pub fn save_pngs(&self, dir: &Path) -> Result<Vec<PathBuf>, image::ImageError> {
+        fs::create_dir_all(dir)?;
+        let digits = self.len().to_string().len().max(5);
+        let (n, plane) = (self.size, self.size * self.size);
+        let mut paths = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            let s = self.image(i);
+            // Samples are k/255 for 8-bit k, so rounding recovers k exactly.
+            let byte = |v: f32| (v * 255.0).round() as u8;
+            let img = image::RgbImage::from_fn(n as u32, n as u32, |x, y| {
+                let j = y as usize * n + x as usize;
+                image::Rgb([byte(s[j]), byte(s[plane + j]), byte(s[2 * plane + j])])
+            });
+            let path = dir.join(format!("{i:0digits$}.png"));
+            img.save_with_format(&path, image::ImageFormat::Png)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+
     /// Sample `i` as `[3, N, N]` floats in `[0, 1]`.
     pub fn image(&self, i: usize) -> Vec<f32> {
         let mut out = vec![0.0; self.sample_len()];
