@@ -32,26 +32,25 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
         ("per channel", &[1, 64, 1, 1]),
         ("per sample and pixel", &[32, 1, 32, 32]),
     ];
-    for (name, b) in cases {
-        let label = format!("mul [32,64,32,32] by {name} {b:?}");
-        if !label.contains(filter) {
-            continue;
-        }
-        let timing = time_op(ctx, |t, v| ops::mul(t, v[0], v[1]), &[x, b]);
-        let n = x.iter().product::<usize>() as f64;
+    let n = x.iter().product::<usize>() as f64;
+    let report = |label: &str, timing: Timing| {
         let cpu = timing
             .cpu
             .map_or(String::new(), |c| format!(" [{:.2} per CPU]", c / n * 1e9));
         println!("{label:<60} {:6.2} ns/element{cpu}", timing.wall / n * 1e9);
+    };
+    for (name, b) in cases {
+        let label = format!("mul [32,64,32,32] by {name} {b:?}");
+        if label.contains(filter) {
+            report(
+                &label,
+                time_op(ctx, |t, v| ops::mul(t, v[0], v[1]), &[x, b]),
+            );
+        }
     }
     let label = "scale [32,64,32,32]";
     if label.contains(filter) {
-        let timing = time_op(ctx, |t, v| ops::scale(t, v[0], 0.5), &[x]);
-        let n = x.iter().product::<usize>() as f64;
-        let cpu = timing
-            .cpu
-            .map_or(String::new(), |c| format!(" [{:.2} per CPU]", c / n * 1e9));
-        println!("{label:<60} {:6.2} ns/element{cpu}", timing.wall / n * 1e9);
+        report(label, time_op(ctx, |t, v| ops::scale(t, v[0], 0.5), &[x]));
     }
 }
 

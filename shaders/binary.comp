@@ -24,23 +24,29 @@ layout(push_constant) uniform Push {
     uint b_strides[MAX_RANK];
 };
 
-void main() {
-    uint i0 = flat_index() * 8u;
-    if (i0 >= n) return;
-    uint last = rank - 1u;
-    uint inner = dims[last];
+// Offsets of flat output element i in a and b; returns its innermost coordinate.
+uint split_index(uint i, out uint oa, out uint ob) {
+    oa = 0u;
+    ob = 0u;
     uint col = 0u;
-    uint oa = 0u;
-    uint ob = 0u;
-    uint rest = i0;
-    for (int d = int(last); d >= 0; --d) {
+    uint rest = i;
+    for (int d = int(rank) - 1; d >= 0; --d) {
         uint q = fast_div(rest, magics[d], (logs >> (5u * uint(d))) & 31u);
         uint coord = rest - q * dims[d];
-        if (d == int(last)) col = coord;
+        if (d == int(rank) - 1) col = coord;
         oa += coord * a_strides[d];
         ob += coord * b_strides[d];
         rest = q;
     }
+    return col;
+}
+
+void main() {
+    uint i0 = flat_index() * 8u;
+    if (i0 >= n) return;
+    uint last = rank - 1u;
+    uint oa, ob;
+    uint col = split_index(i0, oa, ob);
     // Where the innermost coordinate wraps, the offsets are recomputed from the flat index (once
     // per row: rare unless rows are short).
     [[unroll]] for (uint j = 0u; j < 8u; j++) {
@@ -48,18 +54,8 @@ void main() {
         if (i >= n) break;
         if (j > 0u) {
             col++;
-            if (col == inner) {
-                col = 0u;
-                oa = 0u;
-                ob = 0u;
-                rest = i;
-                for (int d = int(last); d >= 0; --d) {
-                    uint q = fast_div(rest, magics[d], (logs >> (5u * uint(d))) & 31u);
-                    uint coord = rest - q * dims[d];
-                    oa += coord * a_strides[d];
-                    ob += coord * b_strides[d];
-                    rest = q;
-                }
+            if (col == dims[last]) {
+                col = split_index(i, oa, ob);
             } else {
                 oa += a_strides[last];
                 ob += b_strides[last];

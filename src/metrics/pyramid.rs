@@ -45,6 +45,12 @@ fn half(s: usize) -> usize {
     s.div_ceil(2)
 }
 
+/// Push words of both pyramid kernels: n, the input plane's H and W, and their halves.
+fn plane_push(shape: &[usize], n: usize) -> [Word; 5] {
+    let (_, h, w) = planes(shape);
+    [n, h, w, half(h), half(w)].map(|v| Word::from(v as u32))
+}
+
 fn planes(shape: &[usize]) -> (usize, usize, usize) {
     let r = shape.len();
     assert!(r >= 2, "pyramid ops take [.., H, W], got {shape:?}");
@@ -131,15 +137,8 @@ impl Op for PyrDown {
     }
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let (_, h, w) = planes(inputs[0].shape());
         let n = out.numel();
-        let push: [Word; 5] = [
-            (n as u32).into(),
-            (h as u32).into(),
-            (w as u32).into(),
-            (half(h) as u32).into(),
-            (half(w) as u32).into(),
-        ];
+        let push = plane_push(inputs[0].shape(), n);
         let ctx = rec.context();
         dispatch_items(
             rec,
@@ -195,15 +194,8 @@ impl Op for PyrUpSub {
     }
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let (_, h, w) = planes(inputs[0].shape());
         let n = out.numel();
-        let push: [Word; 5] = [
-            (n as u32).into(),
-            (h as u32).into(),
-            (w as u32).into(),
-            (half(h) as u32).into(),
-            (half(w) as u32).into(),
-        ];
+        let push = plane_push(inputs[0].shape(), n);
         let ctx = rec.context();
         dispatch_items(
             rec,
