@@ -50,7 +50,13 @@ fn main() {
             shaderc::TargetEnv::Vulkan,
             shaderc::EnvVersion::Vulkan1_1 as u32,
         );
-        options.set_optimization_level(shaderc::OptimizationLevel::Performance);
+        // spirv-opt's unroller needs tens of GB for the largest register-blocked kernels; they
+        // ask for none and leave unrolling ([[unroll]]) to the driver's compiler.
+        options.set_optimization_level(if source.contains("// spirv-opt: none") {
+            shaderc::OptimizationLevel::Zero
+        } else {
+            shaderc::OptimizationLevel::Performance
+        });
         options.set_warnings_as_errors();
         let common = common_dir.clone();
         options.set_include_callback(move |requested, _kind, _from, _depth| {

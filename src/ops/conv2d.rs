@@ -26,7 +26,9 @@
 //!
 //! Kernels: `conv2d_w8` / `conv2d_w4` / `conv2d_w2` (shaders/common/conv2d_tile.glsl, by output
 //! width) compute register blocks
-//! of output channels x neighbouring columns; `conv2d_wgrad3` (8 columns a step),
+//! of output channels x neighbouring columns; on CPU drivers, 3x3 convolutions with outputs at
+//! least 8 wide run `conv2d_wino8` (Winograd F(2x2, 3x3), shaders/common/conv2d_wino.glsl) on
+//! kernels transformed by `conv2d_wino_pack`; `conv2d_wgrad3` (8 columns a step),
 //! `conv2d_wgrad3_w4` (4, for planes at most 4 wide) and `conv2d_wgrad1` sum the weight gradient
 //! per (16 output x 4 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
 //! batch, and `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
@@ -185,6 +187,42 @@ struct TileConv {
     w_index: [i32; 5],
 }
 
+// Tests can ask for the direct kernels on the CPU driver too, to cover both.
+#[cfg(test)]
+thread_local! {
+    static DIRECT_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn direct_only() -> bool {
+    DIRECT_ONLY.get()
+}
+
+#[cfg(not(test))]
+fn direct_only() -> bool {
+    false
+}
+
+/// Runs `f` with Winograd convolutions off on this thread.
+#[cfg(test)]
+fn with_direct_kernels(f: impl FnOnce()) {
+    DIRECT_ONLY.set(true);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    DIRECT_ONLY.set(false);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Which algorithm a 3x3 convolution on an output plane at least 8 wide runs: Winograd
+/// F(2x2, 3x3) on CPU drivers, where it does 16 products per 2x2 block and channel instead of
+/// 36 (all 3x3 convolutions at the reference size, 2-core llvmpipe: 52 -> 66 GFLOP/s forward,
+/// 46-49 -> 62 input gradient, counted as direct-convolution work; the plain training step
+/// 6.03 -> 5.63 s), and the direct kernel elsewhere (GPUs are not measured yet).
+fn use_winograd(conv: &TileConv, kind: DeviceKind) -> bool {
+    conv.k == 3 && conv.out_hw.1 >= 8 && kind == DeviceKind::Cpu && !direct_only()
+}
+
 fn record_tile_conv(
     rec: &mut Recording,
     conv: &TileConv,
@@ -196,7 +234,10 @@ fn record_tile_conv(
     let ctx = rec.context();
     let kernels = ctx.kernels();
     // (kernel, channels, rows, columns) per invocation.
-    let (kernel, to, th, tw) = if conv.out_hw.1 >= 8 {
+    let winograd = use_winograd(conv, ctx.info().kind);
+    let (kernel, to, th, tw) = if winograd {
+        (&kernels.conv2d_wino8, 16, 8, 8)
+    } else if conv.out_hw.1 >= 8 {
         (&kernels.conv2d_w8, 16, 8, 8)
     } else if conv.out_hw.1 > 2 {
         (&kernels.conv2d_w4, 16, 4, 4)
@@ -233,6 +274,23 @@ fn record_tile_conv(
             1,
         ],
     );
+    let packed = if winograd {
+        let transformed =
+            Buffer::new(&ctx, (conv.c * 16 * o4 * 16) as u64).expect("conv2d Winograd kernel");
+        rec.dispatch(
+            &kernels.conv2d_wino_pack,
+            &[read(&packed), write(&transformed)],
+            &[u(o4)],
+            [
+                o4.div_ceil(kernels.conv2d_wino_pack.spec.local_size[0] as usize) as u32,
+                conv.c as u32,
+                1,
+            ],
+        );
+        transformed
+    } else {
+        packed
+    };
     let push = [
         u(conv.b),
         u(conv.c),
@@ -514,13 +572,53 @@ mod tests {
         .tolerance(ATOL, RTOL)
     }
 
+    /// Checks a case with the kernels this device picks and again with the direct ones only
+    /// (on lavapipe the first are Winograd kernels wherever they apply).
+    fn check_both(make: impl Fn() -> OpCase) {
+        check_op(make());
+        with_direct_kernels(|| check_op(make()));
+    }
+
     #[test]
     fn conv2d_odd_sizes_3x3() {
+        // 5 input channels: the Winograd kernel's last two-channel step has a spare channel.
         for p in [0, 1] {
             for bias in [false, true] {
-                check_op(case("conv2d", [3, 5, 9, 9], 7, 3, p, bias));
+                check_both(|| case("conv2d", [3, 5, 9, 9], 7, 3, p, bias));
             }
         }
+    }
+
+    /// The first kernel a 3x3 convolution of x [2,4,h,w] with padding 1 records after packing
+    /// its weights.
+    fn conv_kernel(h: usize, w: usize) -> &'static str {
+        let ctx = crate::testing::context();
+        let mut t = Tape::new();
+        let (xs, ws) = ([2, 4, h, w], [3, 4, 3, 3]);
+        let (x, k) = (t.leaf(&xs, false), t.leaf(&ws, false));
+        let y = conv2d(&mut t, x, k, None, 1);
+        let (tx, tk) = (
+            Tensor::zeros(&ctx, &xs).unwrap(),
+            Tensor::zeros(&ctx, &ws).unwrap(),
+        );
+        let program = t.compile(&ctx, &[y], &[(x, &tx), (k, &tk)]).unwrap();
+        let names = program.graph().kernel_names();
+        names.into_iter().find(|n| !n.ends_with("pack")).unwrap()
+    }
+
+    #[test]
+    fn kernel_choice_follows_the_device_and_width() {
+        let cpu = crate::testing::context().info().kind == DeviceKind::Cpu;
+        let wide = if cpu { "conv2d_wino8" } else { "conv2d_w8" };
+        assert_eq!(conv_kernel(8, 8), wide);
+        assert_eq!(conv_kernel(3, 19), wide);
+        assert_eq!(conv_kernel(8, 7), "conv2d_w4");
+        with_direct_kernels(|| assert_eq!(conv_kernel(8, 8), "conv2d_w8"));
+        assert_eq!(
+            conv_kernel(8, 8),
+            wide,
+            "the override ends with its closure"
+        );
     }
 
     #[test]
@@ -535,14 +633,14 @@ mod tests {
     #[test]
     fn conv2d_wide_and_non_square() {
         // Columns past one 8-wide block, a ragged last block, H != W.
-        check_op(case("conv2d", [2, 3, 5, 19], 5, 3, 1, true));
-        check_op(case("conv2d", [2, 3, 6, 11], 9, 3, 0, false));
+        check_both(|| case("conv2d", [2, 3, 5, 19], 5, 3, 1, true));
+        check_both(|| case("conv2d", [2, 3, 6, 11], 9, 3, 0, false));
     }
 
     #[test]
     fn conv2d_many_channel_blocks() {
         // 37 channels: three blocks of 16 for the 8-wide and the narrow kernel, a ragged one last.
-        check_op(case("conv2d", [2, 3, 3, 9], 37, 3, 1, true));
+        check_both(|| case("conv2d", [2, 3, 3, 9], 37, 3, 1, true));
         check_op(case("conv2d", [2, 3, 5, 4], 37, 3, 1, false));
     }
 
@@ -554,16 +652,28 @@ mod tests {
 
     #[test]
     fn gradient_ops_directly() {
-        for (k, p) in [(3, 1), (3, 0), (1, 0), (1, 1)] {
-            let ho = 7 + 2 * p + 1 - k;
-            check_op(
+        // Input planes 7 and 10 wide: the narrow kernel and, for 3x3, the Winograd one (whose
+        // input is g, padded by 2 when p = 0).
+        for (k, p, h) in [
+            (3, 1, 7),
+            (3, 0, 7),
+            (1, 0, 7),
+            (1, 1, 7),
+            (3, 1, 10),
+            (3, 0, 10),
+        ] {
+            let ho = h + 2 * p + 1 - k;
+            check_both(|| {
                 OpCase::new(
-                    &format!("conv2d_input_grad k{k} p{p}"),
+                    &format!("conv2d_input_grad k{k} p{p} {h}x{h}"),
                     &[&[3, 5, ho, ho], &[5, 4, k, k]],
                     move |t, v| conv2d_input_grad(t, v[0], v[1], p),
                 )
-                .tolerance(ATOL, RTOL),
-            );
+                .tolerance(ATOL, RTOL)
+            });
+            if h != 7 {
+                continue;
+            }
             check_op(
                 OpCase::new(
                     &format!("conv2d_weight_grad k{k} p{p}"),
@@ -602,6 +712,11 @@ mod full_size_tests {
     /// which is where lavapipe's 65535-iteration loop limit would cut a reduction short.
     #[test]
     fn training_sized_convolutions_match_the_cpu() {
+        training_sized_convolutions();
+        super::with_direct_kernels(training_sized_convolutions);
+    }
+
+    fn training_sized_convolutions() {
         let ctx = context();
         for (k, p) in [(3, 1), (1, 0)] {
             let (b, i, o, h) = (32, 8, 16, 32);
