@@ -72,6 +72,25 @@ pub fn random(shape: &[usize], seed: u64) -> CpuTensor {
 
 /// `|g - c| <= atol * max(1, max|c|) + rtol |c|` everywhere, else a panic naming the worst
 /// element.
+/// The kernels, in dispatch order, of the graph that computes `build` from leaves of these
+/// shapes (for tests of which kernel an op picks).
+pub fn recorded_kernels(
+    shapes: &[&[usize]],
+    build: impl FnOnce(&mut Tape, &[Var]) -> Var,
+) -> Vec<&'static str> {
+    let ctx = context();
+    let mut t = Tape::new();
+    let leaves: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
+    let y = build(&mut t, &leaves);
+    let tensors: Vec<Tensor> = shapes
+        .iter()
+        .map(|s| Tensor::zeros(&ctx, s).unwrap())
+        .collect();
+    let bound: Vec<(Var, &Tensor)> = leaves.iter().copied().zip(&tensors).collect();
+    let program = t.compile(&ctx, &[y], &bound).unwrap();
+    program.graph().kernel_names()
+}
+
 pub fn assert_close(got: &[f32], want: &[f64], atol: f64, rtol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));

@@ -6,31 +6,13 @@
 // (neighbouring output columns) per invocation. Each invocation keeps a TO x TH x TW block of
 // sums in registers; per input channel it loads the TH+2 rows of TW+2 inputs under its tile
 // once, then each weight vec4 once, and uses every input for up to 9 taps and TO channels.
-// Neighbouring invocations take neighbouring tiles (their loads are contiguous); the
-// workgroup's y coordinate picks the channel block. The kernel is at most 3x3.
-layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, rgba32f) readonly uniform imageBuffer w4;
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Out { float y[]; };
-layout(push_constant) uniform Push {
-    uint B; uint C; uint O;
-    uint H; uint W; uint HO; uint WO;
-    uint K; int P;
-    uint has_bias;
-    uint tiles_x;
-};
+// Tiles and bindings are in conv2d_layout.glsl. The kernel is at most 3x3.
+#include "conv2d_layout.glsl"
 
 void main() {
-    uint tile = gl_GlobalInvocationID.x;
-    uint tiles_y = (HO + uint(TH) - 1u) / uint(TH);
-    if (tile >= B * tiles_y * tiles_x) return;
-    uint tx = tile % tiles_x;
-    uint row = tile / tiles_x;
-    int oy0 = int((row % tiles_y) * uint(TH));
-    uint b = row / tiles_y;
-    int ox0 = int(tx * TW);
-    uint o0 = gl_WorkGroupID.y * TO;
+    uint b, o0;
+    int oy0, ox0;
+    if (!conv_tile(b, oy0, ox0, o0)) return;
 
     float acc[TO][TH][TW];
     [[unroll]] for (int t = 0; t < TO; t++)
@@ -38,9 +20,8 @@ void main() {
             [[unroll]] for (int j = 0; j < TW; j++) acc[t][h][j] = 0.0;
 
     uint O4 = (O + 3u) / 4u;
-    // Channel blocks past O4 (when TO > 4) read block O4-1 again; their sums are never stored.
     uint ob[TO / 4];
-    [[unroll]] for (int q = 0; q < TO / 4; q++) ob[q] = min(o0 / 4u + uint(q), O4 - 1u);
+    channel_blocks(o0, O4, ob);
 
     int rows = TH + int(K) - 1;
     for (uint c = 0; c < C; c++) {

@@ -9,38 +9,22 @@
 // transform runs once per block.
 //
 // The includer defines TO (output channels, a multiple of 4), TH and TW (output rows and
-// columns per invocation, both even) and CU (input channels per loop iteration). Tiles, input
-// loads and stores follow conv2d_tile.glsl. CU > 1 is for CPU drivers: llvmpipe writes every
+// columns per invocation, both even) and CU (input channels per loop iteration). Tiles and
+// bindings are in conv2d_layout.glsl; input loads and stores follow conv2d_tile.glsl. CU > 1 is for CPU drivers: llvmpipe writes every
 // loop-carried value through the loop's lane mask (a blend) and keeps the TO*TH*TW*4 sums in
 // stack memory, so each sum is loaded, blended and stored once per iteration; with one product
 // per sum per channel that costs more than the product unless an iteration covers several
 // channels. Past the last channel, an iteration's spare channels read zeros.
-layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, rgba32f) readonly uniform imageBuffer u4;
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Out { float y[]; };
-layout(push_constant) uniform Push {
-    uint B; uint C; uint O;
-    uint H; uint W; uint HO; uint WO;
-    uint K; int P;
-    uint has_bias;
-    uint tiles_x;
-};
+#include "conv2d_layout.glsl"
 
+// 2x2 blocks per invocation, down and across.
 #define BY (TH / 2)
 #define BX (TW / 2)
 
 void main() {
-    uint tile = gl_GlobalInvocationID.x;
-    uint tiles_y = (HO + uint(TH) - 1u) / uint(TH);
-    if (tile >= B * tiles_y * tiles_x) return;
-    uint tx = tile % tiles_x;
-    uint row = tile / tiles_x;
-    int oy0 = int((row % tiles_y) * uint(TH));
-    uint b = row / tiles_y;
-    int ox0 = int(tx * TW);
-    uint o0 = gl_WorkGroupID.y * TO;
+    uint b, o0;
+    int oy0, ox0;
+    if (!conv_tile(b, oy0, ox0, o0)) return;
 
     vec4 m[TO / 4][BY][BX][16];
     [[unroll]] for (int q = 0; q < TO / 4; q++)
@@ -49,9 +33,8 @@ void main() {
                 [[unroll]] for (int e = 0; e < 16; e++) m[q][by][bx][e] = vec4(0.0);
 
     uint O4 = (O + 3u) / 4u;
-    // Channel blocks past O4 read block O4-1 again; their sums are never stored.
     uint ob[TO / 4];
-    [[unroll]] for (int q = 0; q < TO / 4; q++) ob[q] = min(o0 / 4u + uint(q), O4 - 1u);
+    channel_blocks(o0, O4, ob);
 
     for (uint c0 = 0; c0 < C; c0 += CU) {
       // This iteration's products, added to m once at its end.
@@ -94,7 +77,7 @@ void main() {
         }
         [[unroll]] for (int q = 0; q < TO / 4; q++) {
             [[unroll]] for (int e = 0; e < 16; e++) {
-                vec4 uv = imageLoad(u4, int((c * 16u + uint(e)) * O4 + ob[q]));
+                vec4 uv = imageLoad(w4, int((c * 16u + uint(e)) * O4 + ob[q]));
                 [[unroll]] for (int by = 0; by < BY; by++)
                     [[unroll]] for (int bx = 0; bx < BX; bx++) {
                         if (u == 0) s[q][by][bx][e] = uv * v[by][bx][e];

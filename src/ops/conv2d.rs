@@ -592,17 +592,9 @@ mod tests {
     /// The first kernel a 3x3 convolution of x [2,4,h,w] with padding 1 records after packing
     /// its weights.
     fn conv_kernel(h: usize, w: usize) -> &'static str {
-        let ctx = crate::testing::context();
-        let mut t = Tape::new();
-        let (xs, ws) = ([2, 4, h, w], [3, 4, 3, 3]);
-        let (x, k) = (t.leaf(&xs, false), t.leaf(&ws, false));
-        let y = conv2d(&mut t, x, k, None, 1);
-        let (tx, tk) = (
-            Tensor::zeros(&ctx, &xs).unwrap(),
-            Tensor::zeros(&ctx, &ws).unwrap(),
-        );
-        let program = t.compile(&ctx, &[y], &[(x, &tx), (k, &tk)]).unwrap();
-        let names = program.graph().kernel_names();
+        let names = crate::testing::recorded_kernels(&[&[2, 4, h, w], &[3, 4, 3, 3]], |t, v| {
+            conv2d(t, v[0], v[1], None, 1)
+        });
         names.into_iter().find(|n| !n.ends_with("pack")).unwrap()
     }
 

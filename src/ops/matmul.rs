@@ -221,14 +221,7 @@ mod tests {
 
     /// The kernel a product of these stored shapes records.
     fn kernel_for(sa: [usize; 2], sb: [usize; 2], ta: bool, tb: bool) -> &'static str {
-        let ctx = crate::testing::context();
-        let mut t = Tape::new();
-        let (a, b) = (t.leaf(&sa, false), t.leaf(&sb, false));
-        let y = matmul(&mut t, a, b, ta, tb);
-        let ta_ = Tensor::zeros(&ctx, &sa).unwrap();
-        let tb_ = Tensor::zeros(&ctx, &sb).unwrap();
-        let program = t.compile(&ctx, &[y], &[(a, &ta_), (b, &tb_)]).unwrap();
-        program.graph().kernel_names()[0]
+        crate::testing::recorded_kernels(&[&sa, &sb], |t, v| matmul(t, v[0], v[1], ta, tb))[0]
     }
 
     #[test]
