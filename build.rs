@@ -1,13 +1,66 @@
 //! Compiles every `shaders/*.comp` to SPIR-V (Vulkan 1.1, optimised, warnings as errors, includes
-//! from `shaders/common`) and reflects what the runtime must check on every dispatch: the number
-//! of bindings and which of them are read-only texel buffers (with their texel format), the
-//! push-constant size and the workgroup size. The result is
-//! `$OUT_DIR/kernels.rs`, one `KernelSpec` constant per shader plus a `kernels!` invocation that
-//! gives the runtime one struct field per shader, so a missing shader is a compile error.
+//! from `shaders/common`) and reflects what the runtime must check on every dispatch: the
+//! bindings (their names, and which are storage texel buffers with which texel format), the
+//! push-constant size and the workgroup size. The result is `$OUT_DIR/kernels.rs`, one
+//! `KernelSpec` constant per shader and variant plus a `kernels!` invocation that gives the
+//! runtime one struct field per shader, so a missing shader is a compile error.
+//!
+//! Variants are a table here, not markers in the shaders: a shader whose reflection shows
+//! texel-buffer bindings (through `shaders/common/io.glsl`) is built once per row of
+//! [`IO_VARIANTS`], and the recorder picks the texel build where the device allows the views
+//! and the storage-buffer build where it does not.
+//!
+//! Every kernel must fit the Vulkan 1.1 required minimums, checked here so that no device can
+//! refuse one: at most 128 push-constant bytes, 128 invocations per workgroup (128 x 128 x 64
+//! per axis) and 16 KB of shared memory.
 
 use shaderc_link as _;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// One build of a shader from the same source.
+struct Variant {
+    /// Appended to the constant's name.
+    suffix: &'static str,
+    /// What `KernelSpec::io` says of it.
+    io: &'static str,
+    defines: &'static [&'static str],
+}
+
+/// The I/O variants of every kernel that declares its tensors through io.glsl.
+const IO_VARIANTS: [Variant; 2] = [
+    Variant {
+        suffix: "",
+        io: "Texel",
+        defines: &[],
+    },
+    Variant {
+        suffix: "_STORAGE",
+        io: "Storage",
+        defines: &["IO_STORAGE"],
+    },
+];
+
+/// Shaders compiled without spirv-opt. Its loop unroller needs GBs of memory on the
+/// register-blocked convolution kernels (13.8 GB peak for the whole build script with it,
+/// 0.5 GB without); these leave `[[unroll]]` to the driver's compiler, which unrolls them the
+/// same (step time unchanged on llvmpipe).
+const UNOPTIMIZED: &[&str] = &[
+    "conv2d_w2",
+    "conv2d_w4",
+    "conv2d_w8",
+    "conv2d_wgrad1",
+    "conv2d_wgrad3",
+    "conv2d_wgrad3_w4",
+    "conv2d_wino8",
+];
+
+/// The Vulkan 1.1 required minimums a kernel is held to.
+const MAX_PUSH_BYTES: u32 = 128;
+const MAX_INVOCATIONS: u32 = 128;
+const MAX_LOCAL_SIZE: [u32; 3] = [128, 128, 64];
+const MAX_SHARED_BYTES: u32 = 16384;
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -16,101 +69,34 @@ fn main() {
     let common_dir = shader_dir.join("common");
     println!("cargo:rerun-if-changed=shaders");
     println!("cargo:rerun-if-changed=shaders/common");
-
+    for entry in std::fs::read_dir(&common_dir).expect("shaders/common directory") {
+        println!("cargo:rerun-if-changed={}", entry.unwrap().path().display());
+    }
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&shader_dir)
         .expect("shaders/ directory")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "comp"))
         .collect();
     sources.sort();
-    for entry in std::fs::read_dir(&common_dir).expect("shaders/common directory") {
-        println!("cargo:rerun-if-changed={}", entry.unwrap().path().display());
-    }
 
-    let compiler = shaderc::Compiler::new().expect("shaderc compiler");
+    let compiler = Compiler {
+        inner: shaderc::Compiler::new().expect("shaderc compiler"),
+        root: root.clone(),
+        common: common_dir,
+        out: out.clone(),
+    };
     let mut failures = Vec::new();
     let mut specs = String::new();
     let mut fields = String::new();
     for path in &sources {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
-            failures.push(format!(
-                "{}: shader names must be lower_snake_case",
-                path.display()
-            ));
-            continue;
+        match compiler.kernel(path) {
+            Ok(k) => {
+                specs.push_str(&k.specs);
+                writeln!(fields, "    {} => {},", k.name, k.name.to_uppercase()).unwrap();
+            }
+            Err(e) => failures.push(e),
         }
-        let source = std::fs::read_to_string(path).unwrap();
-        let mut options = shaderc::CompileOptions::new().unwrap();
-        options.set_target_env(
-            shaderc::TargetEnv::Vulkan,
-            shaderc::EnvVersion::Vulkan1_1 as u32,
-        );
-        // spirv-opt's unroller needs GBs of memory on the register-blocked convolution kernels
-        // (13.8 GB peak for the whole build script with it, 0.5 GB without); those ask for no
-        // optimization and leave [[unroll]] to the driver's compiler, which unrolls them the
-        // same (step time unchanged on llvmpipe).
-        options.set_optimization_level(if source.contains("// spirv-opt: none") {
-            shaderc::OptimizationLevel::Zero
-        } else {
-            shaderc::OptimizationLevel::Performance
-        });
-        options.set_warnings_as_errors();
-        let common = common_dir.clone();
-        options.set_include_callback(move |requested, _kind, _from, _depth| {
-            let file = common.join(requested);
-            std::fs::read_to_string(&file)
-                .map(|content| shaderc::ResolvedInclude {
-                    resolved_name: file.display().to_string(),
-                    content,
-                })
-                .map_err(|e| format!("cannot include {requested}: {e}"))
-        });
-        let display = path
-            .strip_prefix(&root)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let artifact = match compiler.compile_into_spirv(
-            &source,
-            shaderc::ShaderKind::Compute,
-            &display,
-            "main",
-            Some(&options),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                failures.push(e.to_string());
-                continue;
-            }
-        };
-        let words = artifact.as_binary();
-        let reflection = match reflect(words) {
-            Ok(r) => r,
-            Err(e) => {
-                failures.push(format!("{display}: {e}"));
-                continue;
-            }
-        };
-        let spv = out.join(format!("{name}.spv"));
-        std::fs::write(&spv, artifact.as_binary_u8()).unwrap();
-        let constant = name.to_uppercase();
-        writeln!(
-            specs,
-            "pub const {constant}: KernelSpec = KernelSpec {{ name: {name:?}, spirv: include_bytes!({spv:?}), \
-             bindings: {}, texels: &{:?}, push_bytes: {}, local_size: {:?} }};",
-            reflection.bindings,
-            reflection.texels,
-            reflection.push_bytes,
-            reflection.local_size,
-            spv = spv.display().to_string(),
-        )
-        .unwrap();
-        writeln!(fields, "    {name} => {constant},").unwrap();
     }
     if !failures.is_empty() {
         for f in &failures {
@@ -126,6 +112,153 @@ fn main() {
     write_if_changed(&out.join("kernels.rs"), &generated);
 }
 
+struct Compiler {
+    inner: shaderc::Compiler,
+    root: PathBuf,
+    common: PathBuf,
+    out: PathBuf,
+}
+
+/// A compiled shader: its field name and the Rust constants of its variants.
+struct CompiledKernel {
+    name: String,
+    specs: String,
+}
+
+impl Compiler {
+    fn kernel(&self, path: &Path) -> Result<CompiledKernel, String> {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let display = path
+            .strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(format!("{display}: shader names must be lower_snake_case"));
+        }
+        let source = std::fs::read_to_string(path).unwrap();
+        let constant = name.to_uppercase();
+        let (plain, plain_spec) = self.variant(&name, &display, &source, &IO_VARIANTS[0])?;
+        if plain.texels.is_empty() {
+            let specs = spec_constant(&constant, &name, "Texel", &plain_spec, &plain, None);
+            return Ok(CompiledKernel { name, specs });
+        }
+        let storage_variant = &IO_VARIANTS[1];
+        let (storage, storage_spec) = self.variant(&name, &display, &source, storage_variant)?;
+        if !storage.texels.is_empty() || storage.bindings != plain.bindings {
+            return Err(format!(
+                "{display}: its {} build still binds texel buffers or has other bindings; \
+                 declare tensors through io.glsl's IN_/OUT_/INOUT_ macros only",
+                storage_variant.io
+            ));
+        }
+        if storage.local_size != plain.local_size || storage.push_bytes != plain.push_bytes {
+            return Err(format!(
+                "{display}: its variants differ in workgroup or push-constant size"
+            ));
+        }
+        let storage_constant = format!("{constant}{}", storage_variant.suffix);
+        let mut specs = spec_constant(
+            &storage_constant,
+            &name,
+            storage_variant.io,
+            &storage_spec,
+            &storage,
+            None,
+        );
+        specs.push_str(&spec_constant(
+            &constant,
+            &name,
+            IO_VARIANTS[0].io,
+            &plain_spec,
+            &plain,
+            Some(&storage_constant),
+        ));
+        Ok(CompiledKernel { name, specs })
+    }
+
+    /// Compiles one variant, checks it against the device minimums and writes its SPIR-V.
+    fn variant(
+        &self,
+        name: &str,
+        display: &str,
+        source: &str,
+        variant: &Variant,
+    ) -> Result<(Reflection, PathBuf), String> {
+        let mut options = shaderc::CompileOptions::new().unwrap();
+        options.set_target_env(
+            shaderc::TargetEnv::Vulkan,
+            shaderc::EnvVersion::Vulkan1_1 as u32,
+        );
+        options.set_optimization_level(if UNOPTIMIZED.contains(&name) {
+            shaderc::OptimizationLevel::Zero
+        } else {
+            shaderc::OptimizationLevel::Performance
+        });
+        options.set_warnings_as_errors();
+        for define in variant.defines {
+            options.add_macro_definition(define, Some("1"));
+        }
+        let common = self.common.clone();
+        options.set_include_callback(move |requested, _kind, _from, _depth| {
+            let file = common.join(requested);
+            std::fs::read_to_string(&file)
+                .map(|content| shaderc::ResolvedInclude {
+                    resolved_name: file.display().to_string(),
+                    content,
+                })
+                .map_err(|e| format!("cannot include {requested}: {e}"))
+        });
+        let artifact = self
+            .inner
+            .compile_into_spirv(
+                source,
+                shaderc::ShaderKind::Compute,
+                display,
+                "main",
+                Some(&options),
+            )
+            .map_err(|e| e.to_string())?;
+        let reflection = reflect(artifact.as_binary()).map_err(|e| format!("{display}: {e}"))?;
+        reflection
+            .check_minimums()
+            .map_err(|e| format!("{display} ({} I/O): {e}", variant.io))?;
+        let spv = self
+            .out
+            .join(format!("{name}{}.spv", variant.suffix.to_lowercase()));
+        std::fs::write(&spv, artifact.as_binary_u8()).unwrap();
+        Ok((reflection, spv))
+    }
+}
+
+fn spec_constant(
+    constant: &str,
+    name: &str,
+    io: &str,
+    spv: &Path,
+    r: &Reflection,
+    storage: Option<&str>,
+) -> String {
+    let storage = match storage {
+        Some(s) => format!("Some(&{s})"),
+        None => "None".into(),
+    };
+    format!(
+        "pub const {constant}: KernelSpec = KernelSpec {{ name: {name:?}, io: Io::{io}, \
+         spirv: include_bytes!({spv:?}), bindings: {}, binding_names: &{:?}, texels: &{:?}, \
+         push_bytes: {}, local_size: {:?}, storage: {storage} }};\n",
+        r.bindings,
+        r.binding_names,
+        r.texels,
+        r.push_bytes,
+        r.local_size,
+        spv = spv.display().to_string(),
+    )
+}
+
 fn write_if_changed(path: &Path, text: &str) {
     if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
         std::fs::write(path, text).unwrap();
@@ -134,86 +267,154 @@ fn write_if_changed(path: &Path, text: &str) {
 
 struct Reflection {
     bindings: u32,
+    /// The tensor each binding holds, by binding: the texel buffer's variable or the storage
+    /// block's first member.
+    binding_names: Vec<String>,
     /// (binding, 1 for one float per texel or 4 for four) of each storage texel buffer.
     texels: Vec<(u32, u32)>,
     push_bytes: u32,
     local_size: [u32; 3],
+    shared_bytes: u32,
 }
 
-/// Reads the few facts the runtime checks out of a SPIR-V module.
-fn reflect(words: &[u32]) -> Result<Reflection, String> {
-    const OP_EXECUTION_MODE: u32 = 16;
-    const OP_TYPE_INT: u32 = 21;
-    const OP_TYPE_FLOAT: u32 = 22;
-    const OP_TYPE_VECTOR: u32 = 23;
-    const OP_TYPE_ARRAY: u32 = 28;
-    const OP_TYPE_IMAGE: u32 = 25;
-    const DIM_BUFFER: u32 = 5;
-    const FORMAT_RGBA32F: u32 = 1;
-    const FORMAT_R32F: u32 = 3;
-    const OP_TYPE_STRUCT: u32 = 30;
-    const OP_CONSTANT: u32 = 43;
-    const OP_TYPE_POINTER: u32 = 32;
-    const OP_VARIABLE: u32 = 59;
-    const OP_DECORATE: u32 = 71;
-    const OP_MEMBER_DECORATE: u32 = 72;
-    const MODE_LOCAL_SIZE: u32 = 17;
-    const DECORATION_BINDING: u32 = 33;
-    const DECORATION_SET: u32 = 34;
-    const DECORATION_OFFSET: u32 = 35;
-    const DECORATION_ARRAY_STRIDE: u32 = 6;
-    const STORAGE_PUSH_CONSTANT: u32 = 9;
-
-    use std::collections::HashMap;
-    let mut bindings = Vec::new();
-    let mut sets = Vec::new();
-    let mut local_size = None;
-    let mut scalar_bytes: HashMap<u32, u32> = HashMap::new();
-    let mut vectors: HashMap<u32, (u32, u32)> = HashMap::new();
-    let mut structs: HashMap<u32, Vec<u32>> = HashMap::new();
-    let mut arrays: HashMap<u32, u32> = HashMap::new();
-    let mut array_strides: HashMap<u32, u32> = HashMap::new();
-    let mut constants: HashMap<u32, u32> = HashMap::new();
-    let mut offsets: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut pointers: HashMap<u32, u32> = HashMap::new();
-    let mut push_pointer = None;
-    // Image type id -> floats per texel, for storage texel buffers.
-    let mut texel_images: HashMap<u32, Result<u32, String>> = HashMap::new();
-    // Variable id -> its pointer type id; binding decorations by variable.
-    let mut variables: HashMap<u32, u32> = HashMap::new();
-    let mut binding_of: Vec<(u32, u32)> = Vec::new();
-    let mut i = 5;
-    while i < words.len() {
-        let count = (words[i] >> 16) as usize;
-        let op = words[i] & 0xffff;
-        if count == 0 || i + count > words.len() {
-            return Err("malformed SPIR-V".into());
+impl Reflection {
+    fn check_minimums(&self) -> Result<(), String> {
+        let [x, y, z] = self.local_size;
+        if x * y * z > MAX_INVOCATIONS || (0..3).any(|a| self.local_size[a] > MAX_LOCAL_SIZE[a]) {
+            return Err(format!(
+                "workgroup {x}x{y}x{z} is past the Vulkan 1.1 minimum of {MAX_INVOCATIONS} \
+                 invocations ({:?} per axis)",
+                MAX_LOCAL_SIZE
+            ));
         }
-        let args = &words[i + 1..i + count];
+        if self.push_bytes > MAX_PUSH_BYTES {
+            return Err(format!(
+                "{} push-constant bytes are past the Vulkan 1.1 minimum of {MAX_PUSH_BYTES}",
+                self.push_bytes
+            ));
+        }
+        if self.shared_bytes > MAX_SHARED_BYTES {
+            return Err(format!(
+                "{} bytes of shared memory are past the Vulkan 1.1 minimum of {MAX_SHARED_BYTES}",
+                self.shared_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+const OP_NAME: u32 = 5;
+const OP_MEMBER_NAME: u32 = 6;
+const OP_EXECUTION_MODE: u32 = 16;
+const OP_TYPE_INT: u32 = 21;
+const OP_TYPE_FLOAT: u32 = 22;
+const OP_TYPE_VECTOR: u32 = 23;
+const OP_TYPE_IMAGE: u32 = 25;
+const OP_TYPE_ARRAY: u32 = 28;
+const OP_TYPE_STRUCT: u32 = 30;
+const OP_TYPE_POINTER: u32 = 32;
+const OP_CONSTANT: u32 = 43;
+const OP_VARIABLE: u32 = 59;
+const OP_DECORATE: u32 = 71;
+const OP_MEMBER_DECORATE: u32 = 72;
+const MODE_LOCAL_SIZE: u32 = 17;
+const DIM_BUFFER: u32 = 5;
+const FORMAT_RGBA32F: u32 = 1;
+const FORMAT_R32F: u32 = 3;
+const DECORATION_ARRAY_STRIDE: u32 = 6;
+const DECORATION_BINDING: u32 = 33;
+const DECORATION_SET: u32 = 34;
+const DECORATION_OFFSET: u32 = 35;
+const STORAGE_WORKGROUP: u32 = 4;
+const STORAGE_PUSH_CONSTANT: u32 = 9;
+
+/// The SPIR-V declarations reflection needs, by result id.
+#[derive(Default)]
+struct Module {
+    local_size: Option<[u32; 3]>,
+    names: HashMap<u32, String>,
+    member_names: HashMap<(u32, u32), String>,
+    scalar_bytes: HashMap<u32, u32>,
+    vectors: HashMap<u32, (u32, u32)>,
+    structs: HashMap<u32, Vec<u32>>,
+    /// Array type -> (element type, length constant).
+    arrays: HashMap<u32, (u32, u32)>,
+    array_strides: HashMap<u32, u32>,
+    constants: HashMap<u32, u32>,
+    offsets: HashMap<(u32, u32), u32>,
+    /// Pointer type -> pointee type.
+    pointers: HashMap<u32, u32>,
+    /// Image type -> floats per texel, for storage texel buffers.
+    texel_images: HashMap<u32, Result<u32, String>>,
+    /// Variable -> (pointer type, storage class).
+    variables: HashMap<u32, (u32, u32)>,
+    /// (variable, binding) and (variable, set) decorations.
+    binding_of: Vec<(u32, u32)>,
+    set_of: Vec<(u32, u32)>,
+}
+
+/// A NUL-terminated SPIR-V literal string.
+fn literal(words: &[u32]) -> String {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl Module {
+    fn parse(words: &[u32]) -> Result<Module, String> {
+        let mut m = Module::default();
+        let mut i = 5;
+        while i < words.len() {
+            let count = (words[i] >> 16) as usize;
+            let op = words[i] & 0xffff;
+            if count == 0 || i + count > words.len() {
+                return Err("malformed SPIR-V".into());
+            }
+            m.record(op, &words[i + 1..i + count]);
+            i += count;
+        }
+        Ok(m)
+    }
+
+    fn record(&mut self, op: u32, args: &[u32]) {
         match op {
+            OP_NAME => {
+                self.names.insert(args[0], literal(&args[1..]));
+            }
+            OP_MEMBER_NAME => {
+                self.member_names
+                    .insert((args[0], args[1]), literal(&args[2..]));
+            }
             OP_EXECUTION_MODE if args[1] == MODE_LOCAL_SIZE => {
-                local_size = Some([args[2], args[3], args[4]])
+                self.local_size = Some([args[2], args[3], args[4]])
             }
             OP_TYPE_INT | OP_TYPE_FLOAT => {
-                scalar_bytes.insert(args[0], args[1] / 8);
+                self.scalar_bytes.insert(args[0], args[1] / 8);
             }
             OP_TYPE_VECTOR => {
-                vectors.insert(args[0], (args[1], args[2]));
+                self.vectors.insert(args[0], (args[1], args[2]));
             }
             OP_TYPE_STRUCT => {
-                structs.insert(args[0], args[1..].to_vec());
+                self.structs.insert(args[0], args[1..].to_vec());
             }
             OP_TYPE_ARRAY => {
-                arrays.insert(args[0], args[2]);
+                self.arrays.insert(args[0], (args[1], args[2]));
             }
             OP_CONSTANT => {
-                constants.insert(args[1], args[2]);
+                self.constants.insert(args[1], args[2]);
             }
             OP_DECORATE if args[1] == DECORATION_ARRAY_STRIDE => {
-                array_strides.insert(args[0], args[2]);
+                self.array_strides.insert(args[0], args[2]);
+            }
+            OP_DECORATE if args[1] == DECORATION_BINDING => {
+                self.binding_of.push((args[0], args[2]))
+            }
+            OP_DECORATE if args[1] == DECORATION_SET => self.set_of.push((args[0], args[2])),
+            OP_MEMBER_DECORATE if args[2] == DECORATION_OFFSET => {
+                self.offsets.insert((args[0], args[1]), args[3]);
             }
             OP_TYPE_POINTER => {
-                pointers.insert(args[0], args[2]);
+                self.pointers.insert(args[0], args[2]);
             }
             OP_TYPE_IMAGE if args[2] == DIM_BUFFER => {
                 let floats = match (args[6], args[7]) {
@@ -223,65 +424,96 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
                         Err("texel buffers must be storage images of format r32f or rgba32f".into())
                     }
                 };
-                texel_images.insert(args[0], floats);
+                self.texel_images.insert(args[0], floats);
             }
-            OP_VARIABLE if args[2] == STORAGE_PUSH_CONSTANT => push_pointer = Some(args[0]),
             OP_VARIABLE => {
-                variables.insert(args[1], args[0]);
-            }
-            OP_DECORATE if args[1] == DECORATION_BINDING => {
-                bindings.push(args[2]);
-                binding_of.push((args[0], args[2]));
-            }
-            OP_DECORATE if args[1] == DECORATION_SET => sets.push(args[2]),
-            OP_MEMBER_DECORATE if args[2] == DECORATION_OFFSET => {
-                offsets.insert((args[0], args[1]), args[3]);
+                self.variables.insert(args[1], (args[0], args[2]));
             }
             _ => {}
         }
-        i += count;
     }
-    if sets.iter().any(|&s| s != 0) {
+
+    /// Bytes of a type as laid out in memory: explicit strides and offsets where the type has
+    /// them, tight packing otherwise (shared memory carries no layout decorations).
+    fn size_of(&self, ty: u32) -> Result<u32, String> {
+        if let Some(&s) = self.scalar_bytes.get(&ty) {
+            Ok(s)
+        } else if let Some(&(c, n)) = self.vectors.get(&ty) {
+            Ok(self.size_of(c)? * n)
+        } else if let Some(&(element, length)) = self.arrays.get(&ty) {
+            let stride = match self.array_strides.get(&ty) {
+                Some(&s) => s,
+                None => self.size_of(element)?,
+            };
+            Ok(self.constants[&length] * stride)
+        } else if let Some(members) = self.structs.get(&ty) {
+            let mut end = 0;
+            let mut packed = 0;
+            for (k, &member) in members.iter().enumerate() {
+                let size = self.size_of(member)?;
+                packed += size;
+                if let Some(&offset) = self.offsets.get(&(ty, k as u32)) {
+                    end = end.max(offset + size);
+                }
+            }
+            Ok(end.max(packed))
+        } else {
+            Err(
+                "push constants and shared memory must be scalars, vectors, arrays or structs"
+                    .into(),
+            )
+        }
+    }
+}
+
+/// Reads the few facts the runtime checks out of a SPIR-V module.
+fn reflect(words: &[u32]) -> Result<Reflection, String> {
+    let m = Module::parse(words)?;
+    if m.set_of.iter().any(|&(_, s)| s != 0) {
         return Err("every binding must be in descriptor set 0".into());
     }
-    bindings.sort_unstable();
-    if bindings.iter().enumerate().any(|(k, &b)| b != k as u32) {
+    let mut bound: Vec<(u32, u32)> = m.binding_of.iter().map(|&(v, b)| (b, v)).collect();
+    bound.sort_unstable();
+    if bound.iter().enumerate().any(|(k, &(b, _))| b != k as u32) {
+        let found: Vec<u32> = bound.iter().map(|&(b, _)| b).collect();
         return Err(format!(
-            "bindings must be 0..n without gaps, found {bindings:?}"
+            "bindings must be 0..n without gaps, found {found:?}"
         ));
     }
     let mut texels = Vec::new();
-    for &(variable, binding) in &binding_of {
-        let pointee = variables.get(&variable).and_then(|ty| pointers.get(ty));
-        if let Some(floats) = pointee.and_then(|ty| texel_images.get(ty)) {
+    let mut binding_names = Vec::new();
+    for &(binding, variable) in &bound {
+        let pointee = m.variables.get(&variable).map(|&(ty, _)| m.pointers[&ty]);
+        let floats = pointee.and_then(|ty| m.texel_images.get(&ty));
+        if let Some(floats) = floats {
             texels.push((binding, floats.clone()?));
         }
+        // A texel buffer is named by its variable, a storage block by its first member.
+        let name = match (floats, pointee) {
+            (None, Some(block)) => m.member_names.get(&(block, 0)),
+            _ => m.names.get(&variable),
+        };
+        binding_names.push(
+            name.cloned()
+                .unwrap_or_else(|| format!("binding {binding}")),
+        );
     }
-    texels.sort_unstable();
-    let local_size = local_size.ok_or("no local_size declared")?;
+    let local_size = m.local_size.ok_or("no local_size declared")?;
     let mut push_bytes = 0;
-    if let Some(pointer) = push_pointer {
-        let block = pointers[&pointer];
-        let members = structs
-            .get(&block)
-            .ok_or("push constants must be a block")?;
-        for (m, ty) in members.iter().enumerate() {
-            let size = if let Some(&s) = scalar_bytes.get(ty) {
-                s
-            } else if let Some(&(c, n)) = vectors.get(ty) {
-                scalar_bytes[&c] * n
-            } else if let Some(length) = arrays.get(ty) {
-                constants[length] * array_strides[ty]
-            } else {
-                return Err("push-constant members must be scalars, vectors or arrays".into());
-            };
-            push_bytes = push_bytes.max(offsets[&(block, m as u32)] + size);
+    let mut shared_bytes = 0;
+    for &(ty, class) in m.variables.values() {
+        match class {
+            STORAGE_PUSH_CONSTANT => push_bytes = m.size_of(m.pointers[&ty])?,
+            STORAGE_WORKGROUP => shared_bytes += m.size_of(m.pointers[&ty])?,
+            _ => {}
         }
     }
     Ok(Reflection {
-        bindings: bindings.len() as u32,
+        bindings: bound.len() as u32,
+        binding_names,
         texels,
         push_bytes,
         local_size,
+        shared_bytes,
     })
 }

@@ -13,7 +13,8 @@ fn main() {
     let device = std::env::var("VKGAN_DEVICE")
         .ok()
         .map(|d| d.parse().expect("VKGAN_DEVICE is a device index"));
-    let ctx = Context::new(&ContextOptions::from_env(device)).expect("a Vulkan device");
+    let ctx = Context::new(&ContextOptions::from_env(device).expect("VKGAN_ environment"))
+        .expect("a Vulkan device");
     println!("device: {}", ctx.info().name);
     let filter = std::env::var("VKGAN_BENCH_FILTER").unwrap_or_default();
     elementwise_benches(&ctx, &filter);

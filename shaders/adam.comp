@@ -3,13 +3,14 @@
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // t is a graph parameter (the step, from 1). `done` is the op's placeholder output.
+#include "io.glsl"
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) uniform imageBuffer p;
-layout(binding = 1, r32f) uniform imageBuffer m;
-layout(binding = 2, r32f) uniform imageBuffer v;
-layout(binding = 3, r32f) readonly uniform imageBuffer g;
-layout(binding = 4, r32f) writeonly uniform imageBuffer done;
+INOUT_R32F(0, p);
+INOUT_R32F(1, m);
+INOUT_R32F(2, v);
+IN_R32F(3, g);
+OUT_R32F(4, done);
 layout(push_constant) uniform Push { uint n; float lr; float beta1; float beta2; float eps; uint step; };
 
 // b^t by repeated squaring: only correctly rounded multiplications, so every device agrees.
@@ -26,15 +27,15 @@ float power(float b, uint t) {
 
 void main() {
     uint i = flat_index();
-    if (i == 0u) imageStore(done, int(0), vec4(0.0));
+    if (i == 0u) STORE(done, 0, 0.0);
     if (i >= n) return;
     float bc1 = 1.0 - power(beta1, step);
     float bc2 = 1.0 - power(beta2, step);
-    float gi = imageLoad(g, int(i)).x;
-    float mi = beta1 * imageLoad(m, int(i)).x + (1.0 - beta1) * gi;
-    float vi = beta2 * imageLoad(v, int(i)).x + (1.0 - beta2) * gi * gi;
-    imageStore(m, int(i), vec4(mi));
-    imageStore(v, int(i), vec4(vi));
+    float gi = LOAD(g, i);
+    float mi = beta1 * LOAD(m, i) + (1.0 - beta1) * gi;
+    float vi = beta2 * LOAD(v, i) + (1.0 - beta2) * gi * gi;
+    STORE(m, i, mi);
+    STORE(v, i, vi);
     float denom = sqrt(vi) / sqrt(bc2) + eps;
-    imageStore(p, int(i), vec4(imageLoad(p, int(i)).x - (lr / bc1) * mi / denom));
+    STORE(p, i, LOAD(p, i) - (lr / bc1) * mi / denom);
 }

@@ -4,10 +4,11 @@
 // [outer, window, inner]: it reads source axis index j + src_shift (zero when that falls
 // outside [0, n_src), which is how padding fills) and writes destination axis index
 // j + dst_offset. Neighbouring invocations touch neighbouring addresses along `inner`.
+#include "io.glsl"
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 layout(push_constant) uniform Push {
     uint n;          // outer * window * inner
     uint window;
@@ -28,7 +29,7 @@ void main() {
     int src = int(j) + src_shift;
     float v = 0.0;
     if (src >= 0 && uint(src) < n_src) {
-        v = imageLoad(x, int((o * n_src + uint(src)) * inner + e)).x;
+        v = LOAD(x, (o * n_src + uint(src)) * inner + e);
     }
-    imageStore(result, int((o * n_dst + j + dst_offset) * inner + e), vec4(v));
+    STORE(result, (o * n_dst + j + dst_offset) * inner + e, v);
 }

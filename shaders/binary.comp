@@ -6,13 +6,14 @@
 // contiguous in both operands (the rank here is usually 1-3), the divisions by the dimensions
 // are multiply-highs (fastdiv.glsl), and each invocation splits its first index once and then
 // steps both offsets along the innermost dimension for 8 consecutive outputs.
+#include "io.glsl"
 #include "index.glsl"
 #include "fastdiv.glsl"
 #define MAX_RANK 6
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer a;
-layout(binding = 1, r32f) readonly uniform imageBuffer b;
-layout(binding = 2, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, a);
+IN_R32F(1, b);
+OUT_R32F(2, result);
 layout(push_constant) uniform Push {
     uint n;
     uint op;
@@ -61,17 +62,17 @@ void main() {
                 ob += b_strides[last];
             }
         }
-        float x = imageLoad(a, int(oa)).x;
+        float x = LOAD(a, oa);
         float r;
         if (op == 4u) {
             r = x;
         } else {
-            float y = imageLoad(b, int(ob)).x;
+            float y = LOAD(b, ob);
             if (op == 0u) r = x + y;
             else if (op == 1u) r = x - y;
             else if (op == 2u) r = x * y;
             else r = x / y;
         }
-        imageStore(result, int(i), vec4(r));
+        STORE(result, i, r);
     }
 }

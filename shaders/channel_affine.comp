@@ -2,11 +2,12 @@
 // Per-channel affine map of rows, with zero padding: x [M, C * L] -> out [M, width],
 // out[r, j] = (x[r, j] - shift[j / L]) * scale[j / L] for j < C * L, else 0
 // (src/metrics/elementwise.rs).
+#include "io.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) readonly uniform imageBuffer shift;
-layout(binding = 2, r32f) readonly uniform imageBuffer scale;
-layout(binding = 3, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+IN_R32F(1, shift);
+IN_R32F(2, scale);
+OUT_R32F(3, result);
 layout(push_constant) uniform Push { uint n; uint width; uint cols; uint len; uint offset; };
 #include "items.glsl"
 
@@ -18,7 +19,7 @@ void main() {
     float v = 0.0;
     if (j < cols) {
         uint c = j / len;
-        v = (imageLoad(x, int(r * cols + j)).x - imageLoad(shift, int(c)).x) * imageLoad(scale, int(c)).x;
+        v = (LOAD(x, r * cols + j) - LOAD(shift, c)) * LOAD(scale, c);
     }
-    imageStore(result, int(i), vec4(v));
+    STORE(result, i, v);
 }

@@ -3,7 +3,6 @@
 // Weight gradient of a 3x3 convolution, 16 output x 4 input channels per invocation. The
 // algorithm is in common/conv2d_wgrad_tile.glsl.
 #define KS 3
-// spirv-opt: none (see build.rs)
 #define TO 16
 #define TC 4
 #include "conv2d_wgrad_tile.glsl"

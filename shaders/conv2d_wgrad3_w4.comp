@@ -4,7 +4,6 @@
 // channels x 4 columns per step (the 8-column kernel would spend half its work on padding).
 // The algorithm is in common/conv2d_wgrad_tile.glsl.
 #define KS 3
-// spirv-opt: none (see build.rs)
 #define TO 16
 #define TC 4
 #define TW 4

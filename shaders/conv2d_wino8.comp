@@ -3,7 +3,6 @@
 // Winograd F(2x2, 3x3) convolution, 16 channels x 8 rows x 8 columns per invocation, two input
 // channels per loop iteration: for 3x3 kernels on output planes at least 8 wide on CPU
 // drivers. The algorithm is in common/conv2d_wino.glsl.
-// spirv-opt: none (see build.rs)
 #define TO 16
 #define TH 8
 #define TW 8

@@ -5,9 +5,10 @@
 //   u[(c*16 + 4i + j)*O4 + o4] = (G g G^T)[i][j],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 // where g is the 3x3 kernel of input channel c for those four output channels. One
 // invocation per (four output channels, input channel); the workgroup's y coordinate is c.
+#include "io.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, rgba32f) readonly uniform imageBuffer packed;
-layout(binding = 1, rgba32f) writeonly uniform imageBuffer u;
+IN_RGBA32F(0, packed);
+OUT_RGBA32F(1, u);
 layout(push_constant) uniform Push { uint O4; };
 
 void main() {
@@ -17,7 +18,7 @@ void main() {
     vec4 g[3][3];
     [[unroll]] for (int ky = 0; ky < 3; ky++)
         [[unroll]] for (int kx = 0; kx < 3; kx++)
-            g[ky][kx] = imageLoad(packed, int((c * 9u + uint(ky * 3 + kx)) * O4 + o4));
+            g[ky][kx] = LOAD4(packed, (c * 9u + uint(ky * 3 + kx)) * O4 + o4);
     vec4 t[4][3];
     [[unroll]] for (int k = 0; k < 3; k++) {
         t[0][k] = g[0][k];
@@ -32,6 +33,6 @@ void main() {
         r[2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
         r[3] = t[i][2];
         [[unroll]] for (int j = 0; j < 4; j++)
-            imageStore(u, int((c * 16u + uint(4 * i + j)) * O4 + o4), r[j]);
+            STORE4(u, (c * 16u + uint(4 * i + j)) * O4 + o4, r[j]);
     }
 }

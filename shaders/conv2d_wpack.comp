@@ -6,9 +6,10 @@
 // flipped, transposed one of the input gradient. Each invocation writes the four channels of
 // one vec4 of one tap; the workgroup's y coordinate is the tap, so the only integer divisions
 // (which CPU drivers run lane by lane) split the tap, once per four elements.
+#include "io.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer w;
-layout(binding = 1, r32f) writeonly uniform imageBuffer packed;
+IN_R32F(0, w);
+OUT_R32F(1, packed);
 layout(push_constant) uniform Push {
     uint C; uint O; uint O4; uint K;
     int w_base; int w_so; int w_sc; int w_sky; int w_skx;
@@ -25,7 +26,7 @@ void main() {
     [[unroll]] for (uint j = 0u; j < 4u; j++) {
         uint o = 4u * o4 + j;
         float v = 0.0;
-        if (o < O) v = imageLoad(w, base + int(o) * w_so).x;
-        imageStore(packed, int((tap * O4 + o4) * 4u + j), vec4(v));
+        if (o < O) v = LOAD(w, base + int(o) * w_so);
+        STORE(packed, (tap * O4 + o4) * 4u + j, v);
     }
 }

@@ -4,30 +4,31 @@
 // mode 2: out[j] = x[j mod parts] (j < n).
 // Invocation i of a fold reads x[i], x[i + parts], ...: neighbouring invocations read
 // neighbouring elements, and each slot is a sequential f32 sum (deterministic).
+#include "io.glsl"
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 layout(push_constant) uniform Push { uint n; uint parts; uint mode; };
 
 void main() {
     uint i = flat_index();
     if (mode == 2u) {
         if (i >= n) return;
-        imageStore(result, int(i), vec4(imageLoad(x, int(i % parts)).x));
+        STORE(result, i, LOAD(x, i % parts));
         return;
     }
     if (i >= parts) return;
     float acc = 0.0;
     if (mode == 1u) {
         for (uint j = i; j < n; j += parts) {
-            float v = imageLoad(x, int(j)).x;
+            float v = LOAD(x, j);
             acc += v * v;
         }
     } else {
         for (uint j = i; j < n; j += parts) {
-            acc += imageLoad(x, int(j)).x;
+            acc += LOAD(x, j);
         }
     }
-    imageStore(result, int(i), vec4(acc));
+    STORE(result, i, acc);
 }

@@ -2,11 +2,12 @@
 // StyleGAN2's down(x) on planes [P, 2H, 2W] -> [P, H, W]: the [1,2,1]x[1,2,1]/16 smoothing with
 // replication padding, then the mean of each 2x2 block. Separable: along an axis output q is
 // (1, 3, 3, 1)/8 of inputs clamp(2q-1), 2q, 2q+1, clamp(2q+2) (see src/ops/downsample.rs).
+#include "io.glsl"
 #include "index.glsl"
 #include "fastdiv.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 // h, w: the output's size.
 // The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
 layout(push_constant) uniform Push {
@@ -31,8 +32,8 @@ void main() {
     float acc = 0.0;
     for (int r = 0; r < 4; ++r) {
         uint o = base + rows[r] * w2;
-        float s = imageLoad(x, int(o + c0)).x + 3.0 * (imageLoad(x, int(o + 2u * qx)).x + imageLoad(x, int(o + 2u * qx + 1u)).x) + imageLoad(x, int(o + c3)).x;
+        float s = LOAD(x, o + c0) + 3.0 * (LOAD(x, o + 2u * qx) + LOAD(x, o + 2u * qx + 1u)) + LOAD(x, o + c3);
         acc += wr[r] * s;
     }
-    imageStore(result, int(i), vec4(acc * (1.0 / 64.0)));
+    STORE(result, i, acc * (1.0 / 64.0));
 }

@@ -2,11 +2,12 @@
 // The transpose of downsample.comp: g [P, H, W] -> [P, 2H, 2W]. Along an axis, input i = 2m
 // receives outputs m-1 and m with weights (1, 3)/8, input 2m+1 outputs m and m+1 with (3, 1)/8;
 // the edge clamps add 1 to the weight of output 0 at input 0 and of output n-1 at input 2n-1.
+#include "io.glsl"
 #include "index.glsl"
 #include "fastdiv.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer g;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, g);
+OUT_R32F(1, result);
 // h, w: the size of g.
 // The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
 layout(push_constant) uniform Push {
@@ -47,7 +48,7 @@ void main() {
     float acc = 0.0;
     for (int a = 0; a < 2; ++a) {
         uint o = base + qy[a] * w;
-        acc += wy[a] * (wx[0] * imageLoad(g, int(o + qx[0])).x + wx[1] * imageLoad(g, int(o + qx[1])).x);
+        acc += wy[a] * (wx[0] * LOAD(g, o + qx[0]) + wx[1] * LOAD(g, o + qx[1]));
     }
-    imageStore(result, int(idx), vec4(acc * (1.0 / 64.0)));
+    STORE(result, idx, acc * (1.0 / 64.0));
 }

@@ -12,11 +12,12 @@
 // are uniform across the group. The host picks this kernel only when the vec4 loads are whole:
 // (ta ? M : K) % 4 == 0 and (tb ? K : N) % 4 == 0, and K % 4 == 0 unless ta && !tb (the only
 // layout that loads nothing along K, so it takes K's remainder one step at a time).
+#include "io.glsl"
 #define TM 8
 layout(local_size_x = 64) in;
-layout(binding = 0, rgba32f) readonly uniform imageBuffer a4;
-layout(binding = 1, rgba32f) readonly uniform imageBuffer b4;
-layout(binding = 2, r32f) writeonly uniform imageBuffer c;
+IN_RGBA32F(0, a4);
+IN_RGBA32F(1, b4);
+OUT_R32F(2, c);
 layout(push_constant) uniform Push {
     uint M;
     uint N;
@@ -44,13 +45,13 @@ void tile(bool trans_a, bool trans_b, uint m0, uint n0) {
         // arow[r][kk] = A[m0 + r, k0 + kk]
         vec4 arow[TM];
         if (!trans_a) {
-            for (int r = 0; r < TM; ++r) arow[r] = imageLoad(a4, int(mrow[r] * K4 + k4));
+            for (int r = 0; r < TM; ++r) arow[r] = LOAD4(a4, mrow[r] * K4 + k4);
         } else {
             for (int q = 0; q < TM / 4; ++q) {
-                vec4 col0 = imageLoad(a4, int((k0 + 0u) * M4 + m4[q]));
-                vec4 col1 = imageLoad(a4, int((k0 + 1u) * M4 + m4[q]));
-                vec4 col2 = imageLoad(a4, int((k0 + 2u) * M4 + m4[q]));
-                vec4 col3 = imageLoad(a4, int((k0 + 3u) * M4 + m4[q]));
+                vec4 col0 = LOAD4(a4, (k0 + 0u) * M4 + m4[q]);
+                vec4 col1 = LOAD4(a4, (k0 + 1u) * M4 + m4[q]);
+                vec4 col2 = LOAD4(a4, (k0 + 2u) * M4 + m4[q]);
+                vec4 col3 = LOAD4(a4, (k0 + 3u) * M4 + m4[q]);
                 for (int r = 0; r < 4; ++r) {
                     arow[4 * q + r] = vec4(col0[r], col1[r], col2[r], col3[r]);
                 }
@@ -59,10 +60,10 @@ void tile(bool trans_a, bool trans_b, uint m0, uint n0) {
         // bk[kk][j] = B[k0 + kk, n0 + j]
         vec4 bk[4];
         if (!trans_b) {
-            for (int kk = 0; kk < 4; ++kk) bk[kk] = imageLoad(b4, int((k0 + uint(kk)) * N4 + n0 / 4u));
+            for (int kk = 0; kk < 4; ++kk) bk[kk] = LOAD4(b4, (k0 + uint(kk)) * N4 + n0 / 4u);
         } else {
             vec4 col[4];
-            for (int j = 0; j < 4; ++j) col[j] = imageLoad(b4, int(ncol[j] * K4 + k4));
+            for (int j = 0; j < 4; ++j) col[j] = LOAD4(b4, ncol[j] * K4 + k4);
             for (int kk = 0; kk < 4; ++kk) {
                 bk[kk] = vec4(col[0][kk], col[1][kk], col[2][kk], col[3][kk]);
             }
@@ -76,9 +77,9 @@ void tile(bool trans_a, bool trans_b, uint m0, uint n0) {
     }
     if (trans_a && !trans_b) {
         for (uint k = K4 * 4u; k < K; ++k) {
-            vec4 brow = imageLoad(b4, int(k * N4 + n0 / 4u));
+            vec4 brow = LOAD4(b4, k * N4 + n0 / 4u);
             for (int q = 0; q < TM / 4; ++q) {
-                vec4 col = imageLoad(a4, int(k * M4 + m4[q]));
+                vec4 col = LOAD4(a4, k * M4 + m4[q]);
                 for (int r = 0; r < 4; ++r) acc[4 * q + r] += col[r] * brow;
             }
         }
@@ -99,7 +100,7 @@ void main() {
         uint m = m0 + uint(r);
         if (m >= M) break;
         for (int j = 0; j < 4; ++j) {
-            if (n0 + uint(j) < N) imageStore(c, int(m * N + n0 + uint(j)), vec4(alpha * acc[r][j]));
+            if (n0 + uint(j) < N) STORE(c, m * N + n0 + uint(j), alpha * acc[r][j]);
         }
     }
 }

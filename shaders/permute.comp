@@ -1,11 +1,12 @@
 #version 450
 // out[i] = x[offset of i's coordinates under the permuted input strides]: each invocation
 // gathers one output element, so writes are contiguous and reads follow the permutation.
+#include "io.glsl"
 #include "index.glsl"
 #include "broadcast.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 layout(push_constant) uniform Push {
     uint n;
     uint rank;
@@ -16,5 +17,5 @@ layout(push_constant) uniform Push {
 void main() {
     uint i = flat_index();
     if (i >= n) return;
-    imageStore(result, int(i), vec4(imageLoad(x, int(strided_offset(i, rank, dims, src_strides))).x));
+    STORE(result, i, LOAD(x, strided_offset(i, rank, dims, src_strides)));
 }

@@ -5,10 +5,11 @@
 // (dims red_dims, strides red_strides). Sequential f32 sums, so results are deterministic.
 // Chunks keep every loop short: lavapipe (Mesa 22.3) silently ends a loop after 65535
 // iterations, and a loop nested in another counts every pass of the outer one.
+#include "io.glsl"
 #include "index.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 layout(push_constant) uniform Push {
     uint n_out;
     uint n_red;
@@ -49,13 +50,13 @@ void main() {
     uint d0 = r;
     float acc = 0.0;
     for (uint j = start; j < end; ++j) {
-        acc += imageLoad(x, int(base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
-                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5])).x;
+        acc += LOAD(x, base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]);
         if (++d5 == red_dims[5]) { d5 = 0u;
             if (++d4 == red_dims[4]) { d4 = 0u;
                 if (++d3 == red_dims[3]) { d3 = 0u;
                     if (++d2 == red_dims[2]) { d2 = 0u;
                         if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
     }
-    imageStore(result, int(id), vec4(acc));
+    STORE(result, id, acc);
 }

@@ -4,11 +4,12 @@
 // their interior formulas on the edge-replicated input, so output 2k (2k+1) along an axis is
 // (5, 10, 1)/16 (resp. (1, 10, 5)/16) of inputs clamp(k-1), k, clamp(k+1) (see src/ops/upsample.rs).
 // One invocation per input pixel: its 3x3 neighbourhood gives the whole 2x2 output block.
+#include "io.glsl"
 #include "index.glsl"
 #include "fastdiv.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, x);
+OUT_R32F(1, result);
 // The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
 layout(push_constant) uniform Push {
     uint n; uint h; uint w;
@@ -32,17 +33,17 @@ void main() {
     float odd_col[3];
     for (int r = 0; r < 3; ++r) {
         uint o = base + rows[r] * w;
-        float a = imageLoad(x, int(o + c0)).x;
-        float b = imageLoad(x, int(o + kx)).x;
-        float c = imageLoad(x, int(o + c2)).x;
+        float a = LOAD(x, o + c0);
+        float b = LOAD(x, o + kx);
+        float c = LOAD(x, o + c2);
         even_col[r] = 5.0 * a + 10.0 * b + c;
         odd_col[r] = a + 10.0 * b + 5.0 * c;
     }
     const float k = 1.0 / 256.0;
     uint w2 = 2u * w;
     uint out0 = plane * 4u * hw + 2u * ky * w2 + 2u * kx;
-    imageStore(result, int(out0), vec4((5.0 * even_col[0] + 10.0 * even_col[1] + even_col[2]) * k));
-    imageStore(result, int(out0 + 1u), vec4((5.0 * odd_col[0] + 10.0 * odd_col[1] + odd_col[2]) * k));
-    imageStore(result, int(out0 + w2), vec4((even_col[0] + 10.0 * even_col[1] + 5.0 * even_col[2]) * k));
-    imageStore(result, int(out0 + w2 + 1u), vec4((odd_col[0] + 10.0 * odd_col[1] + 5.0 * odd_col[2]) * k));
+    STORE(result, out0, (5.0 * even_col[0] + 10.0 * even_col[1] + even_col[2]) * k);
+    STORE(result, out0 + 1u, (5.0 * odd_col[0] + 10.0 * odd_col[1] + odd_col[2]) * k);
+    STORE(result, out0 + w2, (even_col[0] + 10.0 * even_col[1] + 5.0 * even_col[2]) * k);
+    STORE(result, out0 + w2 + 1u, (odd_col[0] + 10.0 * odd_col[1] + 5.0 * odd_col[2]) * k);
 }

@@ -4,11 +4,12 @@
 // i = 2, 3 for k = 0 and (1, 5) for k = n-1; outputs outside [0, 2n) contribute nothing.
 // One invocation per 2x2 block of results: their windows overlap in an 8x8 patch of g, so each
 // element of g is loaded once per block (16 loads per result instead of 36).
+#include "io.glsl"
 #include "index.glsl"
 #include "fastdiv.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer g;
-layout(binding = 1, r32f) writeonly uniform imageBuffer result;
+IN_R32F(0, g);
+OUT_R32F(1, result);
 // n: planes * ceil(h/2) * ceil(w/2) blocks; h, w: the result's size.
 // The plane and row divisions are multiply-highs (fastdiv.glsl) with host-computed constants.
 layout(push_constant) uniform Push {
@@ -63,7 +64,7 @@ void main() {
         uint o = base + uint(r * w2);
         float s0 = 0.0, s1 = 0.0;
         for (int b = 0; b < 8; ++b) {
-            float v = imageLoad(g, int(o + uint(cols[b]))).x;
+            float v = LOAD(g, o + uint(cols[b]));
             s0 += wx0[b] * v;
             s1 += wx1[b] * v;
         }
@@ -75,10 +76,10 @@ void main() {
     const float k = 1.0 / 256.0;
     uint out0 = plane * h * w + ky * w + kx;
     bool right = kx + 1u < w;
-    imageStore(result, int(out0), vec4(a00 * k));
-    if (right) imageStore(result, int(out0 + 1u), vec4(a01 * k));
+    STORE(result, out0, a00 * k);
+    if (right) STORE(result, out0 + 1u, a01 * k);
     if (ky + 1u < h) {
-        imageStore(result, int(out0 + w), vec4(a10 * k));
-        if (right) imageStore(result, int(out0 + w + 1u), vec4(a11 * k));
+        STORE(result, out0 + w, a10 * k);
+        if (right) STORE(result, out0 + w + 1u, a11 * k);
     }
 }

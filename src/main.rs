@@ -264,6 +264,7 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn devices() -> Result<()> {
     let (devices, default) = vk::list_devices()?;
+    let mode = vk::LimitsMode::from_env().map_err(|e| anyhow!(e))?;
     println!(
         "Vulkan devices ({} found; * = default, pick another with --device N):",
         devices.len()
@@ -271,19 +272,55 @@ fn devices() -> Result<()> {
     for d in &devices {
         let mark = if d.index == default { '*' } else { ' ' };
         let (major, minor, patch) = d.api_version;
-        let [wx, wy, wz] = d.max_workgroup_size;
+        let limits = d.limits.in_mode(mode);
+        let [wx, wy, wz] = limits.max_workgroup_size;
+        let [gx, gy, gz] = limits.max_workgroup_count;
         println!("{mark} {}: {}", d.index, d.name);
         println!("     type:               {}", d.kind.label());
         println!("     driver:             {}", d.driver);
         println!("     Vulkan API:         {major}.{minor}.{patch}");
         println!("     subgroup size:      {}", d.subgroup_size);
-        println!("     max shared memory:  {} bytes", d.max_shared_memory);
+        println!("     limits in use:      {}", mode.label());
+        println!(
+            "     max shared memory:  {} bytes",
+            limits.max_shared_memory
+        );
         println!(
             "     max workgroup size: {wx} x {wy} x {wz} ({} invocations)",
-            d.max_workgroup_invocations
+            limits.max_workgroup_invocations
         );
+        println!("     max workgroups:     {gx} x {gy} x {gz}");
+        println!(
+            "     max push constants: {} bytes",
+            limits.max_push_constants
+        );
+        println!("     tensor I/O:         {}", io_paths(&limits));
     }
     Ok(())
+}
+
+/// Which path a tensor's reads and writes take on a device with these limits.
+fn io_paths(limits: &vk::Limits) -> String {
+    let storage = format!(
+        "storage buffers up to {} per binding",
+        bytes_label(limits.max_storage_buffer_range as u64)
+    );
+    match limits.texel_bytes() {
+        0 => format!("{storage} (r32f/rgba32f texel buffers unsupported)"),
+        texel => format!(
+            "texel buffers up to {} ({} texels), {storage} past that",
+            bytes_label(texel),
+            limits.max_texel_buffer_elements
+        ),
+    }
+}
+
+fn bytes_label(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 => format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{} KiB", b >> 10),
+    }
 }
 
 /// Applies every flag the user set to `cfg`.
@@ -474,7 +511,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let dataset = open_dataset(&cfg)?;
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
-    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let state = match state_source {
         Some(ck) => {
             let mut state = TrainState::from_checkpoint(&ctx, &ck)?;
@@ -533,7 +570,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
 
 fn generate_command(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
-    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
     let paths = write_images(&ctx, &gen, &seeds, args.truncation, &args.out, args.grid)?;
     eprintln!(
@@ -548,7 +585,7 @@ fn generate_command(args: GenerateArgs) -> Result<()> {
 fn mix_command(args: MixArgs) -> Result<()> {
     let rows = parse_seeds(&args.rows)?;
     let cols = parse_seeds(&args.cols)?;
-    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
     let blocks = gen.cfg.generator_blocks();
     let crossover = args.crossover.unwrap_or(blocks / 2);
@@ -576,7 +613,7 @@ fn bench_command(args: BenchArgs) -> Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let r = cfg.model.image_size;
     eprintln!(
         "benchmarking {r}x{r}, batch {}, d_latent {}, {} mapping layers on {} ({}): {} warm-up \
@@ -639,7 +676,7 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
     if args.num < 2 {
         bail!("--num must be at least 2");
     }
-    let ctx = Context::new(&ContextOptions::from_env(args.device))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
     let source = match &args.data {
         Some(dir) => vkgan::data::Source::Dir(dir.clone()),

@@ -14,7 +14,7 @@
 use crate::autograd::{Tape, Var};
 use crate::ops;
 use crate::tensor::{numel, CpuTensor, Tensor};
-use crate::vk::{Context, ContextOptions};
+use crate::vk::{Context, ContextOptions, LimitsMode};
 
 /// A context on the test device with validation on; dropping it fails the test if the
 /// validation layer reported anything.
@@ -38,14 +38,17 @@ impl Drop for ValidatedContext {
     }
 }
 
-/// The device tests run on (`VKGAN_TEST_DEVICE=N` to choose), validation required.
+/// The device tests run on (`VKGAN_TEST_DEVICE=N` to choose, `VKGAN_LIMITS=minimum` for the
+/// Vulkan 1.1 minimum limits), validation required.
 pub fn context() -> ValidatedContext {
     let device = std::env::var("VKGAN_TEST_DEVICE")
         .ok()
         .map(|d| d.parse().expect("VKGAN_TEST_DEVICE is a device index"));
+    let limits = LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}"));
     let ctx = Context::new(&ContextOptions {
         device,
         validate: true,
+        limits,
     })
     .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
     assert!(ctx.validating());

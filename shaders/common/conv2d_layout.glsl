@@ -1,10 +1,11 @@
 // The interface shared by the tiled convolution kernels (conv2d_tile.glsl, conv2d_wino.glsl):
 // src/ops/conv2d.rs records both with the same bindings and push words. The includer defines
 // TO (output channels, a multiple of 4), TH and TW (output rows and columns) per invocation.
+#include "io.glsl"
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
+IN_R32F(0, x);
 // The packed kernel: conv2d_wpack's taps, or their Winograd transform; 4 output channels a texel.
-layout(binding = 1, rgba32f) readonly uniform imageBuffer w4;
+IN_RGBA32F(1, w4);
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Out { float y[]; };
 layout(push_constant) uniform Push {

@@ -36,7 +36,7 @@ void main() {
                 uint rowbase = plane + uint(iy) * W;
                 [[unroll]] for (int j = 0; j < TW + 2; j++) {
                     int ix = ox0 - P + j;
-                    float v = imageLoad(x, int(rowbase) + clamp(ix, 0, int(W) - 1)).x;
+                    float v = LOAD(x, int(rowbase) + clamp(ix, 0, int(W) - 1));
                     xr[r][j] = (ix >= 0 && ix < int(W)) ? v : 0.0;
                 }
             }
@@ -46,7 +46,7 @@ void main() {
                 [[unroll]] for (int kx = 0; kx < 3; kx++) {
                     uint tap = (c * 3u + uint(ky)) * 3u + uint(kx);
                     [[unroll]] for (int q = 0; q < TO / 4; q++) {
-                        vec4 wv = imageLoad(w4, int(tap * O4 + ob[q]));
+                        vec4 wv = LOAD4(w4, tap * O4 + ob[q]);
                         [[unroll]] for (int h = 0; h < TH; h++) {
                             [[unroll]] for (int j = 0; j < TW; j++) {
                                 float xv = xr[h + ky][j + kx];
@@ -61,7 +61,7 @@ void main() {
             }
         } else {
             [[unroll]] for (int q = 0; q < TO / 4; q++) {
-                vec4 wv = imageLoad(w4, int(c * O4 + ob[q]));
+                vec4 wv = LOAD4(w4, c * O4 + ob[q]);
                 [[unroll]] for (int h = 0; h < TH; h++) {
                     [[unroll]] for (int j = 0; j < TW; j++) {
                         float xv = xr[h][j];

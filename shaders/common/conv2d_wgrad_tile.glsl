@@ -5,13 +5,14 @@
 // output rows of its split TW columns at a time, loading each g element once for TC*KS*KS products and each x element
 // once for up to TO*KS products. Sums run in a fixed order (deterministic, no atomics); with
 // more than one split, conv2d_wgrad_reduce adds the splits.
+#include "io.glsl"
 #ifndef TW
 #define TW 8
 #endif
 #define XW (TW + KS - 1)
 layout(local_size_x = 64) in;
-layout(binding = 0, r32f) readonly uniform imageBuffer x;
-layout(binding = 1, r32f) readonly uniform imageBuffer g;
+IN_R32F(0, x);
+IN_R32F(1, g);
 layout(std430, binding = 2) writeonly buffer Out { float dw[]; };
 layout(push_constant) uniform Push {
     uint B; uint C; uint O;
@@ -53,7 +54,7 @@ void main() {
                         uint rowbase = plane + uint(clamp(iy, 0, int(H) - 1)) * W;
                         [[unroll]] for (int j = 0; j < XW; j++) {
                             int ix = int(ox0) - P + j;
-                            float v = imageLoad(x, int(rowbase) + clamp(ix, 0, int(W) - 1)).x;
+                            float v = LOAD(x, int(rowbase) + clamp(ix, 0, int(W) - 1));
                             xr[q][ky][j] = (row_ok && ix >= 0 && ix < int(W)) ? v : 0.0;
                         }
                     }
@@ -63,7 +64,7 @@ void main() {
                     float gv[TW];
                     [[unroll]] for (int j = 0; j < TW; j++) {
                         uint ox = min(ox0 + uint(j), WO - 1u);
-                        float v = imageLoad(g, int(grow + ox)).x;
+                        float v = LOAD(g, grow + ox);
                         gv[j] = ox0 + uint(j) < WO ? v : 0.0;
                     }
                     [[unroll]] for (int q = 0; q < TC; q++)

@@ -50,7 +50,7 @@ void main() {
             uint rowbase = plane + uint(clamp(iy, 0, int(H) - 1)) * W;
             [[unroll]] for (int j = 0; j < TW + 2; j++) {
                 int ix = ox0 - P + j;
-                float v = imageLoad(x, int(rowbase) + clamp(ix, 0, int(W) - 1)).x;
+                float v = LOAD(x, int(rowbase) + clamp(ix, 0, int(W) - 1));
                 xr[r][j] = (row_ok && ix >= 0 && ix < int(W)) ? v : 0.0;
             }
         }
@@ -77,7 +77,7 @@ void main() {
         }
         [[unroll]] for (int q = 0; q < TO / 4; q++) {
             [[unroll]] for (int e = 0; e < 16; e++) {
-                vec4 uv = imageLoad(w4, int((c * 16u + uint(e)) * O4 + ob[q]));
+                vec4 uv = LOAD4(w4, (c * 16u + uint(e)) * O4 + ob[q]);
                 [[unroll]] for (int by = 0; by < BY; by++)
                     [[unroll]] for (int bx = 0; bx < BX; bx++) {
                         if (u == 0) s[q][by][bx][e] = uv * v[by][bx][e];

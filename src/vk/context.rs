@@ -2,6 +2,7 @@
 
 use super::buffer::Pool;
 use super::kernels::Kernels;
+use super::limits::{Limits, LimitsMode};
 use super::VkError;
 use ash::vk;
 use std::cell::RefCell;
@@ -18,13 +19,21 @@ pub struct ContextOptions {
     pub device: Option<usize>,
     /// Turn the Khronos validation layer on and record every message it reports.
     pub validate: bool,
+    /// The device's limits, or the Vulkan 1.1 minimums whatever the device reports.
+    pub limits: LimitsMode,
 }
 
 impl ContextOptions {
-    /// Options from the environment: `VKGAN_VALIDATE=1` turns validation on.
-    pub fn from_env(device: Option<usize>) -> Self {
+    /// Options from the environment: `VKGAN_VALIDATE=1` turns validation on,
+    /// `VKGAN_LIMITS=minimum` holds the device to the Vulkan 1.1 minimum limits.
+    pub fn from_env(device: Option<usize>) -> Result<Self, VkError> {
         let validate = std::env::var("VKGAN_VALIDATE").is_ok_and(|v| v == "1");
-        ContextOptions { device, validate }
+        let limits = LimitsMode::from_env().map_err(VkError::Environment)?;
+        Ok(ContextOptions {
+            device,
+            validate,
+            limits,
+        })
     }
 }
 
@@ -37,13 +46,9 @@ pub struct DeviceInfo {
     pub driver: String,
     pub api_version: (u32, u32, u32),
     pub subgroup_size: u32,
-    pub max_shared_memory: u32,
-    pub max_workgroup_size: [u32; 3],
-    pub max_workgroup_invocations: u32,
-    pub max_workgroup_count: [u32; 3],
+    /// The limits the device reports (a context may keep to lower ones: `Context::limits`).
+    pub limits: Limits,
     pub min_storage_buffer_offset_alignment: u64,
-    pub max_storage_buffer_range: u32,
-    pub max_texel_buffer_elements: u32,
     pub timestamp_period_ns: f32,
     /// Whether every graphics and compute queue can write timestamps.
     pub timestamp_compute_and_graphics: bool,
@@ -220,6 +225,18 @@ impl Instance {
             format!("version {:#x}", props.driver_version)
         };
         let limits = props.limits;
+        let texel_formats = [vk::Format::R32_SFLOAT, vk::Format::R32G32B32A32_SFLOAT]
+            .iter()
+            .all(|&format| {
+                // SAFETY: `pd` came from this instance.
+                let props = unsafe {
+                    self.instance
+                        .get_physical_device_format_properties(pd, format)
+                };
+                props
+                    .buffer_features
+                    .contains(vk::FormatFeatureFlags::STORAGE_TEXEL_BUFFER)
+            });
         DeviceInfo {
             index,
             name: props
@@ -234,13 +251,8 @@ impl Instance {
                 vk::api_version_patch(props.api_version),
             ),
             subgroup_size: subgroup.subgroup_size,
-            max_shared_memory: limits.max_compute_shared_memory_size,
-            max_workgroup_size: limits.max_compute_work_group_size,
-            max_workgroup_invocations: limits.max_compute_work_group_invocations,
-            max_workgroup_count: limits.max_compute_work_group_count,
+            limits: Limits::reported(&limits, texel_formats),
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
-            max_storage_buffer_range: limits.max_storage_buffer_range,
-            max_texel_buffer_elements: limits.max_texel_buffer_elements,
             timestamp_period_ns: limits.timestamp_period,
             timestamp_compute_and_graphics: limits.timestamp_compute_and_graphics == vk::TRUE,
         }
@@ -313,6 +325,9 @@ pub(crate) struct Inner {
     pub(crate) pool: RefCell<Pool>,
     pub(crate) kernels: Kernels,
     pub(crate) info: DeviceInfo,
+    /// The limits kept to: the device's, or lower in minimum-limits mode.
+    pub(crate) limits: Limits,
+    pub(crate) limits_mode: LimitsMode,
     pub(crate) stats: RefCell<Stats>,
     /// Meaningful bits of a timestamp on the compute queue (0: it cannot write timestamps).
     pub(crate) timestamp_valid_bits: u32,
@@ -432,6 +447,8 @@ impl Context {
                 allocator: RefCell::new(Some(allocator)),
                 pool: RefCell::new(Pool::default()),
                 kernels: Kernels::default(),
+                limits: info.limits.in_mode(options.limits),
+                limits_mode: options.limits,
                 info,
                 stats: RefCell::default(),
                 timestamp_valid_bits,
@@ -442,6 +459,15 @@ impl Context {
 
     pub fn info(&self) -> &DeviceInfo {
         &self.inner.info
+    }
+
+    /// The limits every dispatch keeps to (see `ContextOptions::limits`).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub fn limits_mode(&self) -> LimitsMode {
+        self.inner.limits_mode
     }
 
     pub fn stats(&self) -> Stats {
@@ -510,8 +536,8 @@ mod tests {
     #[test]
     fn validation_layer_reports_misuse() {
         let ctx = Context::new(&ContextOptions {
-            device: None,
             validate: true,
+            ..Default::default()
         })
         .expect("a Vulkan device with the validation layer");
         assert!(ctx.take_validation_messages().is_empty());

@@ -1,17 +1,31 @@
 //! Compute kernels: one per `shaders/*.comp`, compiled by build.rs, turned into a pipeline the
 //! first time a context dispatches it (so a test that uses two kernels does not pay for sixty).
+//! A kernel that moves its tensors through texel buffers also has a storage-buffer build of
+//! the same source (shaders/common/io.glsl); each has its own pipeline, made on first use.
 
 use ash::vk;
 use std::cell::OnceCell;
 
-/// What build.rs learned about a shader.
+/// How a kernel build reads and writes its tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// Through storage texel buffers where the shader declares them (the default build).
+    Texel,
+    /// Through storage buffers only (the `IO_STORAGE` build).
+    Storage,
+}
+
+/// What build.rs learned about one build of a shader.
 #[derive(Debug)]
 pub struct KernelSpec {
     pub name: &'static str,
+    pub io: Io,
     pub spirv: &'static [u8],
     /// Buffers at bindings 0..bindings of set 0: storage buffers, except those listed in
     /// `texels`.
     pub bindings: u32,
+    /// The tensor each binding holds, as the shader names it (for error messages).
+    pub binding_names: &'static [&'static str],
     /// (binding, floats per texel: 1 or 4) of each binding that is a storage texel buffer
     /// (`layout(r32f) uniform imageBuffer`, or rgba32f). lavapipe (Mesa 22.3) moves texels
     /// with straight-line vector code but storage-buffer elements in a per-lane loop with a
@@ -20,6 +34,9 @@ pub struct KernelSpec {
     pub texels: &'static [(u32, u32)],
     pub push_bytes: u32,
     pub local_size: [u32; 3],
+    /// The storage-buffer build, for a kernel with texel bindings (same bindings, push block
+    /// and workgroup size).
+    pub storage: Option<&'static KernelSpec>,
 }
 
 impl KernelSpec {
@@ -48,30 +65,45 @@ pub(crate) struct Pipeline {
 
 /// A kernel of one context.
 pub struct Kernel {
+    /// The default build; its `storage` names the other one, if any.
     pub spec: &'static KernelSpec,
-    pipeline: OnceCell<Pipeline>,
+    /// Pipelines of the default and of the storage build.
+    pipelines: [OnceCell<Pipeline>; 2],
 }
 
 impl Kernel {
     fn new(spec: &'static KernelSpec) -> Self {
         Kernel {
             spec,
-            pipeline: OnceCell::new(),
+            pipelines: Default::default(),
         }
     }
 
-    pub(crate) fn pipeline(&self, device: &ash::Device) -> Result<&Pipeline, vk::Result> {
-        if let Some(p) = self.pipeline.get() {
+    /// The build that does `io`: the storage build when asked for and the kernel has one.
+    pub fn variant(&self, io: Io) -> &'static KernelSpec {
+        match (io, self.spec.storage) {
+            (Io::Storage, Some(storage)) => storage,
+            _ => self.spec,
+        }
+    }
+
+    pub(crate) fn pipeline(
+        &self,
+        device: &ash::Device,
+        spec: &'static KernelSpec,
+    ) -> Result<&Pipeline, vk::Result> {
+        let cell = &self.pipelines[usize::from(!std::ptr::eq(spec, self.spec))];
+        if let Some(p) = cell.get() {
             return Ok(p);
         }
-        let built = build_pipeline(device, self.spec)?;
-        Ok(self.pipeline.get_or_init(|| built))
+        let built = build_pipeline(device, spec)?;
+        Ok(cell.get_or_init(|| built))
     }
 
     /// # Safety
-    /// No command buffer using the pipeline may be pending.
+    /// No command buffer using the pipelines may be pending.
     unsafe fn destroy(&self, device: &ash::Device) {
-        if let Some(p) = self.pipeline.get() {
+        for p in self.pipelines.iter().filter_map(OnceCell::get) {
             // SAFETY: per the function's contract.
             unsafe {
                 device.destroy_pipeline(p.pipeline, None);

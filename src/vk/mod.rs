@@ -5,11 +5,13 @@
 mod buffer;
 mod context;
 mod kernels;
+mod limits;
 mod recorder;
 
 pub use buffer::Buffer;
 pub use context::{list_devices, Context, ContextOptions, DeviceInfo, DeviceKind, Stats};
-pub use kernels::{Kernel, KernelSpec, Kernels};
+pub use kernels::{Io, Kernel, KernelSpec, Kernels};
+pub use limits::{Limits, LimitsMode};
 pub use recorder::{
     grid, merge_profiles, read, read_write, write, Access, Binding, Graph, KernelTime, Param,
     Recorder, Word,
@@ -46,11 +48,14 @@ pub enum VkError {
     Allocation(String),
     #[error("this device cannot time kernels (no timestamp queries on its compute queue): {0}")]
     NoTimestamps(String),
-    #[error("a {what} of {wanted} elements is past this device's limit of {limit}")]
-    TooLarge {
-        what: &'static str,
-        wanted: u64,
-        limit: u64,
+    #[error("{0}")]
+    Environment(String),
+    /// A dispatch that no build of its kernel can run within the limits in use.
+    #[error("kernel {kernel}: {need}, past this device's {limit}")]
+    PastLimit {
+        kernel: &'static str,
+        need: String,
+        limit: String,
     },
     #[error("Vulkan call failed: {0}")]
     Vulkan(vk::Result),
@@ -65,6 +70,7 @@ impl VkError {
                 | VkError::NoDevice
                 | VkError::NoValidationLayer
                 | VkError::TooOld(_)
+                | VkError::Environment(_)
         )
     }
 }

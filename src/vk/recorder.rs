@@ -6,6 +6,12 @@
 //! re-encodes the command buffer from the stored dispatch list (no hazard analysis, no
 //! descriptor or memory allocation) before the next submission.
 //!
+//! Each dispatch runs the build of its kernel that the device's limits allow (see
+//! `Context::limits`): texel-buffer I/O where every texel binding fits one view, the kernel's
+//! storage-buffer build otherwise. A dispatch that no build can run (a storage binding past
+//! maxStorageBufferRange, a grid past maxComputeWorkGroupCount) is an error naming the kernel,
+//! the tensor and the limit, returned by `finish`.
+//!
 //! Profiling is opt-in per graph: with it on, the command buffer writes a timestamp after
 //! each dispatch, and every run adds each dispatch's share (from the previous timestamp to
 //! its own) to a per-dispatch total. Where the device overlaps dispatches that have no
@@ -13,7 +19,8 @@
 
 use super::buffer::Buffer;
 use super::context::Context;
-use super::kernels::Kernel;
+use super::kernels::{Io, Kernel, KernelSpec};
+use super::limits::LimitsMode;
 use super::VkError;
 use ash::vk;
 use std::collections::HashSet;
@@ -112,6 +119,7 @@ struct Dispatch {
     groups: [u32; 3],
     barrier_before: bool,
     name: &'static str,
+    io: Io,
 }
 
 /// Time spent in one kernel over the profiled runs of one or more graphs.
@@ -215,7 +223,12 @@ impl Recorder {
         if groups.contains(&0) {
             return;
         }
-        let pipeline = match kernel.pipeline(&self.ctx.inner.device) {
+        let spec = kernel.variant(self.io_for(kernel, bindings));
+        if let Err(e) = self.check_limits(spec, bindings, groups) {
+            self.error.get_or_insert(e);
+            return;
+        }
+        let pipeline = match kernel.pipeline(&self.ctx.inner.device, spec) {
             Ok(p) => p,
             Err(e) => {
                 self.error.get_or_insert(VkError::Vulkan(e));
@@ -260,7 +273,60 @@ impl Recorder {
             groups,
             barrier_before: hazard,
             name: spec.name,
+            io: spec.io,
         });
+    }
+
+    /// Texel I/O when every texel binding of the kernel fits one view of the formats the
+    /// device supports, storage I/O otherwise.
+    fn io_for(&self, kernel: &Kernel, bindings: &[Binding]) -> Io {
+        let texel_bytes = self.ctx.limits().texel_bytes();
+        let fits = kernel
+            .spec
+            .texels
+            .iter()
+            .all(|&(b, _)| bindings[b as usize].buffer.bytes() <= texel_bytes);
+        if fits {
+            Io::Texel
+        } else {
+            Io::Storage
+        }
+    }
+
+    /// Whether the chosen build can run: storage bindings within maxStorageBufferRange and the
+    /// grid within maxComputeWorkGroupCount.
+    fn check_limits(
+        &self,
+        spec: &KernelSpec,
+        bindings: &[Binding],
+        groups: [u32; 3],
+    ) -> Result<(), VkError> {
+        let limits = self.ctx.limits();
+        let mode = match self.ctx.limits_mode() {
+            LimitsMode::Device => "",
+            LimitsMode::Minimum => " (VKGAN_LIMITS=minimum)",
+        };
+        for (b, binding) in bindings.iter().enumerate() {
+            let bytes = binding.buffer.bytes();
+            let range = limits.max_storage_buffer_range as u64;
+            if spec.texel_floats(b as u32).is_none() && bytes > range {
+                return Err(VkError::PastLimit {
+                    kernel: spec.name,
+                    need: format!("tensor `{}` binds {bytes} bytes", spec.binding_names[b]),
+                    limit: format!("maxStorageBufferRange of {range} bytes{mode}"),
+                });
+            }
+        }
+        for (axis, (&n, &max)) in groups.iter().zip(&limits.max_workgroup_count).enumerate() {
+            if n > max {
+                return Err(VkError::PastLimit {
+                    kernel: spec.name,
+                    need: format!("{n} workgroups along axis {axis}"),
+                    limit: format!("maxComputeWorkGroupCount[{axis}] of {max}{mode}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Barriers so far (not counting the ones every graph has at its start and end).
@@ -324,7 +390,7 @@ impl Recorder {
             self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
         }
         // One view per (buffer, texel format), shared by every binding that names it.
-        let max_texels = self.ctx.info().max_texel_buffer_elements as u64;
+        let max_texels = self.ctx.limits().max_texel_buffer_elements as u64;
         let mut made: std::collections::HashMap<(vk::Buffer, u32), vk::BufferView> =
             std::collections::HashMap::new();
         let mut views: Vec<Vec<Option<vk::BufferView>>> = Vec::new();
@@ -340,13 +406,8 @@ impl Recorder {
                     continue;
                 }
                 let texels = bytes / (4 * floats as u64);
-                if texels > max_texels {
-                    return Err(VkError::TooLarge {
-                        what: "texel buffer view",
-                        wanted: texels,
-                        limit: max_texels,
-                    });
-                }
+                // `io_for` took the storage build for every binding past the limit.
+                debug_assert!(texels <= max_texels, "texel view past the limit");
                 let format = if floats == 4 {
                     vk::Format::R32G32B32A32_SFLOAT
                 } else {
@@ -470,6 +531,11 @@ impl Graph {
     /// Kernel names in dispatch order (for profiles and tests).
     pub fn kernel_names(&self) -> Vec<&'static str> {
         self.dispatches.iter().map(|d| d.name).collect()
+    }
+
+    /// The I/O build of each dispatch's kernel, in dispatch order.
+    pub fn kernel_io(&self) -> Vec<Io> {
+        self.dispatches.iter().map(|d| d.io).collect()
     }
 
     /// Submits the graph and waits for it to finish.
