@@ -199,6 +199,8 @@ impl Compiler {
             shaderc::OptimizationLevel::Performance
         });
         options.set_warnings_as_errors();
+        // Keeps OpName through spirv-opt, so errors can name a binding's tensor.
+        options.set_generate_debug_info();
         for define in variant.defines {
             options.add_macro_definition(define, Some("1"));
         }

@@ -41,10 +41,14 @@ impl Drop for ValidatedContext {
 /// The device tests run on (`VKGAN_TEST_DEVICE=N` to choose, `VKGAN_LIMITS=minimum` for the
 /// Vulkan 1.1 minimum limits), validation required.
 pub fn context() -> ValidatedContext {
+    context_with_limits(LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The test device (as `context`) keeping to the limits of `limits`.
+pub fn context_with_limits(limits: LimitsMode) -> ValidatedContext {
     let device = std::env::var("VKGAN_TEST_DEVICE")
         .ok()
         .map(|d| d.parse().expect("VKGAN_TEST_DEVICE is a device index"));
-    let limits = LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}"));
     let ctx = Context::new(&ContextOptions {
         device,
         validate: true,

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{assert_close, context, values};
-use vkgan::vk::{grid, read, write, Buffer, Context, Recorder, Word};
+use common::{assert_close, context, context_with_limits, values};
+use vkgan::vk::{grid, read, write, Buffer, Context, Io, LimitsMode, Recorder, VkError, Word};
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
@@ -298,6 +298,96 @@ fn texel_bindings_are_reflected_and_share_views() {
         1e-6,
         1e-6,
         "copies then sum",
+    );
+}
+
+/// Copies `n` values through the copy kernel (texel bindings); the I/O build it ran.
+fn copy_through(ctx: &Context, n: usize) -> Io {
+    let xs = values(n, 9);
+    let x = Buffer::from_f32(ctx, &xs).unwrap();
+    let y = Buffer::new(ctx, 4 * n as u64).unwrap();
+    let mut rec = Recorder::new(ctx);
+    rec.dispatch(
+        &ctx.kernels().copy,
+        &[read(&x), write(&y)],
+        &[(n as u32).into()],
+        grid(n as u64, 64),
+    );
+    let mut graph = rec.finish().unwrap();
+    graph.run().unwrap();
+    assert_close(
+        &y.read_f32(n).unwrap(),
+        &f64s(&xs),
+        0.0,
+        0.0,
+        &format!("copy n={n}"),
+    );
+    graph.kernel_io()[0]
+}
+
+#[test]
+fn tensors_past_a_texel_view_take_the_storage_build() {
+    for mode in [LimitsMode::Device, LimitsMode::Minimum] {
+        let ctx = context_with_limits(mode);
+        let texel_floats = ctx.limits().texel_bytes() / 4;
+        if mode == LimitsMode::Minimum {
+            assert_eq!(texel_floats, 65536);
+        }
+        // One size class below the view limit, and one past it.
+        for n in [65536 - 64, 65536 + 64, 300_007] {
+            let want = if (n as u64).next_multiple_of(64) <= texel_floats {
+                Io::Texel
+            } else {
+                Io::Storage
+            };
+            assert_eq!(copy_through(&ctx, n), want, "n = {n} under {mode:?} limits");
+        }
+    }
+}
+
+#[test]
+fn a_dispatch_past_a_limit_is_an_error_naming_kernel_tensor_and_limit() {
+    let ctx = context_with_limits(LimitsMode::Minimum);
+    let k = &ctx.kernels().copy;
+    let small = Buffer::new(&ctx, 1024).unwrap();
+    let range = ctx.limits().max_storage_buffer_range as u64;
+    assert_eq!(range, 1 << 27);
+    let big = Buffer::new(&ctx, range + 256).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    rec.dispatch(k, &[read(&big), write(&small)], &[256u32.into()], [4, 1, 1]);
+    let err = rec
+        .finish()
+        .err()
+        .expect("a binding past maxStorageBufferRange");
+    assert!(matches!(err, VkError::PastLimit { .. }), "{err:?}");
+    let text = err.to_string();
+    for part in [
+        "kernel copy",
+        "`src`",
+        "134217984 bytes",
+        "maxStorageBufferRange of 134217728",
+        "VKGAN_LIMITS=minimum",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+
+    let max_x = ctx.limits().max_workgroup_count[0];
+    let mut rec = Recorder::new(&ctx);
+    rec.dispatch(
+        k,
+        &[read(&small), write(&small)],
+        &[256u32.into()],
+        [max_x + 1, 1, 1],
+    );
+    let text = rec
+        .finish()
+        .err()
+        .expect("a grid past the limit")
+        .to_string();
+    assert!(
+        text.contains("kernel copy")
+            && text.contains(&format!("maxComputeWorkGroupCount[0] of {max_x}")),
+        "{text}"
     );
 }
 

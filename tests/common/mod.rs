@@ -2,4 +2,4 @@
 
 #![allow(unused_imports)]
 
-pub use vkgan::testing::{assert_close, context, values, ValidatedContext};
+pub use vkgan::testing::{assert_close, context, context_with_limits, values, ValidatedContext};
