@@ -3,9 +3,11 @@
 //!
 //! # Sources
 //! - A folder ([`Source::Dir`]): every `.jpg`, `.jpeg`, `.png`, `.webp` and `.bmp` file under it
-//!   (extension case-insensitive), recursively, in sorted path order. Symbolic links to files are
-//!   followed; links to folders are not (no cycles). A file that does not decode is skipped with
-//!   one warning line on stderr and counted ([`Dataset::skipped`]).
+//!   (extension case-insensitive), recursively, in sorted path order. Symbolic links to files and
+//!   to folders are followed, each folder visited once (so a link cycle ends). A file that does
+//!   not decode, or a JPEG cut short (no end-of-image marker after its last scan: the decoder
+//!   would fill the missing part with grey), is skipped with one warning line on stderr and
+//!   counted ([`Dataset::skipped`]).
 //! - The embedded default set ([`Source::Emoji`]): 1,412 Noto Emoji images at 32x32 packed into
 //!   `assets/emoji32.png` inside the binary (see [`emoji`]).
 //!
@@ -335,6 +337,10 @@ fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     }
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
+    // Canonical paths of the folders queued so far: a link back to an ancestor is not followed
+    // twice, so link cycles end.
+    let mut seen = BTreeSet::new();
+    seen.extend(fs::canonicalize(dir).ok());
     while let Some(d) = pending.pop() {
         let unreadable = |e| DataError::Unreadable {
             path: d.clone(),
@@ -344,8 +350,12 @@ fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             let entry = entry.map_err(unreadable)?;
             let path = entry.path();
             let kind = entry.file_type().map_err(unreadable)?;
-            if kind.is_dir() {
-                pending.push(path);
+            let is_dir = kind.is_dir()
+                || (kind.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+            if is_dir {
+                if fs::canonicalize(&path).map_or(true, |c| seen.insert(c)) {
+                    pending.push(path);
+                }
             } else if is_image_name(&path)
                 && (kind.is_file() || fs::metadata(&path).is_ok_and(|m| m.is_file()))
             {
