@@ -73,6 +73,10 @@ pub enum DataError {
     ZeroBatchSize,
     #[error("batch size {batch} is larger than the dataset ({len} images)")]
     BatchTooLarge { batch: usize, len: usize },
+    #[error("no image under {} decodes any more (every file failed to decode while training)", .0.display())]
+    NoneDecode(PathBuf),
+    #[error("a data loader thread died (see its message above)")]
+    LoaderDied,
     #[error("the embedded emoji atlas is corrupt: {0}")]
     BadAtlas(String),
 }
@@ -275,7 +279,16 @@ impl Dataset {
     }
 
     /// Writes the samples `indices` back to back into `out` (`indices.len() * 3 * N * N`).
+    /// Panics where [`Dataset::try_fill`] fails, which only a streaming dataset whose every
+    /// file stopped decoding can.
     pub fn fill(&self, indices: &[usize], out: &mut [f32]) {
+        if let Err(e) = self.try_fill(indices, out) {
+            panic!("{e}");
+        }
+    }
+
+    /// As [`Dataset::fill`], with an error when no image of a streaming dataset decodes.
+    pub fn try_fill(&self, indices: &[usize], out: &mut [f32]) -> Result<(), DataError> {
         let numel = self.sample_len();
         assert_eq!(out.len(), indices.len() * numel);
         let mut scratch = Vec::new();
@@ -284,7 +297,7 @@ impl Dataset {
                 Store::Cached(bytes) => &bytes[i * numel..(i + 1) * numel],
                 Store::Streaming => {
                     scratch.resize(numel, 0);
-                    self.decode_streaming(i, &mut scratch);
+                    self.decode_streaming(i, &mut scratch)?;
                     &scratch[..]
                 }
             };
@@ -292,17 +305,18 @@ impl Dataset {
                 *d = f32::from(s) / 255.0;
             }
         }
+        Ok(())
     }
 
     /// Decodes image `i`, or, if it fails, the next one in path order that decodes.
-    fn decode_streaming(&self, i: usize, out: &mut [u8]) {
+    fn decode_streaming(&self, i: usize, out: &mut [u8]) -> Result<(), DataError> {
         let n = self.len();
         for j in (0..n).map(|k| (i + k) % n) {
             if self.late_failures.lock().unwrap().contains(&j) {
                 continue;
             }
             match convert::load_into(&self.paths[j], self.size as u32, out) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(why) => {
                     if self.late_failures.lock().unwrap().insert(j) {
                         eprintln!(
@@ -313,7 +327,12 @@ impl Dataset {
                 }
             }
         }
-        panic!("no image of the dataset decodes any more");
+        let dir = self
+            .paths
+            .first()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new("."));
+        Err(DataError::NoneDecode(dir.to_path_buf()))
     }
 }
 

@@ -303,7 +303,7 @@ fn loader_matches_batch_and_resumes_at_any_step() {
     assert_eq!(tail, run[6..].to_vec());
     // And with the default threading.
     let mut d = Loader::new(Arc::clone(&ds), bs, seed, 12).unwrap();
-    assert_eq!(d.next_batch(), run[12]);
+    assert_eq!(d.next_batch().unwrap(), run[12]);
 }
 
 #[test]
@@ -476,4 +476,24 @@ fn symlinked_folders_are_followed_once() {
     let names: Vec<&str> = (0..ds.len()).map(|i| ds.name(i)).collect();
     assert_eq!(ds.len(), 2, "{names:?}");
     assert!(names[1].ends_with("linked/b.png"), "{names:?}");
+}
+
+/// Every file of a streaming set failing to decode once training is under way is an error from
+/// the loader, not a panic on a worker thread.
+#[test]
+fn a_streaming_set_that_stops_decoding_is_an_error() {
+    let t = TempDir::new("stops");
+    for i in 0..4u8 {
+        solid(8, 8, [i, i, i])
+            .save(t.path(&format!("{i}.png")))
+            .unwrap();
+    }
+    let ds = Arc::new(Dataset::from_dir_with_cache_limit(&t.0, 8, 0).unwrap());
+    for i in 0..4u8 {
+        fs::write(t.path(&format!("{i}.png")), b"gone").unwrap();
+    }
+    let mut loader = Loader::new(ds, 4, 0, 0).unwrap();
+    let err = loader.next_batch().unwrap_err();
+    assert!(matches!(err, DataError::NoneDecode(_)), "{err}");
+    assert!(err.to_string().contains("decodes any more"), "{err}");
 }

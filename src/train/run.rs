@@ -160,7 +160,7 @@ fn run_loop(
             break;
         }
         for micro in 0..cfg.accumulate {
-            let batch = loader.next_batch();
+            let batch = loader.next_batch()?;
             host.real[micro].write(&batch.data)?;
             host.crossover_d[micro].write(&[crossover(&cfg, idx, 0, micro)])?;
             host.crossover_g[micro].write(&[crossover(&cfg, idx, 1, micro)])?;
