@@ -432,7 +432,7 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
     file.read_exact(&mut len_bytes)
         .map_err(eof_is_corrupt("8-byte header length"))?;
     let header_len = u64::from_le_bytes(len_bytes);
-    if header_len < 2 || header_len > MAX_HEADER_BYTES {
+    if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
         return Err(corrupt(format!(
             "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
         )));
