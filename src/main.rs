@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vkgan::train::bench::{bench, profile_table, BenchOptions};
 use vkgan::train::checkpoint;
-use vkgan::train::config::{Preset, TrainConfig};
-use vkgan::train::generate::{load_generator, mixing_figure, parse_seeds, write_images};
+use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
+use vkgan::train::generate::{
+    check_truncation, load_generator, mixing_figure, parse_seeds, parse_seeds_at_most,
+    write_images, MAX_MIX_SEEDS,
+};
 use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
@@ -454,6 +457,18 @@ fn ensure_writable(dir: &Path) -> Result<()> {
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
+    // Installed first, so that a signal at any moment of the start takes the graceful path.
+    // With ctrlc's `termination` feature this catches SIGTERM (what schedulers send before
+    // they kill a job) as well as SIGINT: finish the step, write a checkpoint, exit 0.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (interrupt again to quit at once)");
+    })?;
     let (state_source, cfg, out) = match &args.resume {
         Some(dir) => {
             if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
@@ -472,9 +487,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
                         checkpoint_dir(dir).display()
                     )
                 })?;
-            for skipped in &latest.skipped {
-                eprintln!("warning: skipping unreadable checkpoint {skipped}");
-            }
+            warn_skipped(&latest.skipped);
             let mut cfg = TrainState::config_of(&latest.checkpoint)?;
             check_resume_flags(&args, &cfg)?;
             apply_flags(&args, &mut cfg);
@@ -528,15 +541,6 @@ fn train_command(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopping now");
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
-    })?;
     let skipped = match dataset.skipped() {
         0 => String::new(),
         1 => "; 1 file skipped".into(),
@@ -561,17 +565,25 @@ fn train_command(args: TrainArgs) -> Result<()> {
         stop,
     };
     let summary = train(&ctx, state, dataset, &options)?;
-    if let Some(path) = summary.last_checkpoint {
-        eprintln!("checkpoint: {}", path.display());
+    for line in summary.report(&out) {
+        eprintln!("{line}");
     }
-    eprintln!("samples: {}", out.join("samples.png").display());
     Ok(())
+}
+
+/// One warning line per unreadable checkpoint passed over for an older one.
+fn warn_skipped(skipped: &[impl std::fmt::Display]) {
+    for why in skipped {
+        eprintln!("warning: skipping unreadable checkpoint {why}");
+    }
 }
 
 fn generate_command(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
+    check_truncation(args.truncation)?;
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
+    warn_skipped(&gen.skipped);
     let paths = write_images(&ctx, &gen, &seeds, args.truncation, &args.out, args.grid)?;
     eprintln!(
         "wrote {} images to {}{}",
@@ -583,10 +595,12 @@ fn generate_command(args: GenerateArgs) -> Result<()> {
 }
 
 fn mix_command(args: MixArgs) -> Result<()> {
-    let rows = parse_seeds(&args.rows)?;
-    let cols = parse_seeds(&args.cols)?;
+    let rows = parse_seeds_at_most(&args.rows, MAX_MIX_SEEDS)?;
+    let cols = parse_seeds_at_most(&args.cols, MAX_MIX_SEEDS)?;
+    check_truncation(args.truncation)?;
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
+    warn_skipped(&gen.skipped);
     let blocks = gen.cfg.generator_blocks();
     let crossover = args.crossover.unwrap_or(blocks / 2);
     if crossover > blocks {
@@ -612,6 +626,11 @@ fn bench_command(args: BenchArgs) -> Result<()> {
     cfg.validate().map_err(|e| anyhow!(e))?;
     if args.steps == 0 {
         bail!("--steps must be at least 1");
+    }
+    for (name, v) in [("steps", args.steps), ("warmup", args.warmup)] {
+        if v > MAX_STEPS {
+            bail!("--{name} {v} is larger than the limit of {MAX_STEPS}");
+        }
     }
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let r = cfg.model.image_size;
@@ -676,8 +695,15 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
     if args.num < 2 {
         bail!("--num must be at least 2");
     }
+    if args.num > MAX_SWD_NUM {
+        bail!(
+            "--num {} is larger than the limit of {MAX_SWD_NUM}",
+            args.num
+        );
+    }
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
+    warn_skipped(&gen.skipped);
     let source = match &args.data {
         Some(dir) => vkgan::data::Source::Dir(dir.clone()),
         None => vkgan::data::Source::Emoji,

@@ -340,16 +340,18 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no step in {line}"));
     assert!(
-        (1..20).contains(&step),
+        (2..=20).contains(&step),
         "diverged at step {step}: pick another --lr"
     );
-    // Steps are numbered from 0, so the newest checkpoint is the state before the bad step,
-    // intact and finite, and metrics.jsonl ends with the last good step.
-    assert_eq!(checkpoint_steps(&out).last(), Some(&step), "{run}");
-    assert!(line.contains(s(&checkpoint(&out, step))), "{line}");
-    assert!(all_finite(&checkpoint(&out, step)));
+    // Steps are counted from 1, as the console and the checkpoint names count them, so the
+    // newest checkpoint is the one of the step before, intact and finite, and metrics.jsonl
+    // ends with that last good step.
+    let good = step - 1;
+    assert_eq!(checkpoint_steps(&out).last(), Some(&good), "{run}");
+    assert!(line.contains(s(&checkpoint(&out, good))), "{line}");
+    assert!(all_finite(&checkpoint(&out, good)));
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().count() as u64, step, "{metrics}");
+    assert_eq!(metrics.lines().count() as u64, good, "{metrics}");
 }
 
 #[test]
@@ -358,7 +360,7 @@ fn a_run_diverging_at_once_says_no_checkpoint_was_written() {
     let tmp = Scratch::new("nan-at-once");
     let out = tmp.join("run");
     train(&["--out", s(&out), "--steps", "4", "--lr", "1e9"])
-        .expect_error(&["at step 0", "no checkpoint had been written"]);
+        .expect_error(&["at step 1;", "no checkpoint had been written"]);
     assert!(checkpoint_steps(&out).is_empty());
 }
 

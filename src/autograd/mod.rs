@@ -11,7 +11,7 @@ mod program;
 pub use program::Program;
 
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{Binding, Context, Kernel, Param, Recorder, Word};
+use crate::vk::{Binding, Buffer, Context, Kernel, Param, Recorder, VkError, Word};
 use std::rc::Rc;
 
 /// A node of a tape. Plain index: cheap to copy, meaningful only with its tape.
@@ -77,6 +77,37 @@ impl Recording<'_> {
     /// The push-constant word that carries a tape scalar.
     pub fn word(&self, s: Scalar) -> Word {
         Word::Param(self.params[s.0])
+    }
+
+    /// A scratch buffer of `bytes` for `what`; on failure the error (naming `what` and the
+    /// size) is deferred to the end of recording and `None` returned, so the op stops
+    /// recording instead of panicking.
+    pub fn buffer(&mut self, what: &str, bytes: u64) -> Option<Buffer> {
+        let ctx = self.rec.context().clone();
+        self.deferred(what, bytes, Buffer::new(&ctx, bytes))
+    }
+
+    /// As [`Recording::buffer`], for a tensor of `shape`.
+    pub fn tensor(&mut self, what: &str, shape: &[usize]) -> Option<Tensor> {
+        let ctx = self.rec.context().clone();
+        let bytes = shape.iter().fold(4u64, |n, &d| n.saturating_mul(d as u64));
+        self.deferred(what, bytes, Tensor::uninit(&ctx, shape))
+    }
+
+    fn deferred<T>(&mut self, what: &str, bytes: u64, made: Result<T, VkError>) -> Option<T> {
+        match made {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // The allocator's own message already gives the size; a failed vkCreateBuffer
+                // (out of device or host memory) does not.
+                let why = match e {
+                    VkError::Allocation(why) => format!("{what}: {why}"),
+                    other => format!("{what}: {bytes} bytes: {other}"),
+                };
+                self.rec.fail(VkError::Allocation(why));
+                None
+            }
+        }
     }
 
     pub fn dispatch(
@@ -212,5 +243,36 @@ impl Op for Detach {
 
     fn is_view(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An allocation an op cannot get is an error naming what and how much, returned when
+    /// recording finishes: never a panic inside `Op::record`.
+    #[test]
+    fn a_failed_scratch_allocation_is_a_deferred_error_naming_it() {
+        let ctx = crate::testing::context();
+        let mut recorder = Recorder::new(&ctx);
+        let mut rec = Recording {
+            rec: &mut recorder,
+            params: &[],
+        };
+        // 16 TiB: more than any heap lavapipe (host memory) or a GPU offers.
+        let bytes = 16u64 << 40;
+        assert!(rec.buffer("test scratch", bytes).is_none());
+        assert!(rec
+            .tensor("test partial sums", &[1 << 22, 1 << 20])
+            .is_none());
+        let err = recorder
+            .finish()
+            .err()
+            .expect("the failure is reported")
+            .to_string();
+        assert!(err.contains("test scratch"), "{err}");
+        assert!(err.contains(&bytes.to_string()), "{err}");
+        assert!(!err.contains("partial sums"), "the first error wins: {err}");
     }
 }

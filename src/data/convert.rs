@@ -64,8 +64,11 @@ pub fn to_planar(img: &RgbImage, out: &mut [u8]) {
 /// Decodes the file at `path` (format sniffed from its content, so a misnamed file still
 /// loads) and writes the planar `size x size` sample into `out`. The error is one line.
 pub fn load_into(path: &Path, size: u32, out: &mut [u8]) -> Result<(), String> {
-    let img = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if jpeg_is_truncated(&bytes) {
+        return Err("truncated JPEG (no end-of-image marker after its last scan)".into());
+    }
+    let img = ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| e.to_string())?
         .decode()
@@ -90,6 +93,23 @@ pub fn probe(path: &Path) -> Result<(), String> {
         return Err("image is empty (0 pixels)".into());
     }
     Ok(())
+}
+
+/// Whether `bytes` is a JPEG whose end-of-image marker (FF D9) is missing after the start of
+/// its last scan (FF DA). The decoder accepts such a file and fills what is missing with grey,
+/// which would train on half-grey images without a word. Entropy-coded data cannot hold either
+/// marker (an FF there is followed by 00 or a restart marker), so an EXIF thumbnail's own
+/// markers (before the main scans) or data appended after the end marker do not fool the check.
+pub fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_scan {
+        Some(at) => !bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        // No scan at all: the decoder reports that itself.
+        None => false,
+    }
 }
 
 fn one_line(s: &str) -> String {

@@ -63,7 +63,7 @@ pub struct Loader {
     seed: u64,
     start: u64,
     next: u64,
-    receivers: Vec<Receiver<Batch>>,
+    receivers: Vec<Receiver<Result<Batch, DataError>>>,
     handles: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -129,15 +129,15 @@ impl Loader {
                         let perm = &order.as_ref().unwrap().1;
                         let indices = perm[pos * batch_size..(pos + 1) * batch_size].to_vec();
                         let mut data = vec![0.0; batch_size * numel];
-                        dataset.fill(&indices, &mut data);
-                        let batch = Batch {
+                        let batch = dataset.try_fill(&indices, &mut data).map(|()| Batch {
                             step,
                             epoch,
                             shape: [batch_size, 3, dataset.image_size(), dataset.image_size()],
                             indices,
                             data,
-                        };
-                        if tx.send(batch).is_err() {
+                        });
+                        let failed = batch.is_err();
+                        if tx.send(batch).is_err() || failed {
                             break;
                         }
                         step += threads as u64;
@@ -159,15 +159,16 @@ impl Loader {
         })
     }
 
-    /// The next batch in step order; waits only if the workers have fallen behind.
-    pub fn next_batch(&mut self) -> Batch {
+    /// The next batch in step order; waits only if the workers have fallen behind. An error
+    /// when no image of a streaming dataset decodes any more (or a worker died).
+    pub fn next_batch(&mut self) -> Result<Batch, DataError> {
         let w = ((self.next - self.start) % self.receivers.len() as u64) as usize;
         let batch = self.receivers[w]
             .recv()
-            .expect("a data loader thread died (see its panic message above)");
+            .map_err(|_| DataError::LoaderDied)??;
         debug_assert_eq!(batch.step, self.next);
         self.next += 1;
-        batch
+        Ok(batch)
     }
 
     /// The step of the batch [`Loader::next_batch`] returns next.
@@ -196,9 +197,10 @@ impl Loader {
 impl Iterator for Loader {
     type Item = Batch;
 
-    /// Never `None`: the stream cycles through epochs forever.
+    /// The stream cycles through epochs forever; `None` only where [`Loader::next_batch`]
+    /// fails.
     fn next(&mut self) -> Option<Batch> {
-        Some(self.next_batch())
+        self.next_batch().ok()
     }
 }
 

@@ -3,9 +3,11 @@
 //!
 //! # Sources
 //! - A folder ([`Source::Dir`]): every `.jpg`, `.jpeg`, `.png`, `.webp` and `.bmp` file under it
-//!   (extension case-insensitive), recursively, in sorted path order. Symbolic links to files are
-//!   followed; links to folders are not (no cycles). A file that does not decode is skipped with
-//!   one warning line on stderr and counted ([`Dataset::skipped`]).
+//!   (extension case-insensitive), recursively, in sorted path order. Symbolic links to files and
+//!   to folders are followed, each folder visited once (so a link cycle ends). A file that does
+//!   not decode, or a JPEG cut short (no end-of-image marker after its last scan: the decoder
+//!   would fill the missing part with grey), is skipped with one warning line on stderr and
+//!   counted ([`Dataset::skipped`]).
 //! - The embedded default set ([`Source::Emoji`]): 1,412 Noto Emoji images at 32x32 packed into
 //!   `assets/emoji32.png` inside the binary (see [`emoji`]).
 //!
@@ -71,6 +73,10 @@ pub enum DataError {
     ZeroBatchSize,
     #[error("batch size {batch} is larger than the dataset ({len} images)")]
     BatchTooLarge { batch: usize, len: usize },
+    #[error("no image under {} decodes any more (every file failed to decode while training)", .0.display())]
+    NoneDecode(PathBuf),
+    #[error("a data loader thread died (see its message above)")]
+    LoaderDied,
     #[error("the embedded emoji atlas is corrupt: {0}")]
     BadAtlas(String),
 }
@@ -273,7 +279,16 @@ impl Dataset {
     }
 
     /// Writes the samples `indices` back to back into `out` (`indices.len() * 3 * N * N`).
+    /// Panics where [`Dataset::try_fill`] fails, which only a streaming dataset whose every
+    /// file stopped decoding can.
     pub fn fill(&self, indices: &[usize], out: &mut [f32]) {
+        if let Err(e) = self.try_fill(indices, out) {
+            panic!("{e}");
+        }
+    }
+
+    /// As [`Dataset::fill`], with an error when no image of a streaming dataset decodes.
+    pub fn try_fill(&self, indices: &[usize], out: &mut [f32]) -> Result<(), DataError> {
         let numel = self.sample_len();
         assert_eq!(out.len(), indices.len() * numel);
         let mut scratch = Vec::new();
@@ -282,7 +297,7 @@ impl Dataset {
                 Store::Cached(bytes) => &bytes[i * numel..(i + 1) * numel],
                 Store::Streaming => {
                     scratch.resize(numel, 0);
-                    self.decode_streaming(i, &mut scratch);
+                    self.decode_streaming(i, &mut scratch)?;
                     &scratch[..]
                 }
             };
@@ -290,17 +305,18 @@ impl Dataset {
                 *d = f32::from(s) / 255.0;
             }
         }
+        Ok(())
     }
 
     /// Decodes image `i`, or, if it fails, the next one in path order that decodes.
-    fn decode_streaming(&self, i: usize, out: &mut [u8]) {
+    fn decode_streaming(&self, i: usize, out: &mut [u8]) -> Result<(), DataError> {
         let n = self.len();
         for j in (0..n).map(|k| (i + k) % n) {
             if self.late_failures.lock().unwrap().contains(&j) {
                 continue;
             }
             match convert::load_into(&self.paths[j], self.size as u32, out) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(why) => {
                     if self.late_failures.lock().unwrap().insert(j) {
                         eprintln!(
@@ -311,7 +327,12 @@ impl Dataset {
                 }
             }
         }
-        panic!("no image of the dataset decodes any more");
+        let dir = self
+            .paths
+            .first()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new("."));
+        Err(DataError::NoneDecode(dir.to_path_buf()))
     }
 }
 
@@ -335,6 +356,10 @@ fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     }
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
+    // Canonical paths of the folders queued so far: a link back to an ancestor is not followed
+    // twice, so link cycles end.
+    let mut seen = BTreeSet::new();
+    seen.extend(fs::canonicalize(dir).ok());
     while let Some(d) = pending.pop() {
         let unreadable = |e| DataError::Unreadable {
             path: d.clone(),
@@ -344,8 +369,12 @@ fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             let entry = entry.map_err(unreadable)?;
             let path = entry.path();
             let kind = entry.file_type().map_err(unreadable)?;
-            if kind.is_dir() {
-                pending.push(path);
+            let is_dir = kind.is_dir()
+                || (kind.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+            if is_dir {
+                if fs::canonicalize(&path).map_or(true, |c| seen.insert(c)) {
+                    pending.push(path);
+                }
             } else if is_image_name(&path)
                 && (kind.is_file() || fs::metadata(&path).is_ok_and(|m| m.is_file()))
             {

@@ -303,7 +303,7 @@ fn loader_matches_batch_and_resumes_at_any_step() {
     assert_eq!(tail, run[6..].to_vec());
     // And with the default threading.
     let mut d = Loader::new(Arc::clone(&ds), bs, seed, 12).unwrap();
-    assert_eq!(d.next_batch(), run[12]);
+    assert_eq!(d.next_batch().unwrap(), run[12]);
 }
 
 #[test]
@@ -437,4 +437,63 @@ fn errors_are_clear() {
     ] {
         assert!(!e.to_string().contains('\n'));
     }
+}
+
+/// The first half of a JPEG decodes (the rest grey) without an error from the decoder; the
+/// loader must not train on it silently.
+#[test]
+fn a_truncated_jpeg_is_skipped_with_a_reason() {
+    let t = TempDir::new("trunc-jpeg");
+    let mut noisy = RgbImage::new(64, 64);
+    for (x, y, p) in noisy.enumerate_pixels_mut() {
+        *p = Rgb([(x * 7 + y * 13) as u8, (x * y) as u8, (x ^ y) as u8]);
+    }
+    noisy.save(t.path("whole.jpg")).unwrap();
+    let bytes = fs::read(t.path("whole.jpg")).unwrap();
+    assert!(!convert::jpeg_is_truncated(&bytes));
+    fs::write(t.path("half.jpg"), &bytes[..bytes.len() / 2]).unwrap();
+    let mut out = vec![0u8; 3 * 8 * 8];
+    let why = convert::load_into(&t.path("half.jpg"), 8, &mut out).unwrap_err();
+    assert!(why.contains("truncated JPEG"), "{why}");
+    let ds = Dataset::from_dir(&t.0, 8).unwrap();
+    assert_eq!((ds.len(), ds.skipped()), (1, 1));
+    assert_eq!(ds.skipped_paths(), vec![t.0.join("half.jpg")]);
+}
+
+/// A symlinked subfolder is part of the dataset; a link back to an ancestor ends.
+#[cfg(unix)]
+#[test]
+fn symlinked_folders_are_followed_once() {
+    let t = TempDir::new("links");
+    let elsewhere = TempDir::new("links-target");
+    solid(8, 8, [1, 2, 3]).save(t.path("a.png")).unwrap();
+    solid(8, 8, [4, 5, 6])
+        .save(elsewhere.path("b.png"))
+        .unwrap();
+    std::os::unix::fs::symlink(&elsewhere.0, t.0.join("linked")).unwrap();
+    std::os::unix::fs::symlink(&t.0, t.0.join("loop")).unwrap();
+    let ds = Dataset::from_dir(&t.0, 8).unwrap();
+    let names: Vec<&str> = (0..ds.len()).map(|i| ds.name(i)).collect();
+    assert_eq!(ds.len(), 2, "{names:?}");
+    assert!(names[1].ends_with("linked/b.png"), "{names:?}");
+}
+
+/// Every file of a streaming set failing to decode once training is under way is an error from
+/// the loader, not a panic on a worker thread.
+#[test]
+fn a_streaming_set_that_stops_decoding_is_an_error() {
+    let t = TempDir::new("stops");
+    for i in 0..4u8 {
+        solid(8, 8, [i, i, i])
+            .save(t.path(&format!("{i}.png")))
+            .unwrap();
+    }
+    let ds = Arc::new(Dataset::from_dir_with_cache_limit(&t.0, 8, 0).unwrap());
+    for i in 0..4u8 {
+        fs::write(t.path(&format!("{i}.png")), b"gone").unwrap();
+    }
+    let mut loader = Loader::new(ds, 4, 0, 0).unwrap();
+    let err = loader.next_batch().unwrap_err();
+    assert!(matches!(err, DataError::NoneDecode(_)), "{err}");
+    assert!(err.to_string().contains("decodes any more"), "{err}");
 }

@@ -85,7 +85,9 @@ impl Op for SortRows {
         }
         // Ping-pong between `out` and a scratch buffer, never in place (see the module
         // header), starting where an even count of passes ends in `out`.
-        let scratch = Tensor::uninit(&ctx, out.shape()).expect("device memory for the sort");
+        let Some(scratch) = rec.tensor("scratch of the sort", out.shape()) else {
+            return;
+        };
         let (mut src, mut dst) = if passes.len() % 2 == 0 {
             (out, &scratch)
         } else {

@@ -3,6 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Largest latent size and feature count of any layer. Generous (the reference uses 512) but
+/// finite, so that a typo or a hostile checkpoint config is refused before anything is allocated.
+pub const MAX_FEATURES: usize = 4096;
+/// Most mapping-network layers (the reference uses 8).
+pub const MAX_MAPPING_LAYERS: usize = 64;
+/// Most parameters of the three networks together: 2^28 (1 GiB of f32; a run holds about four
+/// copies with the EMA and Adam's moments). The reference's 32x32 model has about 25 million.
+pub const MAX_PARAMETERS: usize = 1 << 28;
+
 /// Every size of the mapping network, generator and discriminator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -41,17 +50,32 @@ impl ModelConfig {
                 self.image_size
             ));
         }
-        for (name, v) in [
+        let mapping = [("mapping_layers", self.mapping_layers, MAX_MAPPING_LAYERS)];
+        let features = [
             ("d_latent", self.d_latent),
-            ("mapping_layers", self.mapping_layers),
             ("g_features", self.g_features),
             ("g_max_features", self.g_max_features),
             ("d_features", self.d_features),
             ("d_max_features", self.d_max_features),
-        ] {
+        ]
+        .map(|(name, v)| (name, v, MAX_FEATURES));
+        for (name, v, max) in mapping.into_iter().chain(features) {
             if v == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+            if v > max {
+                return Err(format!("{name} {v} is larger than the limit of {max}"));
+            }
+        }
+        // Only now is the spec list itself bounded (at most 64 mapping layers, 7 blocks).
+        let parameters: usize = crate::nn::parameter_specs(self)
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum();
+        if parameters > MAX_PARAMETERS {
+            return Err(format!(
+                "the model has {parameters} parameters, more than the limit of {MAX_PARAMETERS}"
+            ));
         }
         Ok(())
     }
@@ -113,5 +137,30 @@ mod tests {
             };
             assert!(c.validate().is_err(), "{size}");
         }
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_anything_is_allocated() {
+        let huge = |f: fn(&mut ModelConfig)| {
+            let mut c = ModelConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        let e = huge(|c| c.mapping_layers = 100_000_000);
+        assert!(
+            e.contains("mapping_layers 100000000") && e.contains("limit of 64"),
+            "{e}"
+        );
+        let e = huge(|c| c.d_latent = 1 << 40);
+        assert!(e.contains("d_latent") && e.contains("4096"), "{e}");
+        let e = huge(|c| c.g_max_features = usize::MAX);
+        assert!(e.contains("g_max_features"), "{e}");
+        let e = huge(|c| {
+            c.image_size = 256;
+            c.g_features = 4096;
+            c.g_max_features = 4096;
+        });
+        assert!(e.contains("parameters") && e.contains("limit"), "{e}");
+        assert!(ModelConfig::default().validate().is_ok());
     }
 }

@@ -259,7 +259,9 @@ fn record_tile_conv(
     let u = |v: usize| Word::from(v as u32);
     let o4 = conv.o.div_ceil(4);
     let packed_len = conv.c * conv.k * conv.k * o4 * 4;
-    let packed = Buffer::new(&ctx, (packed_len * 4) as u64).expect("conv2d packed kernel");
+    let Some(packed) = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64) else {
+        return;
+    };
     let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
     pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
     let taps = conv.c * conv.k * conv.k;
@@ -275,8 +277,11 @@ fn record_tile_conv(
         ],
     );
     let packed = if winograd {
-        let transformed =
-            Buffer::new(&ctx, (conv.c * 16 * o4 * 16) as u64).expect("conv2d Winograd kernel");
+        let Some(transformed) =
+            rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)
+        else {
+            return;
+        };
         rec.dispatch(
             &kernels.conv2d_wino_pack,
             &[read(&packed), write(&transformed)],
@@ -493,7 +498,11 @@ impl Op for Conv2dWeightGrad {
         let splits = b.div_ceil(per_split);
         let n = out.numel();
         let part = if splits > 1 {
-            Some(Buffer::new(&ctx, (n * splits * 4) as u64).expect("conv2d_weight_grad scratch"))
+            let Some(part) = rec.buffer("conv2d_weight_grad scratch", (n * splits * 4) as u64)
+            else {
+                return;
+            };
+            Some(part)
         } else {
             None
         };

@@ -194,8 +194,9 @@ impl Op for Sum {
         }
         // Partial sums per chunk, then sums of those, until one value per output is left:
         // each loop stays under CHUNK iterations.
-        let mut partial =
-            Tensor::uninit(&ctx, &[n_out, chunks]).expect("device memory for partial sums");
+        let Some(mut partial) = rec.tensor("partial sums of a reduction", &[n_out, chunks]) else {
+            return;
+        };
         sum_pass(
             rec,
             &ctx,
@@ -216,7 +217,10 @@ impl Op for Sum {
             let dest = if next == 1 {
                 out.clone()
             } else {
-                Tensor::uninit(&ctx, &[n_out, next]).expect("device memory for partial sums")
+                match rec.tensor("partial sums of a reduction", &[n_out, next]) {
+                    Some(t) => t,
+                    None => return,
+                }
             };
             sum_pass(
                 rec,

@@ -17,21 +17,28 @@
 //! after the new file is in place does it delete older checkpoints beyond the retention count.
 //! [`latest`] returns the newest checkpoint that reads back intact, skipping (and reporting)
 //! corrupt ones. One writer per directory is assumed.
+//!
+//! [`read`] checks the header before it reads the body, and reads the body only as far as the
+//! header says; [`write`] sorts metadata and tensors so identical states give identical bytes.
+//! A `vkgan.format` other than `1` is refused with the version named.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::io;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::Dtype;
 
 use super::atomic;
 
 const FORMAT_KEY: &str = "vkgan.format";
 const CHECKSUM_KEY: &str = "vkgan.checksum";
 const FORMAT_VERSION: &str = "1";
+/// Largest safetensors header read. A vkgan checkpoint's is about 50 KB; the bound keeps a
+/// hostile length field from costing more than this before anything is checked.
+pub const MAX_HEADER_BYTES: u64 = 4 << 20;
 const PREFIX: &str = "checkpoint-";
 const SUFFIX: &str = ".safetensors";
 
@@ -44,6 +51,14 @@ pub enum CheckpointError {
     Io { path: PathBuf, source: io::Error },
     #[error("{}: not a valid safetensors file ({reason}); it is probably truncated or corrupt", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{}: checkpoint format version {version:?} is not supported (this vkgan reads version {FORMAT_VERSION}); it was written by another vkgan version", path.display())]
+    UnsupportedFormat { path: PathBuf, version: String },
+    #[error("{}: none of the {count} checkpoints is readable; the newest: {newest}", dir.display())]
+    NoneReadable {
+        dir: PathBuf,
+        count: usize,
+        newest: Box<CheckpointError>,
+    },
     #[error("{}: checksum mismatch (stored {stored}, computed {computed:016x}); the tensor data is corrupt", path.display())]
     Checksum {
         path: PathBuf,
@@ -147,11 +162,12 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
-/// Tensors by name (sorted, so iteration order is stable) and string metadata.
+/// Tensors by name and string metadata, both sorted, so that iteration order (and with it the
+/// bytes [`write`] produces) does not depend on the process.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
     pub tensors: BTreeMap<String, Tensor>,
-    pub metadata: HashMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl Checkpoint {
@@ -321,30 +337,13 @@ impl Hasher {
     }
 }
 
-/// Serializes one tensor's bytes only when the writer asks for them, so at most one tensor is
-/// held twice in memory.
-struct LazyView<'a>(&'a Tensor);
-
-impl View for LazyView<'_> {
-    fn dtype(&self) -> Dtype {
-        self.0.data.dtype()
-    }
-
-    fn shape(&self) -> &[usize] {
-        &self.0.shape
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.data.to_le_bytes())
-    }
-
-    fn data_len(&self) -> usize {
-        self.0.data.byte_len()
-    }
-}
-
 /// Writes `ckpt` to `path` atomically (see the module doc). Any reserved `vkgan.*` keys in the
 /// metadata are overwritten.
+///
+/// The safetensors layout is written here rather than by the `safetensors` crate, whose header
+/// serialises metadata in hash-map order: that order changes between processes, so two
+/// identical runs wrote checkpoints differing in bytes. Here metadata keys and tensors are
+/// sorted, so identical states give identical files.
 pub fn write(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
     let mut hasher = Hasher::new();
     for (name, t) in &ckpt.tensors {
@@ -353,44 +352,192 @@ pub fn write(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
     let mut metadata = ckpt.metadata.clone();
     metadata.insert(FORMAT_KEY.to_string(), FORMAT_VERSION.to_string());
     metadata.insert(CHECKSUM_KEY.to_string(), format!("{:016x}", hasher.0));
-    let views = ckpt
-        .tensors
-        .iter()
-        .map(|(name, t)| (name.as_str(), LazyView(t)));
+    // Eight-byte values first, then four-byte ones (each by name), as the safetensors crate
+    // lays them out: every tensor then starts aligned to its element size.
+    let mut order: Vec<(&String, &Tensor)> = ckpt.tensors.iter().collect();
+    order.sort_by_key(|(name, t)| (std::cmp::Reverse(t.data.dtype().size()), name.as_str()));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let end = offset + t.data.byte_len();
+        header.insert(
+            name.to_string(),
+            serde_json::json!({
+                "dtype": format!("{:?}", t.data.dtype()),
+                "shape": t.shape,
+                "data_offsets": [offset, end],
+            }),
+        );
+        offset = end;
+    }
+    let mut header = serde_json::to_vec(&header).expect("a JSON map serialises");
+    // Padded with spaces so the data starts 8-byte aligned, as the safetensors crate does.
+    header.resize(header.len().next_multiple_of(8), b' ');
     atomic::replace_file(path, |tmp| {
-        safetensors::serialize_to_file(views, &Some(metadata), tmp).map_err(|e| match e {
-            safetensors::SafeTensorError::IoError(e) => e,
-            other => io::Error::other(other.to_string()),
-        })
+        let mut out = BufWriter::new(File::create(tmp)?);
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(&header)?;
+        for (_, t) in &order {
+            out.write_all(&t.data.to_le_bytes())?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
     })
     .map_err(io_err(path))
 }
 
-/// Reads a checkpoint, checking its structure and (when present) its checksum.
-pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    parse(path, &bytes)
+/// One tensor's entry in a safetensors header.
+#[derive(serde::Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (u64, u64),
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+/// Reads a checkpoint, checking its structure and (when present) its checksum.
+///
+/// The header is read and checked first (its length bounded by [`MAX_HEADER_BYTES`], every
+/// tensor's size against its shape, the offsets contiguous, the format version known, and for a
+/// regular file the length it implies against the file's), and only then the body, exactly as
+/// far as the header says. So a hostile or broken file (`/dev/zero`, a huge sparse file, a
+/// length field of 2^63) is refused at the cost of its header, never more memory than the
+/// tensors it validly describes.
+pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let corrupt = |reason: String| CheckpointError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
-    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let eof_is_corrupt = |what: &'static str| {
+        move |e: io::Error| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("the file ends inside the {what}"),
+                }
+            } else {
+                io_err(path)(e)
+            }
+        }
+    };
+    let mut file = File::open(path).map_err(io_err(path))?;
+    // Only a regular file's length is known up front; a device or pipe is read as far as the
+    // header says and no further.
+    let file_len = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes)
+        .map_err(eof_is_corrupt("8-byte header length"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
+        return Err(corrupt(format!(
+            "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
+        )));
+    }
+    if let Some(len) = file_len {
+        if 8 + header_len > len {
+            return Err(corrupt(format!(
+                "the header of {header_len} bytes runs past the end of the {len}-byte file"
+            )));
+        }
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(eof_is_corrupt("header"))?;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| corrupt(format!("header: {e}")))?;
+    let mut metadata: BTreeMap<String, String> = match header.remove("__metadata__") {
+        Some(m) => serde_json::from_value(m).map_err(|e| corrupt(format!("metadata: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    if let Some(version) = metadata.get(FORMAT_KEY) {
+        if version != FORMAT_VERSION {
+            return Err(CheckpointError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                version: version.clone(),
+            });
+        }
+    }
     let stored_checksum = metadata.remove(CHECKSUM_KEY);
     metadata.remove(FORMAT_KEY);
 
-    let mut named = st.tensors();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut entries = Vec::with_capacity(header.len());
+    for (name, value) in header {
+        let entry: HeaderEntry =
+            serde_json::from_value(value).map_err(|e| corrupt(format!("tensor '{name}': {e}")))?;
+        let dtype = match entry.dtype.as_str() {
+            "F32" => Dtype::F32,
+            "U32" => Dtype::U32,
+            "U64" => Dtype::U64,
+            _ => {
+                return Err(CheckpointError::UnsupportedDtype {
+                    path: path.to_path_buf(),
+                    name,
+                    dtype: entry.dtype,
+                })
+            }
+        };
+        let bytes = entry
+            .shape
+            .iter()
+            .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64));
+        let (start, end) = entry.data_offsets;
+        if bytes != end.checked_sub(start) {
+            return Err(corrupt(format!(
+                "tensor '{name}' of shape {:?} does not fit its data offsets {start}..{end}",
+                entry.shape
+            )));
+        }
+        entries.push((name, dtype, entry.shape, start, end));
+    }
+    entries.sort_by_key(|e| (e.3, e.4));
+    let mut body_len = 0u64;
+    for (name, _, _, start, end) in &entries {
+        if *start != body_len {
+            return Err(corrupt(format!(
+                "tensor '{name}' starts at byte {start}, not {body_len}: the offsets overlap or \
+                 leave a gap"
+            )));
+        }
+        body_len = *end;
+    }
+    if let Some(len) = file_len {
+        let held = len - 8 - header_len;
+        if held != body_len {
+            return Err(corrupt(format!(
+                "the header describes {body_len} bytes of tensors but the file holds {held}"
+            )));
+        }
+    }
+    let body_size = usize::try_from(body_len).map_err(|_| corrupt("too large".into()))?;
+    let mut body = Vec::new();
+    if file_len.is_some() {
+        // The length was checked against the file, so this is what the file really holds.
+        body.reserve_exact(body_size);
+    }
+    let got = (&mut file)
+        .take(body_len)
+        .read_to_end(&mut body)
+        .map_err(io_err(path))?;
+    if got as u64 != body_len {
+        return Err(corrupt(format!(
+            "the file ends after {got} of the {body_len} bytes of tensors"
+        )));
+    }
+    if file_len.is_none() && file.read(&mut [0u8; 1]).map_err(io_err(path))? != 0 {
+        return Err(corrupt("data continues past the last tensor".into()));
+    }
+
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Hasher::new();
     let mut tensors = BTreeMap::new();
-    for (name, view) in named {
-        let raw = view.data();
-        hasher.tensor(&name, view.dtype(), view.shape(), raw);
-        let data = match view.dtype() {
+    for (name, dtype, shape, start, end) in entries {
+        let raw = &body[start as usize..end as usize];
+        hasher.tensor(&name, dtype, &shape, raw);
+        let data = match dtype {
             Dtype::F32 => TensorData::F32(
                 raw.chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
@@ -401,26 +548,13 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
                     .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
                     .collect(),
             ),
-            Dtype::U64 => TensorData::U64(
+            _ => TensorData::U64(
                 raw.chunks_exact(8)
                     .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
                     .collect(),
             ),
-            other => {
-                return Err(CheckpointError::UnsupportedDtype {
-                    path: path.to_path_buf(),
-                    name,
-                    dtype: format!("{other:?}"),
-                })
-            }
         };
-        tensors.insert(
-            name,
-            Tensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
+        tensors.insert(name, Tensor { shape, data });
     }
     if let Some(stored) = stored_checksum {
         if u64::from_str_radix(&stored, 16).ok() != Some(hasher.0) {
@@ -526,12 +660,16 @@ pub struct Latest {
     pub skipped: Vec<CheckpointError>,
 }
 
-/// Finds the newest valid checkpoint in `dir`; `Ok(None)` when there is none (including when
-/// every file is corrupt; the errors are then lost, so callers wanting them should use [`list`]
-/// and [`read`]).
+/// Finds the newest valid checkpoint in `dir`; `Ok(None)` when it holds no checkpoint file.
+/// When there are some but none reads, the error ([`CheckpointError::NoneReadable`]) names the
+/// newest and why it failed, rather than claiming there is no checkpoint.
 pub fn latest(dir: &Path) -> Result<Option<Latest>, CheckpointError> {
     let mut skipped = Vec::new();
-    for (step, path) in list(dir)?.into_iter().rev() {
+    let files = list(dir)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    for (step, path) in files.into_iter().rev() {
         match read(&path) {
             Ok(checkpoint) => {
                 return Ok(Some(Latest {
@@ -544,13 +682,18 @@ pub fn latest(dir: &Path) -> Result<Option<Latest>, CheckpointError> {
             Err(e) => skipped.push(e),
         }
     }
-    Ok(None)
+    Err(CheckpointError::NoneReadable {
+        dir: dir.to_path_buf(),
+        count: skipped.len(),
+        newest: Box::new(skipped.remove(0)),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use safetensors::SafeTensors;
 
     fn sample(step: u64) -> Checkpoint {
         let mut c = Checkpoint::new();
@@ -742,6 +885,103 @@ mod tests {
         );
         assert_eq!(step_of(Path::new("checkpoint-.safetensors")), None);
         assert_eq!(step_of(Path::new("checkpoint-12a.safetensors")), None);
+    }
+
+    #[test]
+    fn identical_checkpoints_are_identical_bytes() {
+        // Two checkpoints built separately (each metadata map its own), keys inserted in
+        // opposite orders: the files must still match byte for byte.
+        let dir = TestDir::new("ckpt-bytes");
+        let build = |rev: bool| {
+            let mut c = sample(7);
+            let mut keys: Vec<String> = (0..24).map(|i| format!("key{i}")).collect();
+            if rev {
+                keys.reverse();
+            }
+            for k in keys {
+                c.set_meta(k.clone(), k);
+            }
+            c
+        };
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write(&a, &build(false)).unwrap();
+        write(&b, &build(true)).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        assert_eq!(read(&a).unwrap(), build(false));
+    }
+
+    #[test]
+    fn unknown_format_versions_are_refused_naming_the_version() {
+        let dir = TestDir::new("ckpt-version");
+        let p = dir.path().join("v.safetensors");
+        write(&p, &sample(1)).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        for version in ["2", "x"] {
+            // Same length, so the header length field stays right.
+            let from = r#""vkgan.format":"1""#;
+            let to = format!(r#""vkgan.format":"{version}""#);
+            let mut changed = bytes.clone();
+            let at = bytes
+                .windows(from.len())
+                .position(|w| w == from.as_bytes())
+                .expect("the format key is in the header");
+            changed[at..at + from.len()].copy_from_slice(to.as_bytes());
+            fs::write(&p, &changed).unwrap();
+            let err = read(&p).unwrap_err();
+            assert!(
+                matches!(err, CheckpointError::UnsupportedFormat { .. }),
+                "{version}: {err}"
+            );
+            assert!(err.to_string().contains(&format!("\"{version}\"")), "{err}");
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused_before_the_body_is_read() {
+        let dir = TestDir::new("ckpt-hostile");
+        // A device that never ends.
+        let err = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+        // A header length of 2^62 and a tensor claiming 2^40 bytes of a 100-byte file.
+        let p = dir.path().join("h.safetensors");
+        let mut f = (1u64 << 62).to_le_bytes().to_vec();
+        f.extend_from_slice(b"{}");
+        fs::write(&p, &f).unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("header length"));
+        let header =
+            br#"{"w":{"dtype":"F32","shape":[262144,1048576],"data_offsets":[0,1099511627776]}}"#;
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header);
+        f.extend_from_slice(&[0u8; 100]);
+        fs::write(&p, &f).unwrap();
+        let err = read(&p).unwrap_err().to_string();
+        assert!(err.contains("describes 1099511627776 bytes"), "{err}");
+        // Shapes whose size overflows, offsets out of order, a sparse 2 GiB file of zeros.
+        let header =
+            br#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}"#;
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header);
+        fs::write(&p, &f).unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("does not fit"));
+        let sparse = dir.path().join("sparse.safetensors");
+        File::create(&sparse).unwrap().set_len(2 << 30).unwrap();
+        let began = std::time::Instant::now();
+        let err = read(&sparse).unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+        assert!(began.elapsed().as_secs_f64() < 1.0, "{:?}", began.elapsed());
+    }
+
+    #[test]
+    fn latest_names_the_newest_unreadable_file_when_none_reads() {
+        let dir = TestDir::new("ckpt-none");
+        let p = save(dir.path(), 5, &sample(5), 0).unwrap();
+        fs::write(&p, b"garbage").unwrap();
+        let err = latest(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::NoneReadable { count: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("checkpoint-00000005"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,18 @@ use crate::nn::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Largest batch (images per micro-batch).
+pub const MAX_BATCH: usize = 4096;
+/// Most micro-batches per optimizer step.
+pub const MAX_ACCUMULATE: usize = 1024;
+/// Most images per optimizer step (batch times accumulation): each micro-batch has its own
+/// host and device buffers.
+pub const MAX_IMAGES_PER_STEP: usize = 65536;
+/// Most training steps: step indices reach the shaders' random streams as 32-bit values.
+pub const MAX_STEPS: u64 = 1_000_000_000;
+/// Most images on each side of an MS-SWD measurement.
+pub const MAX_SWD_NUM: usize = 10_000;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub model: ModelConfig,
@@ -87,6 +99,46 @@ impl TrainConfig {
                 self.batch
             ));
         }
+        let bounded = [
+            ("batch", self.batch as u64, MAX_BATCH as u64),
+            ("accumulate", self.accumulate as u64, MAX_ACCUMULATE as u64),
+            ("steps", self.steps, MAX_STEPS),
+            ("swd-num", self.swd_num as u64, MAX_SWD_NUM as u64),
+        ];
+        for (name, v, max) in bounded {
+            if v > max {
+                return Err(format!("--{name} {v} is larger than the limit of {max}"));
+            }
+        }
+        // Both factors are bounded above, so the product cannot overflow.
+        let images = self.batch * self.accumulate;
+        if images > MAX_IMAGES_PER_STEP {
+            return Err(format!(
+                "--batch {} times --accumulate {} is {images} images per step, more than the \
+                 limit of {MAX_IMAGES_PER_STEP}",
+                self.batch, self.accumulate
+            ));
+        }
+        // Every float must be finite: NaN compares false with everything, so a range check
+        // alone lets it through (and silently disables whatever it scales), and an infinite
+        // rate passes "positive" but poisons the first step.
+        let floats = [
+            ("lr", self.lr),
+            ("mapping-lr", self.mapping_lr),
+            ("betas", self.betas.0),
+            ("betas", self.betas.1),
+            ("adam-eps", self.adam_eps),
+            ("clip", self.clip),
+            ("r1-gamma", self.r1_gamma),
+            ("plp-beta", self.plp_beta),
+            ("style-mixing-prob", self.style_mixing_prob),
+            ("ema-kimg", self.ema_kimg),
+        ];
+        for (name, v) in floats {
+            if !v.is_finite() {
+                return Err(format!("--{name} {v} must be a finite number"));
+            }
+        }
         let positive = [
             ("accumulate", self.accumulate as f64),
             ("steps", self.steps as f64),
@@ -96,9 +148,11 @@ impl TrainConfig {
             ("checkpoint-every", self.checkpoint_every as f64),
             ("lr", self.lr as f64),
             ("ema-kimg", self.ema_kimg as f64),
+            ("adam-eps", self.adam_eps as f64),
+            ("clip", self.clip as f64),
         ];
         for (name, v) in positive {
-            if v.is_nan() || v <= 0.0 {
+            if v <= 0.0 {
                 return Err(format!("--{name} must be positive"));
             }
         }
@@ -114,7 +168,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.plp_beta) {
             return Err("--plp-beta must lie in [0, 1)".into());
         }
-        if self.mapping_lr.is_nan() || self.mapping_lr < 0.0 || self.r1_gamma < 0.0 {
+        if self.mapping_lr < 0.0 || self.r1_gamma < 0.0 {
             return Err("--mapping-lr and --r1-gamma must not be negative".into());
         }
         Ok(())
@@ -172,6 +226,59 @@ impl Preset {
                 swd_every: 250,
                 ..TrainConfig::default()
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(f: impl Fn(&mut TrainConfig)) -> String {
+        let mut c = Preset::Quick.config();
+        f(&mut c);
+        c.validate().unwrap_err()
+    }
+
+    #[test]
+    fn sizes_are_bounded_with_the_limit_named() {
+        let e = refused(|c| c.accumulate = 1_000_000);
+        assert!(
+            e.contains("--accumulate 1000000") && e.contains("limit of 1024"),
+            "{e}"
+        );
+        let e = refused(|c| c.batch = 1 << 20);
+        assert!(e.contains("--batch 1048576") && e.contains("4096"), "{e}");
+        let e = refused(|c| c.steps = u64::MAX);
+        assert!(e.contains("--steps") && e.contains("limit"), "{e}");
+        let e = refused(|c| c.swd_num = usize::MAX);
+        assert!(e.contains("--swd-num"), "{e}");
+        let e = refused(|c| {
+            c.batch = 4096;
+            c.accumulate = 1024;
+        });
+        assert!(e.contains("images per step"), "{e}");
+        let e = refused(|c| c.model.mapping_layers = 100_000_000);
+        assert!(e.contains("mapping_layers 100000000"), "{e}");
+        assert!(Preset::Quick.config().validate().is_ok());
+        assert!(TrainConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn non_finite_values_are_refused() {
+        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let e = refused(|c| c.r1_gamma = v);
+            assert!(e.contains("--r1-gamma") && e.contains("finite"), "{e}");
+            let e = refused(|c| c.lr = v);
+            assert!(e.contains("--lr") && e.contains("finite"), "{e}");
+            let e = refused(|c| c.mapping_lr = v);
+            assert!(e.contains("--mapping-lr"), "{e}");
+            let e = refused(|c| c.ema_kimg = v);
+            assert!(e.contains("--ema-kimg"), "{e}");
+            let e = refused(|c| c.adam_eps = v);
+            assert!(e.contains("--adam-eps"), "{e}");
+            let e = refused(|c| c.betas.1 = v);
+            assert!(e.contains("--betas"), "{e}");
         }
     }
 }

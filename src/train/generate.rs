@@ -20,6 +20,8 @@ pub struct LoadedGenerator {
     pub store: ParamStore,
     pub w_avg: Tensor,
     pub used_ema: bool,
+    /// Newer checkpoints of the run directory that did not read (why, naming each file).
+    pub skipped: Vec<String>,
 }
 
 /// Infers the sizes of a reference state dict from its tensor shapes.
@@ -67,12 +69,14 @@ pub fn infer_config(ck: &Checkpoint) -> Result<ModelConfig> {
     })
 }
 
-/// The checkpoint `path` names: a file, or the newest checkpoint of a run directory (or of
-/// its `checkpoints/` folder).
-pub fn resolve_checkpoint(path: &Path) -> Result<std::path::PathBuf> {
+/// The checkpoint `path` names, read: a file, or the newest checkpoint of a run directory (or
+/// of its `checkpoints/` folder) that reads back intact, as `--resume` picks it. Also returns
+/// the newer files of that directory that did not read, so the caller can name them.
+pub fn read_checkpoint(path: &Path) -> Result<(std::path::PathBuf, Checkpoint, Vec<String>)> {
     if !path.is_dir() {
-        // A missing or unreadable file is reported by the checkpoint reader.
-        return Ok(path.to_path_buf());
+        // A missing or unreadable file is reported by the checkpoint reader, naming it.
+        let ck = checkpoint::read(path).context("cannot load checkpoint")?;
+        return Ok((path.to_path_buf(), ck, Vec::new()));
     }
     let sub = path.join("checkpoints");
     let dir = if sub.is_dir() {
@@ -80,19 +84,17 @@ pub fn resolve_checkpoint(path: &Path) -> Result<std::path::PathBuf> {
     } else {
         path.to_path_buf()
     };
-    let newest = checkpoint::list(&dir)
-        .with_context(|| format!("cannot list checkpoints in {}", dir.display()))?
-        .into_iter()
-        .max_by_key(|(step, _)| *step)
+    let latest = checkpoint::latest(&dir)
+        .with_context(|| format!("cannot load a checkpoint from {}", dir.display()))?
         .ok_or_else(|| anyhow!("no checkpoint in {}", dir.display()))?;
-    Ok(newest.1)
+    let skipped = latest.skipped.iter().map(|e| e.to_string()).collect();
+    Ok((latest.path, latest.checkpoint, skipped))
 }
 
-/// Reads the checkpoint `path` names (see `resolve_checkpoint`) and builds its generator.
+/// Reads the checkpoint `path` names (see [`read_checkpoint`]) and builds its generator.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
-    let path = &resolve_checkpoint(path)?;
-    // The checkpoint's errors name the file.
-    let ck = checkpoint::read(path).context("cannot load checkpoint")?;
+    let (path, ck, skipped) = read_checkpoint(path)?;
+    let path = &path;
     let cfg = match TrainState::config_of(&ck) {
         Ok(train) => train.model,
         Err(_) => infer_config(&ck)?,
@@ -134,6 +136,7 @@ pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
         store,
         w_avg,
         used_ema,
+        skipped,
     })
 }
 
@@ -151,29 +154,54 @@ fn estimate_w_avg(ctx: &Context, store: &ParamStore, cfg: &ModelConfig) -> Resul
     Ok(Tensor::from_f32(ctx, &[cfg.d_latent], &values)?)
 }
 
-/// Parses "0-15", "3", "1,5,9" or combinations like "0-3,10".
+/// Most seeds one `generate` (or `--seeds` list) writes.
+pub const MAX_SEEDS: usize = 10_000;
+/// Most row or column seeds of a style-mixing figure (its cells are held in memory at once).
+pub const MAX_MIX_SEEDS: usize = 32;
+
+/// Parses "0-15", "3", "1,5,9" or combinations like "0-3,10", of at most [`MAX_SEEDS`] seeds.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
-    let mut seeds = Vec::new();
+    parse_seeds_at_most(text, MAX_SEEDS)
+}
+
+/// As [`parse_seeds`], with at most `max` seeds; the count is checked before any is stored.
+pub fn parse_seeds_at_most(text: &str, max: usize) -> Result<Vec<u64>> {
+    let bad = || anyhow!("bad seed list `{text}`: use forms like 0-15, 3 or 1,5,9");
+    let mut ranges = Vec::new();
+    let mut count: u64 = 0;
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || anyhow!("bad seed list `{text}`: use forms like 0-15, 3 or 1,5,9");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u64, u64) = (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                );
-                if b < a || b - a >= 100_000 {
-                    return Err(bad());
-                }
-                seeds.extend(a..=b);
+        let (a, b): (u64, u64) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let a = part.parse().map_err(|_| bad())?;
+                (a, a)
             }
-            None => seeds.push(part.parse().map_err(|_| bad())?),
+        };
+        if b < a {
+            return Err(bad());
         }
+        count = count.saturating_add((b - a).saturating_add(1));
+        ranges.push((a, b));
     }
-    if seeds.is_empty() {
+    if count > max as u64 {
+        bail!("seed list `{text}` names {count} seeds, more than the limit of {max}");
+    }
+    if ranges.is_empty() {
         bail!("no seeds given");
     }
-    Ok(seeds)
+    Ok(ranges.into_iter().flat_map(|(a, b)| a..=b).collect())
+}
+
+/// Refuses a truncation psi that is not a finite number: NaN or infinity make every image
+/// black without any other sign of trouble.
+pub fn check_truncation(psi: f32) -> Result<()> {
+    if !psi.is_finite() {
+        bail!("--truncation {psi} must be a finite number (1 = no truncation)");
+    }
+    Ok(())
 }
 
 fn upscale(size: usize) -> u32 {
@@ -294,5 +322,32 @@ mod tests {
         for bad in ["", "a", "3-1", "1-", "-"] {
             assert!(parse_seeds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn seed_lists_are_bounded_with_the_limit_named() {
+        let e = parse_seeds("0-100000").unwrap_err().to_string();
+        assert!(
+            e.contains("100001 seeds") && e.contains("limit of 10000"),
+            "{e}"
+        );
+        let e = parse_seeds("0-18446744073709551615")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limit of 10000"), "{e}");
+        assert_eq!(parse_seeds("0-9999").unwrap().len(), 10_000);
+        let e = parse_seeds_at_most("0-32", MAX_MIX_SEEDS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limit of 32"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_truncation_is_refused() {
+        for psi in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let e = check_truncation(psi).unwrap_err().to_string();
+            assert!(e.contains("--truncation") && e.contains("finite"), "{e}");
+        }
+        check_truncation(0.5).unwrap();
     }
 }

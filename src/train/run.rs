@@ -1,7 +1,11 @@
 //! The training loop: data in, recorded steps replayed, progress, metrics, samples, loss plot
-//! and checkpoints out. Stopping (Ctrl-C) finishes the current step and writes a checkpoint;
-//! a non-finite loss stops with an error naming the step (numbered from 0, as in metrics.jsonl)
-//! and the last good checkpoint, and writes nothing, so that checkpoint stays the newest.
+//! and checkpoints out. Stopping (the `stop` flag: SIGINT or SIGTERM in the CLI) finishes the
+//! current step and writes a checkpoint; a stop before the first step writes nothing. A
+//! non-finite loss stops with an error naming the step (counted from 1, as the console and the
+//! checkpoint names count; metrics.jsonl's `step` is that minus one) and the last good
+//! checkpoint, and writes nothing, so that checkpoint stays the newest. Whenever a step writes
+//! both, the checkpoint is written before samples and plots: it is what cannot be redone, so a
+//! full disk or a broken plot must not cost it.
 
 use super::checkpoint;
 use super::config::TrainConfig;
@@ -39,6 +43,26 @@ pub struct RunSummary {
     pub steps_done: u64,
     pub last_checkpoint: Option<PathBuf>,
     pub stopped_early: bool,
+}
+
+impl RunSummary {
+    /// The closing lines of a run, naming only files this run actually wrote.
+    pub fn report(&self, out: &Path) -> Vec<String> {
+        if self.steps_done == 0 {
+            return vec![
+                "stopped before the first step: no step ran, and no checkpoint or samples were \
+                 written"
+                    .into(),
+            ];
+        }
+        let mut lines = Vec::new();
+        if let Some(path) = &self.last_checkpoint {
+            lines.push(format!("checkpoint: {}", path.display()));
+        }
+        // Every run with a step writes the grid at its last step, or when stopped.
+        lines.push(format!("samples: {}", out.join("samples.png").display()));
+        lines
+    }
 }
 
 pub fn checkpoint_dir(out: &Path) -> PathBuf {
@@ -113,6 +137,13 @@ fn run_loop(
     let start = state.step;
     let mut loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
     let metrics_path = out.join("metrics.jsonl");
+    if options.stop.load(Ordering::SeqCst) {
+        return Ok(RunSummary {
+            steps_done: 0,
+            last_checkpoint: None,
+            stopped_early: true,
+        });
+    }
     let mut log = if start == 0 {
         MetricsWriter::create(&metrics_path)?
     } else {
@@ -129,7 +160,7 @@ fn run_loop(
             break;
         }
         for micro in 0..cfg.accumulate {
-            let batch = loader.next_batch();
+            let batch = loader.next_batch()?;
             host.real[micro].write(&batch.data)?;
             host.crossover_d[micro].write(&[crossover(&cfg, idx, 0, micro)])?;
             host.crossover_g[micro].write(&[crossover(&cfg, idx, 1, micro)])?;
@@ -209,7 +240,8 @@ fn run_loop(
                 Some((_, path)) => format!("the last good checkpoint is {}", path.display()),
                 None => "no checkpoint had been written yet".into(),
             };
-            bail!("the {name} became {value} at step {idx}; training stopped ({kept})");
+            let step = idx + 1;
+            bail!("the {name} became {value} at step {step}; training stopped ({kept})");
         }
         log.log(idx, &values)?;
         if let Some(bar) = &bar {
@@ -218,6 +250,9 @@ fn run_loop(
         }
         let done = idx + 1;
         let last = done == cfg.steps;
+        if done % cfg.checkpoint_every == 0 || last {
+            last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
+        }
         if done % cfg.sample_every == 0 || last {
             write_samples(&mut sampler, &reals, &cfg, out, done)?;
             write_plot(&metrics_path, out)?;
@@ -230,9 +265,12 @@ fn run_loop(
                 );
             }
         }
-        if done % cfg.checkpoint_every == 0 || last {
-            last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
-        }
+    }
+    if stopped_early && state.step == start && start == 0 {
+        // Stopped before the first step of a fresh run: the metrics file is the empty one made
+        // above, and leaving it would make the directory look like a run that must be resumed.
+        drop(log);
+        let _ = std::fs::remove_file(&metrics_path);
     }
     if stopped_early && state.step > start {
         last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
@@ -351,4 +389,45 @@ fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
         plot::save(&out.join("swd.png"), &swd, &opts)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::atomic::test_dir::TestDir;
+    use super::*;
+    use crate::nn::ModelConfig;
+
+    #[test]
+    fn a_stop_before_the_first_step_writes_and_claims_nothing() {
+        let ctx = crate::testing::context();
+        let cfg = TrainConfig {
+            model: ModelConfig {
+                image_size: 8,
+                d_latent: 8,
+                mapping_layers: 1,
+                g_features: 4,
+                g_max_features: 8,
+                d_features: 4,
+                d_max_features: 8,
+            },
+            batch: 4,
+            steps: 3,
+            ..TrainConfig::default()
+        };
+        let dir = TestDir::new("stop-first");
+        let dataset = open_dataset(&cfg).unwrap();
+        let state = TrainState::new(&ctx, &cfg).unwrap();
+        let options = RunOptions {
+            out: dir.path().to_path_buf(),
+            progress: false,
+            stop: Arc::new(AtomicBool::new(true)),
+        };
+        let summary = train(&ctx, state, dataset, &options).unwrap();
+        assert_eq!(summary.steps_done, 0);
+        assert!(summary.stopped_early && summary.last_checkpoint.is_none());
+        assert!(dir.files().is_empty(), "{:?}", dir.files());
+        let report = summary.report(dir.path()).join("\n");
+        assert!(report.contains("no step ran"), "{report}");
+        assert!(!report.contains("samples.png"), "{report}");
+    }
 }

@@ -185,6 +185,12 @@ impl Recorder {
         &self.ctx
     }
 
+    /// Defers an error (the first one wins) to [`Recorder::finish`], as failed pipelines are:
+    /// ops record without a `Result`, so a failed allocation inside one ends up here.
+    pub fn fail(&mut self, e: VkError) {
+        self.error.get_or_insert(e);
+    }
+
     /// A new graph parameter with its first value.
     pub fn param(&mut self, initial: u32) -> Param {
         self.params.push(initial);
