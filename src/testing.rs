@@ -14,7 +14,7 @@
 use crate::autograd::{Tape, Var};
 use crate::ops;
 use crate::tensor::{numel, CpuTensor, Tensor};
-use crate::vk::{Context, ContextOptions, LimitsMode};
+use crate::vk::{Context, ContextOptions, KernelFamily, LimitsMode};
 
 /// A context on the test device with validation on; dropping it fails the test if the
 /// validation layer reported anything.
@@ -39,7 +39,8 @@ impl Drop for ValidatedContext {
 }
 
 /// The device tests run on (`VKGAN_TEST_DEVICE=N` to choose, `VKGAN_LIMITS=minimum` for the
-/// Vulkan 1.1 minimum limits), validation required.
+/// Vulkan 1.1 minimum limits, `VKGAN_KERNELS=cpu|gpu` to force a kernel family), validation
+/// required.
 pub fn context() -> ValidatedContext {
     context_with_limits(LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}")))
 }
@@ -53,6 +54,7 @@ pub fn context_with_limits(limits: LimitsMode) -> ValidatedContext {
         device,
         validate: true,
         limits,
+        kernels: KernelFamily::from_env().unwrap_or_else(|e| panic!("{e}")),
     })
     .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
     assert!(ctx.validating());

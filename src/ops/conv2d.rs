@@ -36,7 +36,7 @@
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Buffer, DeviceKind, Word};
+use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels, Word};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
@@ -215,12 +215,12 @@ fn with_direct_kernels(f: impl FnOnce()) {
 }
 
 /// Which algorithm a 3x3 convolution on an output plane at least 8 wide runs: Winograd
-/// F(2x2, 3x3) on CPU drivers, where it does 16 products per 2x2 block and channel instead of
-/// 36 (all 3x3 convolutions at the reference size, 2-core llvmpipe: 52 -> 66 GFLOP/s forward,
-/// 46-49 -> 62 input gradient, counted as direct-convolution work; the plain training step
-/// 6.03 -> 5.63 s), and the direct kernel elsewhere (GPUs are not measured yet).
-fn use_winograd(conv: &TileConv, kind: DeviceKind) -> bool {
-    conv.k == 3 && conv.out_hw.1 >= 8 && kind == DeviceKind::Cpu && !direct_only()
+/// F(2x2, 3x3) in the CPU kernel family, where it does 16 products per 2x2 block and channel
+/// instead of 36 (all 3x3 convolutions at the reference size, 2-core llvmpipe: 52 -> 66
+/// GFLOP/s forward, 46-49 -> 62 input gradient, counted as direct-convolution work; the plain
+/// training step 6.03 -> 5.63 s), and the direct kernel elsewhere (GPUs are not measured yet).
+fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
+    conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
 }
 
 fn record_tile_conv(
@@ -233,10 +233,14 @@ fn record_tile_conv(
 ) {
     let ctx = rec.context();
     let kernels = ctx.kernels();
-    // (kernel, channels, rows, columns) per invocation.
-    let winograd = use_winograd(conv, ctx.info().kind);
+    // (kernel, channels, rows, columns) per invocation. The GPU family takes the smallest
+    // tile at every width.
+    let family = ctx.kernel_family();
+    let winograd = use_winograd(conv, family);
     let (kernel, to, th, tw) = if winograd {
         (&kernels.conv2d_wino8, 16, 8, 8)
+    } else if family == KernelFamily::Gpu {
+        (&kernels.conv2d_w2, 16, 2, 2)
     } else if conv.out_hw.1 >= 8 {
         (&kernels.conv2d_w8, 16, 8, 8)
     } else if conv.out_hw.1 > 2 {
@@ -247,15 +251,13 @@ fn record_tile_conv(
     let tiles_x = conv.out_hw.1.div_ceil(tw);
     let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
     let local = kernel.spec.local_size[0] as usize;
+    // Past u32 the recorder refuses the grid with an error naming the limit.
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let groups = [
-        invocations.div_ceil(local) as u32,
-        conv.o.div_ceil(to) as u32,
+        count(invocations.div_ceil(local)),
+        count(conv.o.div_ceil(to)),
         1,
     ];
-    assert!(
-        groups[0] <= 65535 && groups[1] <= 65535,
-        "conv2d grid {groups:?} too large"
-    );
     let u = |v: usize| Word::from(v as u32);
     let o4 = conv.o.div_ceil(4);
     let packed_len = conv.c * conv.k * conv.k * o4 * 4;
@@ -265,14 +267,13 @@ fn record_tile_conv(
     let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
     pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
     let taps = conv.c * conv.k * conv.k;
-    assert!(taps <= 65535, "conv2d kernel with {taps} taps");
     rec.dispatch(
         &kernels.conv2d_wpack,
         &[read(w), write(&packed)],
         &pack_push,
         [
             o4.div_ceil(kernels.conv2d_wpack.spec.local_size[0] as usize) as u32,
-            taps as u32,
+            count(taps),
             1,
         ],
     );
@@ -444,17 +445,24 @@ struct Conv2dWeightGrad {
     padding: usize,
 }
 
-/// Output x input channels per invocation of conv2d_wgrad3(_w4) / conv2d_wgrad1.
-fn wgrad_tile(k: usize) -> (usize, usize) {
-    if k == 3 {
-        (16, 4)
-    } else {
-        (8, 8)
+/// The weight-gradient kernel for a k x k kernel over output planes `wo` wide, and its output
+/// x input channels per invocation.
+fn wgrad_kernel(
+    kernels: &Kernels,
+    family: KernelFamily,
+    k: usize,
+    wo: usize,
+) -> (&Kernel, usize, usize) {
+    match (k, family) {
+        (3, KernelFamily::Gpu) => (&kernels.conv2d_wgrad3_t4, 4, 4),
+        (3, KernelFamily::Cpu) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4),
+        (3, KernelFamily::Cpu) => (&kernels.conv2d_wgrad3, 16, 4),
+        _ => (&kernels.conv2d_wgrad1, 8, 8),
     }
 }
 
 /// Batch images per split of the weight gradient: enough invocations to fill the device (about
-/// 2^16 on a GPU; on a CPU driver, which runs a workgroup per thread and a thread per core,
+/// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread and a thread per core,
 /// four workgroups of 64 per core), and no split where the unsplit grid already has that many.
 /// Every split costs memory for its partial sums and a pass over them: at the reference size
 /// on 2 cores, 4 workgroups per core instead of 64 in all left the step time unchanged and
@@ -490,11 +498,11 @@ impl Op for Conv2dWeightGrad {
         let (xs, gs) = (inputs[0].shape(), inputs[1].shape());
         let (b, c, o) = (xs[0], xs[1], gs[1]);
         let k = out.shape()[2];
-        let (to, tc) = wgrad_tile(k);
-        let invocations = c.div_ceil(tc) * o.div_ceil(to);
         let ctx = rec.context();
-        let cpu = ctx.info().kind == DeviceKind::Cpu;
-        let per_split = wgrad_per_split(b, invocations, cpu);
+        let family = ctx.kernel_family();
+        let (kernel, to, tc) = wgrad_kernel(ctx.kernels(), family, k, gs[3]);
+        let invocations = c.div_ceil(tc) * o.div_ceil(to);
+        let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu);
         let splits = b.div_ceil(per_split);
         let n = out.numel();
         let part = if splits > 1 {
@@ -505,13 +513,6 @@ impl Op for Conv2dWeightGrad {
             Some(part)
         } else {
             None
-        };
-        let kernel = if k == 3 && gs[3] <= 4 {
-            &ctx.kernels().conv2d_wgrad3_w4
-        } else if k == 3 {
-            &ctx.kernels().conv2d_wgrad3
-        } else {
-            &ctx.kernels().conv2d_wgrad1
         };
         let u = |v: usize| Word::from(v as u32);
         let push = [
@@ -608,17 +609,39 @@ mod tests {
     }
 
     #[test]
-    fn kernel_choice_follows_the_device_and_width() {
-        let cpu = crate::testing::context().info().kind == DeviceKind::Cpu;
-        let wide = if cpu { "conv2d_wino8" } else { "conv2d_w8" };
-        assert_eq!(conv_kernel(8, 8), wide);
-        assert_eq!(conv_kernel(3, 19), wide);
+    fn kernel_choice_follows_the_family_and_width() {
+        let family = crate::testing::context().kernel_family();
+        if family == KernelFamily::Gpu {
+            for (h, w) in [(8, 8), (3, 19), (8, 7), (2, 2)] {
+                assert_eq!(conv_kernel(h, w), "conv2d_w2", "{h}x{w}");
+            }
+            return;
+        }
+        assert_eq!(conv_kernel(8, 8), "conv2d_wino8");
+        assert_eq!(conv_kernel(3, 19), "conv2d_wino8");
         assert_eq!(conv_kernel(8, 7), "conv2d_w4");
         with_direct_kernels(|| assert_eq!(conv_kernel(8, 8), "conv2d_w8"));
         assert_eq!(
             conv_kernel(8, 8),
-            wide,
+            "conv2d_wino8",
             "the override ends with its closure"
+        );
+    }
+
+    #[test]
+    fn each_family_has_its_weight_gradient_kernels() {
+        let ctx = crate::testing::context();
+        let names = |family| {
+            [(3, 8), (3, 4), (1, 8)]
+                .map(|(k, wo)| wgrad_kernel(ctx.kernels(), family, k, wo).0.spec.name)
+        };
+        assert_eq!(
+            names(KernelFamily::Cpu),
+            ["conv2d_wgrad3", "conv2d_wgrad3_w4", "conv2d_wgrad1"]
+        );
+        assert_eq!(
+            names(KernelFamily::Gpu),
+            ["conv2d_wgrad3_t4", "conv2d_wgrad3_t4", "conv2d_wgrad1"]
         );
     }
 

@@ -21,6 +21,45 @@ pub struct ContextOptions {
     pub validate: bool,
     /// The device's limits, or the Vulkan 1.1 minimums whatever the device reports.
     pub limits: LimitsMode,
+    /// The kernel family to use; `None` takes the device's (`DeviceInfo::kernel_family`).
+    pub kernels: Option<KernelFamily>,
+}
+
+/// Which shapes of the hot kernels (convolutions and their gradients) a context records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFamily {
+    /// Large register tiles (16 channels x 8 x 8 outputs an invocation) and Winograd 3x3
+    /// convolutions, for llvmpipe: it runs a workgroup as one thread with SIMD lanes across
+    /// invocations, so work per invocation is what feeds it, and its JIT compiles the tiles
+    /// in seconds.
+    Cpu,
+    /// Small per-invocation tiles, many invocations: for GPUs, where registers are per thread,
+    /// and for every other driver. SwiftShader's JIT took 34 s and 9.4 GB to compile the Cpu
+    /// family's conv2d_w8 and 38 s and 14 GB for conv2d_wgrad3 (peak RSS, 2-core EPYC).
+    Gpu,
+}
+
+impl KernelFamily {
+    /// `VKGAN_KERNELS`: unset for the device's family, `cpu` or `gpu` to force one.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        match std::env::var("VKGAN_KERNELS") {
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Ok(v) if v.is_empty() => Ok(None),
+            Ok(v) if v == "cpu" => Ok(Some(KernelFamily::Cpu)),
+            Ok(v) if v == "gpu" => Ok(Some(KernelFamily::Gpu)),
+            Ok(v) => Err(format!(
+                "VKGAN_KERNELS={v:?} is not a kernel family: use `cpu` or `gpu`"
+            )),
+            Err(e) => Err(format!("VKGAN_KERNELS: {e}")),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            KernelFamily::Cpu => "cpu",
+            KernelFamily::Gpu => "gpu",
+        }
+    }
 }
 
 impl ContextOptions {
@@ -29,10 +68,12 @@ impl ContextOptions {
     pub fn from_env(device: Option<usize>) -> Result<Self, VkError> {
         let validate = std::env::var("VKGAN_VALIDATE").is_ok_and(|v| v == "1");
         let limits = LimitsMode::from_env().map_err(VkError::Environment)?;
+        let kernels = KernelFamily::from_env().map_err(VkError::Environment)?;
         Ok(ContextOptions {
             device,
             validate,
             limits,
+            kernels,
         })
     }
 }
@@ -44,6 +85,8 @@ pub struct DeviceInfo {
     pub name: String,
     pub kind: DeviceKind,
     pub driver: String,
+    /// Whether the driver is Mesa's llvmpipe (lavapipe).
+    pub llvmpipe: bool,
     pub api_version: (u32, u32, u32),
     pub subgroup_size: u32,
     /// The limits the device reports (a context may keep to lower ones: `Context::limits`).
@@ -92,6 +135,18 @@ impl DeviceKind {
             DeviceKind::Virtual => "virtual GPU",
             DeviceKind::Cpu => "CPU",
             DeviceKind::Other => "other",
+        }
+    }
+}
+
+impl DeviceInfo {
+    /// The kernel family this device runs unless told otherwise: the CPU family on llvmpipe,
+    /// the GPU family everywhere else.
+    pub fn kernel_family(&self) -> KernelFamily {
+        if self.llvmpipe {
+            KernelFamily::Cpu
+        } else {
+            KernelFamily::Gpu
         }
     }
 }
@@ -209,6 +264,7 @@ impl Instance {
             self.instance
                 .get_physical_device_properties2(pd, &mut props2)
         };
+        let llvmpipe = has_driver_props && driver.driver_id == vk::DriverId::MESA_LLVMPIPE;
         let driver = if has_driver_props {
             let name = driver
                 .driver_name_as_c_str()
@@ -245,6 +301,7 @@ impl Instance {
                 .unwrap_or_else(|_| "unnamed".into()),
             kind: DeviceKind::from_vk(props.device_type),
             driver,
+            llvmpipe,
             api_version: (
                 vk::api_version_major(props.api_version),
                 vk::api_version_minor(props.api_version),
@@ -328,6 +385,7 @@ pub(crate) struct Inner {
     /// The limits kept to: the device's, or lower in minimum-limits mode.
     pub(crate) limits: Limits,
     pub(crate) limits_mode: LimitsMode,
+    pub(crate) kernel_family: KernelFamily,
     pub(crate) stats: RefCell<Stats>,
     /// Meaningful bits of a timestamp on the compute queue (0: it cannot write timestamps).
     pub(crate) timestamp_valid_bits: u32,
@@ -449,6 +507,7 @@ impl Context {
                 kernels: Kernels::default(),
                 limits: info.limits.in_mode(options.limits),
                 limits_mode: options.limits,
+                kernel_family: options.kernels.unwrap_or(info.kernel_family()),
                 info,
                 stats: RefCell::default(),
                 timestamp_valid_bits,
@@ -468,6 +527,11 @@ impl Context {
 
     pub fn limits_mode(&self) -> LimitsMode {
         self.inner.limits_mode
+    }
+
+    /// The kernel family ops record (see `ContextOptions::kernels`).
+    pub fn kernel_family(&self) -> KernelFamily {
+        self.inner.kernel_family
     }
 
     pub fn stats(&self) -> Stats {

@@ -9,7 +9,9 @@ mod limits;
 mod recorder;
 
 pub use buffer::Buffer;
-pub use context::{list_devices, Context, ContextOptions, DeviceInfo, DeviceKind, Stats};
+pub use context::{
+    list_devices, Context, ContextOptions, DeviceInfo, DeviceKind, KernelFamily, Stats,
+};
 pub use kernels::{Io, Kernel, KernelSpec, Kernels};
 pub use limits::{Limits, LimitsMode};
 pub use recorder::{
