@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libvulkan1 libvulkan-dev mesa-vulkan-drivers \
-vulkan-validationlayers vulkan-tools libshaderc-dev glslang-dev spirv-tools"
+vulkan-validationlayers vulkan-tools libshaderc-dev glslang-dev spirv-tools curl brotli"
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 

@@ -267,7 +267,7 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn devices() -> Result<()> {
     let (devices, default) = vk::list_devices()?;
-    let mode = vk::LimitsMode::from_env().map_err(|e| anyhow!(e))?;
+    let mode = vk::LimitsMode::from_env().map_err(vk::VkError::Environment)?;
     println!(
         "Vulkan devices ({} found; * = default, pick another with --device N):",
         devices.len()

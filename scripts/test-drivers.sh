@@ -1,0 +1,35 @@
+#!/usr/bin/env sh
+# The whole test suite (every op test, the golden cases, the CLI tests: train through R1 steps,
+# --resume, generate, mix, metrics, bench), three times, all under the Khronos validation layer:
+#   1. lavapipe with its own limits (the CPU kernel family, texel-buffer I/O);
+#   2. lavapipe held to the Vulkan 1.1 minimum limits (VKGAN_LIMITS=minimum: 65536-texel views,
+#      so large tensors take the storage-buffer builds of the kernels);
+#   3. SwiftShader, a second conformant implementation with small-GPU limits (the GPU kernel
+#      family; fetched by scripts/fetch-swiftshader.sh into its cache directory).
+# A failure in any pass fails the script; each pass prints its wall time.
+# Extra arguments go to every `cargo test` (e.g. a test-name filter).
+set -eu
+cd "$(dirname "$0")/.."
+
+lavapipe=$(ls /usr/share/vulkan/icd.d/lvp_icd*.json 2>/dev/null | head -n 1)
+if [ -z "$lavapipe" ]; then
+    echo "test-drivers: lavapipe's ICD manifest is missing; run scripts/setup-debian.sh" >&2
+    exit 1
+fi
+swiftshader=$(sh scripts/fetch-swiftshader.sh)
+
+pass() {
+    name=$1
+    shift
+    echo "== test-drivers: $name"
+    start=$(date +%s)
+    env "$@" cargo test --release -- $EXTRA
+    echo "== test-drivers: $name passed in $(($(date +%s) - start)) s"
+}
+
+EXTRA="$*"
+cargo build --release --all-targets
+pass "lavapipe, device limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device
+pass "lavapipe, Vulkan 1.1 minimum limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=minimum
+pass "SwiftShader" VK_ICD_FILENAMES="$swiftshader" VKGAN_LIMITS=device
+echo "== test-drivers: all passes passed"
