@@ -1,10 +1,11 @@
 #!/usr/bin/env sh
 # The whole test suite (every op test, the golden cases, the CLI tests: train through R1 steps,
-# --resume, generate, mix, metrics, bench), three times, all under the Khronos validation layer:
+# --resume, generate, mix, metrics, bench), four times, all under the Khronos validation layer:
 #   1. lavapipe with its own limits (the CPU kernel family, texel-buffer I/O);
 #   2. lavapipe held to the Vulkan 1.1 minimum limits (VKGAN_LIMITS=minimum: 65536-texel views,
 #      so large tensors take the storage-buffer builds of the kernels);
-#   3. SwiftShader, a second conformant implementation with small-GPU limits (the GPU kernel
+#   3. lavapipe running the GPU kernel family (VKGAN_KERNELS=gpu);
+#   4. SwiftShader, a second conformant implementation with small-GPU limits (the GPU kernel
 #      family; fetched by scripts/fetch-swiftshader.sh into its cache directory).
 # A failure in any pass fails the script; each pass prints its wall time.
 # Extra arguments go to every `cargo test` (e.g. a test-name filter).
@@ -31,5 +32,6 @@ EXTRA="$*"
 cargo build --release --all-targets
 pass "lavapipe, device limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device
 pass "lavapipe, Vulkan 1.1 minimum limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=minimum
+pass "lavapipe, GPU kernel family" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device VKGAN_KERNELS=gpu
 pass "SwiftShader" VK_ICD_FILENAMES="$swiftshader" VKGAN_LIMITS=device
 echo "== test-drivers: all passes passed"

@@ -8,6 +8,7 @@
 // once, then each weight vec4 once, and uses every input for up to 9 taps and TO channels.
 // Tiles and bindings are in conv2d_layout.glsl. The kernel is at most 3x3.
 #include "conv2d_layout.glsl"
+#include "conv2d_blocks.glsl"
 
 void main() {
     uint b, o0;

@@ -16,6 +16,7 @@
 // per sum per channel that costs more than the product unless an iteration covers several
 // channels. Past the last channel, an iteration's spare channels read zeros.
 #include "conv2d_layout.glsl"
+#include "conv2d_blocks.glsl"
 
 // 2x2 blocks per invocation, down and across.
 #define BY (TH / 2)

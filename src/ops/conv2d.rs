@@ -233,31 +233,36 @@ fn record_tile_conv(
 ) {
     let ctx = rec.context();
     let kernels = ctx.kernels();
-    // (kernel, channels, rows, columns) per invocation. The GPU family takes the smallest
-    // tile at every width.
     let family = ctx.kernel_family();
     let winograd = use_winograd(conv, family);
-    let (kernel, to, th, tw) = if winograd {
-        (&kernels.conv2d_wino8, 16, 8, 8)
-    } else if family == KernelFamily::Gpu {
-        (&kernels.conv2d_w2, 16, 2, 2)
-    } else if conv.out_hw.1 >= 8 {
-        (&kernels.conv2d_w8, 16, 8, 8)
-    } else if conv.out_hw.1 > 2 {
-        (&kernels.conv2d_w4, 16, 4, 4)
-    } else {
-        (&kernels.conv2d_w2, 16, 2, 2)
-    };
-    let tiles_x = conv.out_hw.1.div_ceil(tw);
-    let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
-    let local = kernel.spec.local_size[0] as usize;
     // Past u32 the recorder refuses the grid with an error naming the limit.
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    let groups = [
-        count(invocations.div_ceil(local)),
-        count(conv.o.div_ceil(to)),
-        1,
-    ];
+    let (kernel, groups, tiles_x) = if family == KernelFamily::Gpu {
+        // 32 channels x 64 pixels a workgroup (conv2d_gemm.comp).
+        let pixels = conv.b * conv.out_hw.0 * conv.out_hw.1;
+        let groups = [count(pixels.div_ceil(64)), count(conv.o.div_ceil(32)), 1];
+        (&kernels.conv2d_gemm, groups, 0)
+    } else {
+        // (kernel, channels, rows, columns) per invocation.
+        let (kernel, to, th, tw) = if winograd {
+            (&kernels.conv2d_wino8, 16, 8, 8)
+        } else if conv.out_hw.1 >= 8 {
+            (&kernels.conv2d_w8, 16, 8, 8)
+        } else if conv.out_hw.1 > 2 {
+            (&kernels.conv2d_w4, 16, 4, 4)
+        } else {
+            (&kernels.conv2d_w2, 16, 2, 2)
+        };
+        let tiles_x = conv.out_hw.1.div_ceil(tw);
+        let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
+        let local = kernel.spec.local_size[0] as usize;
+        let groups = [
+            count(invocations.div_ceil(local)),
+            count(conv.o.div_ceil(to)),
+            1,
+        ];
+        (kernel, groups, tiles_x)
+    };
     let u = |v: usize| Word::from(v as u32);
     let o4 = conv.o.div_ceil(4);
     let packed_len = conv.c * conv.k * conv.k * o4 * 4;
@@ -613,7 +618,7 @@ mod tests {
         let family = crate::testing::context().kernel_family();
         if family == KernelFamily::Gpu {
             for (h, w) in [(8, 8), (3, 19), (8, 7), (2, 2)] {
-                assert_eq!(conv_kernel(h, w), "conv2d_w2", "{h}x{w}");
+                assert_eq!(conv_kernel(h, w), "conv2d_gemm", "{h}x{w}");
             }
             return;
         }
