@@ -53,7 +53,6 @@ const UNOPTIMIZED: &[&str] = &[
     "conv2d_wgrad1",
     "conv2d_wgrad3",
     "conv2d_wgrad3_w4",
-    "conv2d_wgrad3_t4",
     "conv2d_wino8",
 ];
 

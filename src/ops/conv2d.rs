@@ -450,20 +450,29 @@ struct Conv2dWeightGrad {
     padding: usize,
 }
 
-/// The weight-gradient kernel for a k x k kernel over output planes `wo` wide, and its output
-/// x input channels per invocation.
+/// The weight-gradient kernel for a k x k kernel over `c` input and `o` output channels and
+/// output planes `wo` wide, with its workgroups along x and y (z is the batch split).
 fn wgrad_kernel(
     kernels: &Kernels,
     family: KernelFamily,
-    k: usize,
-    wo: usize,
-) -> (&Kernel, usize, usize) {
-    match (k, family) {
-        (3, KernelFamily::Gpu) => (&kernels.conv2d_wgrad3_t4, 4, 4),
-        (3, KernelFamily::Cpu) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4),
-        (3, KernelFamily::Cpu) => (&kernels.conv2d_wgrad3, 16, 4),
+    (c, o, k, wo): (usize, usize, usize, usize),
+) -> (&Kernel, [usize; 2]) {
+    // Output x input channels per invocation of the CPU family's register tiles.
+    let (kernel, to, tc) = match (k, family) {
+        // 32 output channels x 32 (channel, tap) pairs a workgroup (conv2d_wgrad_gemm.comp).
+        (_, KernelFamily::Gpu) => {
+            return (
+                &kernels.conv2d_wgrad_gemm,
+                [(c * k * k).div_ceil(32), o.div_ceil(32)],
+            );
+        }
+        (3, _) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4),
+        (3, _) => (&kernels.conv2d_wgrad3, 16, 4),
         _ => (&kernels.conv2d_wgrad1, 8, 8),
-    }
+    };
+    let invocations = c.div_ceil(tc) * o.div_ceil(to);
+    let local = kernel.spec.local_size[0] as usize;
+    (kernel, [invocations.div_ceil(local), 1])
 }
 
 /// Batch images per split of the weight gradient: enough invocations to fill the device (about
@@ -505,8 +514,8 @@ impl Op for Conv2dWeightGrad {
         let k = out.shape()[2];
         let ctx = rec.context();
         let family = ctx.kernel_family();
-        let (kernel, to, tc) = wgrad_kernel(ctx.kernels(), family, k, gs[3]);
-        let invocations = c.div_ceil(tc) * o.div_ceil(to);
+        let (kernel, [gx, gy]) = wgrad_kernel(ctx.kernels(), family, (c, o, k, gs[3]));
+        let invocations = gx * gy * kernel.spec.local_size[0] as usize;
         let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu);
         let splits = b.div_ceil(per_split);
         let n = out.numel();
@@ -531,11 +540,8 @@ impl Op for Conv2dWeightGrad {
             Word::from(self.padding as i32),
             u(per_split),
         ];
-        let groups = [
-            invocations.div_ceil(kernel.spec.local_size[0] as usize) as u32,
-            1,
-            splits as u32,
-        ];
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let groups = [count(gx), count(gy), count(splits)];
         let target = part.as_ref().unwrap_or(out.buffer());
         rec.dispatch(
             kernel,
@@ -637,8 +643,12 @@ mod tests {
     fn each_family_has_its_weight_gradient_kernels() {
         let ctx = crate::testing::context();
         let names = |family| {
-            [(3, 8), (3, 4), (1, 8)]
-                .map(|(k, wo)| wgrad_kernel(ctx.kernels(), family, k, wo).0.spec.name)
+            [(3, 8), (3, 4), (1, 8)].map(|(k, wo)| {
+                wgrad_kernel(ctx.kernels(), family, (5, 7, k, wo))
+                    .0
+                    .spec
+                    .name
+            })
         };
         assert_eq!(
             names(KernelFamily::Cpu),
@@ -646,7 +656,11 @@ mod tests {
         );
         assert_eq!(
             names(KernelFamily::Gpu),
-            ["conv2d_wgrad3_t4", "conv2d_wgrad3_t4", "conv2d_wgrad1"]
+            [
+                "conv2d_wgrad_gemm",
+                "conv2d_wgrad_gemm",
+                "conv2d_wgrad_gemm"
+            ]
         );
     }
 
