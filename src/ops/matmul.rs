@@ -14,13 +14,14 @@
 //! Each is another `matmul_scaled` with the transpose flags chosen so that no operand is ever
 //! copied; the product is bilinear, so these are exact and differentiate again the same way.
 //!
-//! Kernels: `matmul` (register-blocked 8x4 tiles per invocation, vec4 loads) whenever the
-//! layout gives whole vec4s along the loaded axes, else `matmul_small` (one element per
-//! invocation, strided scalar loads).
+//! Kernels: in the CPU kernel family, `matmul` (register-blocked 8x4 tiles per invocation, vec4
+//! loads) whenever the layout gives whole vec4s along the loaded axes, else `matmul_small` (one
+//! element per invocation, strided scalar loads); in the GPU family `matmul_gemm` (32 x 64
+//! tiles a workgroup through shared memory, strided loads) for every shape.
 
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{grid, read, write, Word};
+use crate::vk::{grid, read, write, KernelFamily, Word};
 
 /// Rows of C per invocation of the `matmul` kernel (`TM` in shaders/matmul.comp).
 const TILE_M: usize = 8;
@@ -110,7 +111,8 @@ impl Op for Matmul {
         let whole_b = if self.tb { k % 4 == 0 } else { n % 4 == 0 };
         let k_ok = k % 4 == 0 || (self.ta && !self.tb);
         let row_tiles = m.div_ceil(TILE_M);
-        if whole_a && whole_b && k_ok && row_tiles <= 65535 {
+        let gpu = ctx.kernel_family() == KernelFamily::Gpu;
+        if !gpu && whole_a && whole_b && k_ok && row_tiles <= 65535 {
             let kernel = &ctx.kernels().matmul;
             let col_groups = n.div_ceil(4).div_ceil(kernel.spec.local_size[0] as usize);
             let push: [Word; 6] = [
@@ -128,7 +130,11 @@ impl Op for Matmul {
                 [col_groups as u32, row_tiles as u32, 1],
             );
         } else {
-            let kernel = &ctx.kernels().matmul_small;
+            let kernel = if gpu {
+                &ctx.kernels().matmul_gemm
+            } else {
+                &ctx.kernels().matmul_small
+            };
             let (a_sm, a_sk) = if self.ta { (1, m) } else { (k, 1) };
             let (b_sk, b_sn) = if self.tb { (1, k) } else { (n, 1) };
             let push: Vec<Word> = [m, n, k, a_sm, a_sk, b_sk, b_sn]
@@ -136,12 +142,14 @@ impl Op for Matmul {
                 .map(|&v| (v as u32).into())
                 .chain([self.alpha.into()])
                 .collect();
-            rec.dispatch(
-                kernel,
-                &bindings,
-                &push,
-                grid((m * n) as u64, kernel.spec.local_size[0]),
-            );
+            // matmul_gemm: 32 rows x 64 columns a workgroup.
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            let groups = if gpu {
+                [count(n.div_ceil(64)), count(m.div_ceil(32)), 1]
+            } else {
+                grid((m * n) as u64, kernel.spec.local_size[0])
+            };
+            rec.dispatch(kernel, &bindings, &push, groups);
         }
     }
 
@@ -225,7 +233,16 @@ mod tests {
     }
 
     #[test]
-    fn kernel_choice_follows_the_layout() {
+    fn kernel_choice_follows_the_family_and_layout() {
+        if crate::testing::context().kernel_family() == KernelFamily::Gpu {
+            for (sa, sb, ta, tb) in [
+                ([32, 512], [512, 512], false, true),
+                ([12, 5], [5, 8], false, false),
+            ] {
+                assert_eq!(kernel_for(sa, sb, ta, tb), "matmul_gemm");
+            }
+            return;
+        }
         // The mapping network's product and both of its adjoints are blocked.
         assert_eq!(kernel_for([32, 512], [512, 512], false, true), "matmul");
         assert_eq!(kernel_for([32, 512], [512, 512], false, false), "matmul");
