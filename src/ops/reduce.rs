@@ -6,13 +6,14 @@
 //!   and axes where `shape` has 1); used by every broadcasting op's backward.
 //! - `mean(x, axes, keepdim)` = sum / count; `sum_all`, `mean_all` reduce to shape [].
 //!
-//! The kernel sums sequentially per output element in f32 (no atomics), so results are the
-//! same on every run.
+//! The kernel sums in f32 in a fixed order (no atomics), so results are the same on every run:
+//! sequentially per output element in the CPU family (`sum_axes`), in a 64-wide tree per
+//! output element in the GPU family (`sum_axes_tree`).
 
 use super::{dispatch_1d, expand, reshape, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::{read, write, KernelFamily, Word};
 
 const MAX_RANK: usize = 6;
 /// Elements one invocation sums (see the shader on why loops stay short).
@@ -41,12 +42,17 @@ fn sum_pass(
     push.extend(words(kept_strides));
     push.extend(words(red));
     push.extend(words(red_strides));
+    // The GPU family's tree kernel takes a workgroup of 64 per output value.
+    let (kernel, invocations) = match ctx.kernel_family() {
+        KernelFamily::Cpu => (&ctx.kernels().sum_axes, n_out * chunks),
+        KernelFamily::Gpu => (&ctx.kernels().sum_axes_tree, n_out * chunks * 64),
+    };
     dispatch_1d(
         rec,
-        &ctx.kernels().sum_axes,
+        kernel,
         &[read(input.buffer()), write(out.buffer())],
         &push,
-        n_out * chunks,
+        invocations,
     );
 }
 
@@ -279,6 +285,9 @@ mod tests {
             (&[3, 300_007], &[1]),
             (&[700, 3, 101], &[0, 2]),
             (&[16_777_220], &[0]),
+            // More outputs than one row of 65535 workgroups (the GPU family's tree kernel
+            // takes a workgroup per output).
+            (&[70_001, 3], &[1]),
         ] {
             let mut t = Tape::new();
             let x = t.leaf(shape, false);
