@@ -282,7 +282,15 @@ fn devices() -> Result<()> {
         println!("     type:               {}", d.kind.label());
         println!("     driver:             {}", d.driver);
         println!("     Vulkan API:         {major}.{minor}.{patch}");
-        println!("     subgroup size:      {}", d.subgroup_size);
+        println!(
+            "     subgroup size:      {}{}",
+            d.subgroup_size,
+            if limits.subgroup_arithmetic {
+                " (arithmetic in compute)"
+            } else {
+                ""
+            }
+        );
         println!("     limits in use:      {}", mode.label());
         println!(
             "     max shared memory:  {} bytes",

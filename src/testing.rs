@@ -47,6 +47,15 @@ pub fn context() -> ValidatedContext {
 
 /// The test device (as `context`) keeping to the limits of `limits`.
 pub fn context_with_limits(limits: LimitsMode) -> ValidatedContext {
+    context_with(
+        limits,
+        KernelFamily::from_env().unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+/// The test device (as `context`) keeping to `limits` and recording `kernels` (`None`: the
+/// device's family).
+pub fn context_with(limits: LimitsMode, kernels: Option<KernelFamily>) -> ValidatedContext {
     let device = std::env::var("VKGAN_TEST_DEVICE")
         .ok()
         .map(|d| d.parse().expect("VKGAN_TEST_DEVICE is a device index"));
@@ -54,7 +63,7 @@ pub fn context_with_limits(limits: LimitsMode) -> ValidatedContext {
         device,
         validate: true,
         limits,
-        kernels: KernelFamily::from_env().unwrap_or_else(|e| panic!("{e}")),
+        kernels,
     })
     .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
     assert!(ctx.validating());

@@ -7,8 +7,10 @@
 //! - `mean(x, axes, keepdim)` = sum / count; `sum_all`, `mean_all` reduce to shape [].
 //!
 //! The kernel sums in f32 in a fixed order (no atomics), so results are the same on every run:
-//! sequentially per output element in the CPU family (`sum_axes`), in a 64-wide tree per
-//! output element in the GPU family (`sum_axes_tree`).
+//! sequentially per output element in the CPU family (`sum_axes`), 64 invocations per output
+//! element in the GPU family, their partial sums added by subgroup arithmetic where the device
+//! has it (`sum_axes_subgroup`) and in a shared-memory tree otherwise (`sum_axes_tree`, also
+//! under `VKGAN_LIMITS=minimum`).
 
 use super::{dispatch_1d, expand, reshape, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
@@ -42,10 +44,14 @@ fn sum_pass(
     push.extend(words(kept_strides));
     push.extend(words(red));
     push.extend(words(red_strides));
-    // The GPU family's tree kernel takes a workgroup of 64 per output value.
+    // The GPU family's tree kernels take a workgroup of 64 per output value.
+    let kernels = ctx.kernels();
     let (kernel, invocations) = match ctx.kernel_family() {
-        KernelFamily::Cpu => (&ctx.kernels().sum_axes, n_out * chunks),
-        KernelFamily::Gpu => (&ctx.kernels().sum_axes_tree, n_out * chunks * 64),
+        KernelFamily::Cpu => (&kernels.sum_axes, n_out * chunks),
+        KernelFamily::Gpu if ctx.limits().subgroup_arithmetic => {
+            (&kernels.sum_axes_subgroup, n_out * chunks * 64)
+        }
+        KernelFamily::Gpu => (&kernels.sum_axes_tree, n_out * chunks * 64),
     };
     dispatch_1d(
         rec,
@@ -300,6 +306,49 @@ mod tests {
                 "{shape:?} over {axes:?}: {:?}",
                 &got[..got.len().min(4)]
             );
+        }
+    }
+
+    #[test]
+    fn every_reduction_kernel_sums_exactly() {
+        use crate::testing::context_with;
+        use crate::vk::LimitsMode;
+        // Minimum limits take subgroup arithmetic away, so the GPU family's shared-memory tree
+        // runs on any device; quarters keep every sum exact in f32.
+        for (limits, family) in [
+            (LimitsMode::Device, KernelFamily::Cpu),
+            (LimitsMode::Device, KernelFamily::Gpu),
+            (LimitsMode::Minimum, KernelFamily::Gpu),
+        ] {
+            let ctx = context_with(limits, Some(family));
+            let want = match family {
+                KernelFamily::Cpu => "sum_axes",
+                KernelFamily::Gpu if ctx.limits().subgroup_arithmetic => "sum_axes_subgroup",
+                KernelFamily::Gpu => "sum_axes_tree",
+            };
+            if limits == LimitsMode::Minimum {
+                assert_eq!(want, "sum_axes_tree");
+            }
+            for (shape, axes) in [(&[5usize, 9001][..], &[1usize][..]), (&[3, 7, 5], &[0, 2])] {
+                let mut t = Tape::new();
+                let x = t.leaf(shape, false);
+                let y = sum(&mut t, x, axes, false);
+                let quarters = Tensor::from_f32(&ctx, shape, &vec![0.25; numel(shape)]).unwrap();
+                let bound = [(x, &quarters)];
+                let program = t.compile(&ctx, &[y], &bound).unwrap();
+                assert!(
+                    program.graph().kernel_names().contains(&want),
+                    "{limits:?} {family:?}: {:?}",
+                    program.graph().kernel_names()
+                );
+                let got = t.eval(&ctx, &[y], &bound).unwrap().remove(0);
+                let per: usize = axes.iter().map(|&a| shape[a]).product();
+                assert!(
+                    got.iter().all(|&v| v == per as f32 / 4.0),
+                    "{limits:?} {family:?} {shape:?}: {:?}",
+                    &got[..got.len().min(4)]
+                );
+            }
         }
     }
 

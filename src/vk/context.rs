@@ -308,7 +308,16 @@ impl Instance {
                 vk::api_version_patch(props.api_version),
             ),
             subgroup_size: subgroup.subgroup_size,
-            limits: Limits::reported(&limits, texel_formats),
+            limits: Limits::reported(
+                &limits,
+                texel_formats,
+                subgroup
+                    .supported_operations
+                    .contains(vk::SubgroupFeatureFlags::ARITHMETIC)
+                    && subgroup
+                        .supported_stages
+                        .contains(vk::ShaderStageFlags::COMPUTE),
+            ),
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
             timestamp_period_ns: limits.timestamp_period,
             timestamp_compute_and_graphics: limits.timestamp_compute_and_graphics == vk::TRUE,

@@ -54,6 +54,9 @@ pub struct Limits {
     /// Whether r32f and rgba32f both work as storage texel buffers (required by the spec, but
     /// checked, not assumed).
     pub texel_formats: bool,
+    /// Whether compute shaders have subgroup arithmetic (Vulkan 1.1 guarantees only the basic
+    /// subgroup operations).
+    pub subgroup_arithmetic: bool,
 }
 
 impl Limits {
@@ -67,9 +70,14 @@ impl Limits {
         max_workgroup_count: [65535, 65535, 65535],
         max_push_constants: 128,
         texel_formats: true,
+        subgroup_arithmetic: false,
     };
 
-    pub(crate) fn reported(limits: &vk::PhysicalDeviceLimits, texel_formats: bool) -> Self {
+    pub(crate) fn reported(
+        limits: &vk::PhysicalDeviceLimits,
+        texel_formats: bool,
+        subgroup_arithmetic: bool,
+    ) -> Self {
         Limits {
             max_texel_buffer_elements: limits.max_texel_buffer_elements,
             max_storage_buffer_range: limits.max_storage_buffer_range,
@@ -79,6 +87,7 @@ impl Limits {
             max_workgroup_count: limits.max_compute_work_group_count,
             max_push_constants: limits.max_push_constants_size,
             texel_formats,
+            subgroup_arithmetic,
         }
     }
 
@@ -100,6 +109,7 @@ impl Limits {
             max_workgroup_count: axes(self.max_workgroup_count, other.max_workgroup_count),
             max_push_constants: self.max_push_constants.min(other.max_push_constants),
             texel_formats: self.texel_formats && other.texel_formats,
+            subgroup_arithmetic: self.subgroup_arithmetic && other.subgroup_arithmetic,
         }
     }
 
@@ -137,6 +147,7 @@ mod tests {
             max_workgroup_count: [u32::MAX >> 1, 65535, 65535],
             max_push_constants: 256,
             texel_formats: true,
+            subgroup_arithmetic: true,
         };
         assert_eq!(big.in_mode(LimitsMode::Device), big);
         assert_eq!(big.in_mode(LimitsMode::Minimum), Limits::VULKAN_1_1_MINIMUM);
