@@ -2,7 +2,7 @@
 
 use super::buffer::Pool;
 use super::kernels::Kernels;
-use super::limits::{Limits, LimitsMode};
+use super::limits::{env_choice, Limits, LimitsMode};
 use super::VkError;
 use ash::vk;
 use std::cell::RefCell;
@@ -42,16 +42,10 @@ pub enum KernelFamily {
 impl KernelFamily {
     /// `VKGAN_KERNELS`: unset for the device's family, `cpu` or `gpu` to force one.
     pub fn from_env() -> Result<Option<Self>, String> {
-        match std::env::var("VKGAN_KERNELS") {
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Ok(v) if v.is_empty() => Ok(None),
-            Ok(v) if v == "cpu" => Ok(Some(KernelFamily::Cpu)),
-            Ok(v) if v == "gpu" => Ok(Some(KernelFamily::Gpu)),
-            Ok(v) => Err(format!(
-                "VKGAN_KERNELS={v:?} is not a kernel family: use `cpu` or `gpu`"
-            )),
-            Err(e) => Err(format!("VKGAN_KERNELS: {e}")),
-        }
+        env_choice(
+            "VKGAN_KERNELS",
+            &[("cpu", KernelFamily::Cpu), ("gpu", KernelFamily::Gpu)],
+        )
     }
 
     pub fn label(self) -> &'static str {

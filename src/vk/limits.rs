@@ -20,21 +20,41 @@ impl LimitsMode {
     /// `VKGAN_LIMITS`: unset or `device` for the device's own limits, `minimum` for the
     /// Vulkan 1.1 minimums.
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var("VKGAN_LIMITS") {
-            Err(std::env::VarError::NotPresent) => Ok(LimitsMode::Device),
-            Ok(v) if v == "device" || v.is_empty() => Ok(LimitsMode::Device),
-            Ok(v) if v == "minimum" => Ok(LimitsMode::Minimum),
-            Ok(v) => Err(format!(
-                "VKGAN_LIMITS={v:?} is not a limits mode: use `device` or `minimum`"
-            )),
-            Err(e) => Err(format!("VKGAN_LIMITS: {e}")),
-        }
+        env_choice(
+            "VKGAN_LIMITS",
+            &[
+                ("device", LimitsMode::Device),
+                ("minimum", LimitsMode::Minimum),
+            ],
+        )
+        .map(Option::unwrap_or_default)
     }
 
     pub fn label(self) -> &'static str {
         match self {
             LimitsMode::Device => "the device's",
             LimitsMode::Minimum => "Vulkan 1.1 minimums (VKGAN_LIMITS=minimum)",
+        }
+    }
+}
+
+/// The value of the environment variable `name` among `choices`; `None` when it is unset or
+/// empty, an error naming the variable and the choices otherwise.
+pub(crate) fn env_choice<T: Copy>(name: &str, choices: &[(&str, T)]) -> Result<Option<T>, String> {
+    let value = match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(e) => return Err(format!("{name}: {e}")),
+        Ok(v) if v.is_empty() => return Ok(None),
+        Ok(v) => v,
+    };
+    match choices.iter().find(|(label, _)| *label == value) {
+        Some(&(_, choice)) => Ok(Some(choice)),
+        None => {
+            let names: Vec<String> = choices.iter().map(|(l, _)| format!("`{l}`")).collect();
+            Err(format!(
+                "{name}={value:?} is not one of {}",
+                names.join(", ")
+            ))
         }
     }
 }
