@@ -38,27 +38,44 @@ pub fn equalized_conv(t: &mut Tape, p: &Bound, prefix: &str, x: Var, padding: us
 
 /// `Conv2dWeightModulate`: x [B,I,H,W], styles s [B,I], raw weight w [O,I,k,k].
 pub fn modulated_conv(t: &mut Tape, x: Var, s: Var, w: Var, demodulate: bool) -> Var {
+    let (y, d) = modulated_conv_parts(t, x, s, w, demodulate);
+    let Some(d) = d else {
+        return y;
+    };
+    let shape = t.shape(y).to_vec();
+    let d4 = ops::reshape(t, d, &[shape[0], shape[1], 1, 1]);
+    ops::mul(t, y, d4)
+}
+
+/// The modulated convolution before demodulation, `conv(x * s, cW)` [B, O, H, W], and with
+/// `demodulate` its factors d [B, O]: the output is y * d over (H, W).
+fn modulated_conv_parts(
+    t: &mut Tape,
+    x: Var,
+    s: Var,
+    w: Var,
+    demodulate: bool,
+) -> (Var, Option<Var>) {
     let ws = t.shape(w).to_vec();
-    let (o, i, k) = (ws[0], ws[1], ws[2]);
+    let (i, k) = (ws[1], ws[2]);
     let b = t.shape(x)[0];
     let wc = ops::scale(t, w, 1.0 / ((i * k * k) as f32).sqrt());
     let s4 = ops::reshape(t, s, &[b, i, 1, 1]);
     let xs = ops::mul(t, x, s4);
     let y = ops::conv2d(t, xs, wc, None, (k - 1) / 2);
     if !demodulate {
-        return y;
+        return (y, None);
     }
     let w2 = ops::square(t, wc);
     let w2 = ops::sum(t, w2, &[2, 3], false); // [O, I]
     let s2 = ops::square(t, s);
     let energy = ops::matmul(t, s2, w2, false, true); // [B, O]
     let energy = ops::add_scalar(t, energy, DEMOD_EPS);
-    let d = ops::rsqrt(t, energy);
-    let d4 = ops::reshape(t, d, &[b, o, 1, 1]);
-    ops::mul(t, y, d4)
+    (y, Some(ops::rsqrt(t, energy)))
 }
 
-/// `StyleBlock`: style from w, modulated 3x3 conv, noise, bias, leaky relu.
+/// Modulated, demodulated convolution, noise, bias and leaky ReLU; the last four are one
+/// fused kernel (`ops::style_epilogue`).
 pub fn style_block(
     t: &mut Tape,
     p: &Bound,
@@ -69,16 +86,13 @@ pub fn style_block(
 ) -> Var {
     let s = equalized_linear(t, p, &format!("{prefix}.to_style"), w);
     let weight = param(p, prefix, "conv.weight.weight");
-    let mut y = modulated_conv(t, x, s, weight, true);
-    if let Some(n) = noise {
-        let scale = param(p, prefix, "scale_noise");
-        y = ops::noise_inject(t, y, n, scale);
-    }
+    let (y, d) = modulated_conv_parts(t, x, s, weight, true);
+    let d = d.expect("style blocks demodulate");
+    let noise = noise.map(|n| (n, param(p, prefix, "scale_noise")));
     let bias = param(p, prefix, "bias");
-    ops::bias_leaky_relu(t, y, bias, LRELU_SLOPE)
+    ops::style_epilogue(t, y, d, noise, bias, LRELU_SLOPE)
 }
 
-/// `ToRGB`: style from w, modulated 1x1 conv without demodulation, bias, leaky relu.
 pub fn to_rgb(t: &mut Tape, p: &Bound, prefix: &str, x: Var, w: Var) -> Var {
     let s = equalized_linear(t, p, &format!("{prefix}.to_style"), w);
     let weight = param(p, prefix, "conv.weight.weight");

@@ -23,6 +23,7 @@ mod reduce;
 mod reshape;
 mod select_blocks;
 mod slice;
+mod style_epilogue;
 mod unary;
 mod upsample;
 
@@ -46,6 +47,7 @@ pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use select_blocks::{repeat_blocks, select_blocks, sum_blocks, Side};
 pub use slice::{concat, pad_axis, slice};
+pub use style_epilogue::style_epilogue;
 pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale, sqrt, square};
 pub use upsample::{upsample, upsample_adjoint};
 
