@@ -36,7 +36,10 @@
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels, Word};
+use crate::vk::push::{
+    Conv2dPush, Conv2dWgradPush, Conv2dWgradReducePush, Conv2dWinoPackPush, Conv2dWpackPush, I32,
+};
+use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
@@ -251,65 +254,28 @@ fn record_tile_conv(
     let tiles_x = conv.out_hw.1.div_ceil(tw);
     let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
     let local = kernel.spec.local_size[0] as usize;
-    // Past u32 the recorder refuses the grid with an error naming the limit.
-    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let groups = [
         count(invocations.div_ceil(local)),
         count(conv.o.div_ceil(to)),
         1,
     ];
-    let u = |v: usize| Word::from(v as u32);
-    let o4 = conv.o.div_ceil(4);
-    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
-    let Some(packed) = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64) else {
+    let Some(packed) = pack_weights(rec, conv, w, winograd) else {
         return;
     };
-    let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
-    pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
-    let taps = conv.c * conv.k * conv.k;
-    rec.dispatch(
-        &kernels.conv2d_wpack,
-        &[read(w), write(&packed)],
-        &pack_push,
-        [
-            o4.div_ceil(kernels.conv2d_wpack.spec.local_size[0] as usize) as u32,
-            count(taps),
-            1,
-        ],
-    );
-    let packed = if winograd {
-        let Some(transformed) =
-            rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)
-        else {
-            return;
-        };
-        rec.dispatch(
-            &kernels.conv2d_wino_pack,
-            &[read(&packed), write(&transformed)],
-            &[u(o4)],
-            [
-                o4.div_ceil(kernels.conv2d_wino_pack.spec.local_size[0] as usize) as u32,
-                conv.c as u32,
-                1,
-            ],
-        );
-        transformed
-    } else {
-        packed
+    let u = |v: usize| (v as u32).into();
+    let push = Conv2dPush {
+        B: u(conv.b),
+        C: u(conv.c),
+        O: u(conv.o),
+        H: u(conv.in_hw.0),
+        W: u(conv.in_hw.1),
+        HO: u(conv.out_hw.0),
+        WO: u(conv.out_hw.1),
+        K: u(conv.k),
+        P: conv.pad.into(),
+        has_bias: bias.is_some().into(),
+        tiles_x: u(tiles_x),
     };
-    let push = [
-        u(conv.b),
-        u(conv.c),
-        u(conv.o),
-        u(conv.in_hw.0),
-        u(conv.in_hw.1),
-        u(conv.out_hw.0),
-        u(conv.out_hw.1),
-        u(conv.k),
-        Word::from(conv.pad),
-        u(bias.is_some() as usize),
-        u(tiles_x),
-    ];
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
     rec.dispatch(
@@ -318,6 +284,67 @@ fn record_tile_conv(
         &push,
         groups,
     );
+}
+
+/// A workgroup count past u32 as u32::MAX, which the recorder refuses with an error naming
+/// the limit.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The kernel `w` as the tile kernels read it: in blocks of 4 output channels
+/// (`conv2d_wpack`), and for Winograd then transformed (`conv2d_wino_pack`). None when a
+/// scratch buffer could not be made (the recording has the error).
+fn pack_weights(
+    rec: &mut Recording,
+    conv: &TileConv,
+    w: &Buffer,
+    winograd: bool,
+) -> Option<Buffer> {
+    let ctx = rec.context();
+    let kernels = ctx.kernels();
+    let u = |v: usize| (v as u32).into();
+    let o4 = conv.o.div_ceil(4);
+    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
+    let packed = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64)?;
+    let [w_base, w_so, w_sc, w_sky, w_skx] = conv.w_index.map(I32::from);
+    let pack = &kernels.conv2d_wpack;
+    rec.dispatch(
+        pack,
+        &[read(w), write(&packed)],
+        &Conv2dWpackPush {
+            C: u(conv.c),
+            O: u(conv.o),
+            O4: u(o4),
+            K: u(conv.k),
+            w_base,
+            w_so,
+            w_sc,
+            w_sky,
+            w_skx,
+        },
+        [
+            o4.div_ceil(pack.spec.local_size[0] as usize) as u32,
+            count(conv.c * conv.k * conv.k),
+            1,
+        ],
+    );
+    if !winograd {
+        return Some(packed);
+    }
+    let transformed = rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)?;
+    let wino = &kernels.conv2d_wino_pack;
+    rec.dispatch(
+        wino,
+        &[read(&packed), write(&transformed)],
+        &Conv2dWinoPackPush { O4: u(o4) },
+        [
+            o4.div_ceil(wino.spec.local_size[0] as usize) as u32,
+            conv.c as u32,
+            1,
+        ],
+    );
+    Some(transformed)
 }
 
 struct Conv2d {
@@ -452,7 +479,7 @@ fn wgrad_kernel(
     family: KernelFamily,
     k: usize,
     wo: usize,
-) -> (&Kernel, usize, usize) {
+) -> (&Kernel<Conv2dWgradPush>, usize, usize) {
     match (k, family) {
         (3, KernelFamily::Gpu) => (&kernels.conv2d_wgrad3_t4, 4, 4),
         (3, KernelFamily::Cpu) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4),
@@ -514,18 +541,18 @@ impl Op for Conv2dWeightGrad {
         } else {
             None
         };
-        let u = |v: usize| Word::from(v as u32);
-        let push = [
-            u(b),
-            u(c),
-            u(o),
-            u(xs[2]),
-            u(xs[3]),
-            u(gs[2]),
-            u(gs[3]),
-            Word::from(self.padding as i32),
-            u(per_split),
-        ];
+        let u = |v: usize| (v as u32).into();
+        let push = Conv2dWgradPush {
+            B: u(b),
+            C: u(c),
+            O: u(o),
+            H: u(xs[2]),
+            W: u(xs[3]),
+            HO: u(gs[2]),
+            WO: u(gs[3]),
+            P: (self.padding as i32).into(),
+            per_split: u(per_split),
+        };
         let groups = [
             invocations.div_ceil(kernel.spec.local_size[0] as usize) as u32,
             1,
@@ -547,7 +574,10 @@ impl Op for Conv2dWeightGrad {
                 rec,
                 &ctx.kernels().conv2d_wgrad_reduce,
                 &[read(part), write(out.buffer())],
-                &[u(n), u(splits)],
+                &Conv2dWgradReducePush {
+                    n: u(n),
+                    splits: u(splits),
+                },
                 n,
             );
         }

@@ -19,8 +19,9 @@
 
 use super::buffer::Buffer;
 use super::context::Context;
-use super::kernels::{Io, Kernel, KernelSpec};
+use super::kernels::{Io, Kernel, KernelBuilds, KernelSpec};
 use super::limits::LimitsMode;
+use super::push::PushBlock;
 use super::VkError;
 use ash::vk;
 use std::collections::{HashMap, HashSet};
@@ -65,7 +66,7 @@ pub fn read_write(buffer: &Buffer) -> Binding<'_> {
 pub struct Param(usize);
 
 /// One 32-bit push-constant word.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Word {
     Lit(u32),
     Param(Param),
@@ -197,13 +198,33 @@ impl Recorder {
         Param(self.params.len() - 1)
     }
 
-    /// Appends a dispatch. Panics when the bindings or push words do not match what the shader
-    /// declares: that is a bug in the op, not a runtime condition.
-    pub fn dispatch(
+    /// Appends a dispatch of `kernel` with the push struct of its push block. Panics when the
+    /// bindings do not match what the shader declares: that is a bug in the op, not a runtime
+    /// condition.
+    ///
+    /// A push struct of another kernel does not compile:
+    ///
+    /// ```compile_fail,E0308
+    /// # use vkgan::vk::{push::CopyPush, Context, Recorder};
+    /// # fn f(ctx: &Context, rec: &mut Recorder) {
+    /// rec.dispatch(&ctx.kernels().fill, &[], &CopyPush { n: 1u32.into() }, [1, 1, 1]);
+    /// # }
+    /// ```
+    pub fn dispatch<P: PushBlock>(
         &mut self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         bindings: &[Binding],
-        push: &[Word],
+        push: &P,
+        groups: [u32; 3],
+    ) {
+        self.dispatch_words(kernel, bindings, push.words(), groups)
+    }
+
+    fn dispatch_words(
+        &mut self,
+        kernel: &KernelBuilds,
+        bindings: &[Binding],
+        words: Vec<Word>,
         groups: [u32; 3],
     ) {
         let spec = kernel.spec;
@@ -214,14 +235,8 @@ impl Recorder {
             spec.name,
             spec.bindings
         );
-        assert_eq!(
-            push.len() * 4,
-            spec.push_bytes as usize,
-            "kernel {} takes {} push-constant bytes",
-            spec.name,
-            spec.push_bytes
-        );
-        for w in push {
+        debug_assert_eq!(words.len() * 4, spec.push_bytes as usize, "{}", spec.name);
+        for w in &words {
             if let Word::Param(p) = w {
                 assert!(p.0 < self.params.len(), "parameter of another recorder");
             }
@@ -255,7 +270,7 @@ impl Recorder {
                         .map(|floats| (floats, b.buffer.bytes()))
                 })
                 .collect(),
-            words: push.to_vec(),
+            words,
             groups,
             barrier_before: hazard,
             name: spec.name,
@@ -293,7 +308,7 @@ impl Recorder {
 
     /// Texel I/O when every texel binding of the kernel fits one view of the formats the
     /// device supports, storage I/O otherwise.
-    fn io_for(&self, kernel: &Kernel, bindings: &[Binding]) -> Io {
+    fn io_for(&self, kernel: &KernelBuilds, bindings: &[Binding]) -> Io {
         let texel_bytes = self.ctx.limits().texel_bytes();
         let fits = kernel
             .spec
