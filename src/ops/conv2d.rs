@@ -219,9 +219,8 @@ fn with_direct_kernels(f: impl FnOnce()) {
 
 /// Which algorithm a 3x3 convolution on an output plane at least 8 wide runs: Winograd
 /// F(2x2, 3x3) in the CPU kernel family, where it does 16 products per 2x2 block and channel
-/// instead of 36 (all 3x3 convolutions at the reference size, 2-core llvmpipe: 52 -> 66
-/// GFLOP/s forward, 46-49 -> 62 input gradient, counted as direct-convolution work; the plain
-/// training step 6.03 -> 5.63 s), and the direct kernel elsewhere (GPUs are not measured yet).
+/// instead of 36 and was measured faster on llvmpipe (the README has the figures), and the
+/// direct kernel elsewhere, until GPUs are measured.
 fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
     conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
 }
@@ -489,11 +488,10 @@ fn wgrad_kernel(
 }
 
 /// Batch images per split of the weight gradient: enough invocations to fill the device (about
-/// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread and a thread per core,
-/// four workgroups of 64 per core), and no split where the unsplit grid already has that many.
-/// Every split costs memory for its partial sums and a pass over them: at the reference size
-/// on 2 cores, 4 workgroups per core instead of 64 in all left the step time unchanged and
-/// took peak device memory from 2039 to 1679 MiB.
+/// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread
+/// and a thread per core, four workgroups of 64 per core), and no split where the unsplit grid
+/// already has that many. Every split costs memory for its partial sums and a pass over them,
+/// and more splits than that did not make the step faster on llvmpipe.
 fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
     let target = if cpu {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());

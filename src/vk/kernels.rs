@@ -31,10 +31,10 @@ pub struct KernelSpec {
     /// The tensor each binding holds, as the shader names it (for error messages).
     pub binding_names: &'static [&'static str],
     /// (binding, floats per texel: 1 or 4) of each binding that is a storage texel buffer
-    /// (`layout(r32f) uniform imageBuffer`, or rgba32f). lavapipe (Mesa 22.3) moves texels
-    /// with straight-line vector code but storage-buffer elements in a per-lane loop with a
-    /// branch each, so the hot kernels read and write through texel views: the 3x3
-    /// convolution went from 15.5 to 26 GFLOP per CPU-second that way.
+    /// (`layout(r32f) uniform imageBuffer`, or rgba32f). lavapipe moves texels with
+    /// straight-line vector code but storage-buffer elements in a per-lane loop with a branch
+    /// each, so the hot kernels read and write through texel views (the README has the
+    /// figures).
     pub texels: &'static [(u32, u32)],
     pub push_bytes: u32,
     pub local_size: [u32; 3],
