@@ -65,35 +65,12 @@ pub fn read_write(buffer: &Buffer) -> Binding<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param(usize);
 
-/// One 32-bit push-constant word.
+/// One 32-bit push-constant word, as a push struct lays them out (`push::PushBlock::words`):
+/// the typed fields (`push::U32`, `I32`, `F32`) are where values convert to words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Word {
     Lit(u32),
     Param(Param),
-}
-
-impl From<u32> for Word {
-    fn from(v: u32) -> Self {
-        Word::Lit(v)
-    }
-}
-
-impl From<i32> for Word {
-    fn from(v: i32) -> Self {
-        Word::Lit(v as u32)
-    }
-}
-
-impl From<f32> for Word {
-    fn from(v: f32) -> Self {
-        Word::Lit(v.to_bits())
-    }
-}
-
-impl From<Param> for Word {
-    fn from(p: Param) -> Self {
-        Word::Param(p)
-    }
 }
 
 /// Workgroups for `invocations` threads of a kernel `local` wide. Past 65535 groups (the least
