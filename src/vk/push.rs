@@ -4,8 +4,9 @@
 //! `float` -> [`F32`], `uint a[N]` -> `[U32; N]`). Each kernel field of `Kernels` is a
 //! `Kernel<ItsPush>` and [`Recorder::dispatch`](super::Recorder::dispatch) takes that struct,
 //! so a push struct of another kernel, a missing or misspelt member, and a float where the
-//! shader reads an integer are all compile errors; a reordered block changes nothing here,
-//! because the struct follows the block.
+//! shader reads an integer are all compile errors. Reordering a block's members needs no change
+//! where the ops fill it: they fill fields by name, and `words` lays them out at the offsets
+//! reflected from the new block.
 //!
 //! A field holds either a literal or a graph parameter ([`Param`]), which the host changes
 //! between replays: every value type converts from both.
@@ -96,8 +97,8 @@ impl From<bool> for U32 {
     }
 }
 
-/// A `uint a[N]` member from host sizes, zero past their end (shaders read only the first
-/// `rank` of them). Panics when there are more than N: the shader's bound, such as MAX_RANK.
+/// A `uint a[N]` member from host sizes, zero past their end. Panics when there are more than
+/// N, the shader's bound (such as MAX_RANK).
 pub fn u32s<const N: usize>(values: &[usize]) -> [U32; N] {
     assert!(
         values.len() <= N,
