@@ -1,11 +1,15 @@
 //! Compiles every `shaders/*.comp` to SPIR-V (Vulkan 1.1, optimised, warnings as errors, includes
 //! from `shaders/common`) and reflects what the runtime must check on every dispatch: the
 //! bindings (their names, and which are storage texel buffers with which texel format), the
-//! push-constant size and the workgroup size. The result is `$OUT_DIR/kernels.rs`, one
-//! `KernelSpec` constant per shader and variant plus a `kernels!` invocation that gives the
-//! runtime one struct field per shader, so a missing shader is a compile error.
+//! push-constant block (member names, offsets and types) and the workgroup size. The results
+//! are `$OUT_DIR/kernels.rs`, one `KernelSpec` constant per kernel and build plus a `kernels!`
+//! invocation that gives the runtime one struct field per kernel, so a missing shader is a
+//! compile error; and `$OUT_DIR/push.rs`, one `#[repr(C)]` struct per push block that the ops
+//! fill by member name, tied to its kernels' fields so that a struct of another kernel is a
+//! compile error too.
 //!
-//! Variants are a table here, not markers in the shaders: a shader whose reflection shows
+//! Variants are tables here, not markers in the shaders: a shader named in [`OP_VARIANTS`] is
+//! one kernel per operation it selects with a define; a kernel whose reflection shows
 //! texel-buffer bindings (through `shaders/common/io.glsl`) is built once per row of
 //! [`IO_VARIANTS`], and the recorder picks the texel build where the device allows the views
 //! and the storage-buffer build where it does not.
@@ -40,6 +44,70 @@ const IO_VARIANTS: [Variant; 2] = [
         io: "Storage",
         defines: &["IO_STORAGE"],
     },
+];
+
+/// Shaders built once per operation, each build the kernel `<shader>_<op>` with `OP_<OP>`
+/// defined. The op picks the kernel, so no opcode travels in the push block, no invocation
+/// branches on one, and no Rust enum mirrors the shader's numbering. The builds of a shader
+/// share one push struct, `<Shader>Push`.
+const OP_VARIANTS: &[(&str, &[&str])] = &[
+    ("cyclic", &["sum", "sum_squares", "expand"]),
+    (
+        "unary",
+        &[
+            "scale",
+            "add_scalar",
+            "square",
+            "sqrt",
+            "rsqrt",
+            "leaky_relu",
+        ],
+    ),
+];
+
+/// Kernels that an op chooses among at run time with one set of push values, so they share one
+/// push struct: (struct, kernels). The build fails when their push blocks differ, or when a
+/// kernel named here does not exist. Every other kernel's struct is named after it
+/// (`conv2d_wpack` -> `Conv2dWpackPush`).
+const PUSH_FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "Conv2dPush",
+        &[
+            "conv2d_gemm",
+            "conv2d_w2",
+            "conv2d_w4",
+            "conv2d_w8",
+            "conv2d_wino8",
+        ],
+    ),
+    (
+        "Conv2dWgradPush",
+        &[
+            "conv2d_wgrad1",
+            "conv2d_wgrad3",
+            "conv2d_wgrad3_w4",
+            "conv2d_wgrad_gemm",
+        ],
+    ),
+    (
+        "BitonicPush",
+        &["bitonic_1", "bitonic_2", "bitonic_3", "bitonic_4"],
+    ),
+    (
+        "ResamplePush",
+        &[
+            "downsample",
+            "downsample_adjoint",
+            "upsample",
+            "upsample_adjoint",
+        ],
+    ),
+    ("PyramidPush", &["pyr_down", "pyr_up_sub"]),
+    ("MatmulSmallPush", &["matmul_small", "matmul_gemm"]),
+    (
+        "SumAxesPush",
+        &["sum_axes", "sum_axes_subgroup", "sum_axes_tree"],
+    ),
 ];
 
 /// Shaders compiled without spirv-opt. Its loop unroller needs GBs of memory on the
@@ -86,30 +154,186 @@ fn main() {
         out: out.clone(),
     };
     let mut failures = Vec::new();
-    let mut specs = String::new();
-    let mut fields = String::new();
+    let mut kernels = Vec::new();
     for path in &sources {
         println!("cargo:rerun-if-changed={}", path.display());
-        match compiler.kernel(path) {
-            Ok(k) => {
-                specs.push_str(&k.specs);
-                writeln!(fields, "    {} => {},", k.name, k.name.to_uppercase()).unwrap();
+        match compiler.kernels(path) {
+            Ok(k) => kernels.extend(k),
+            Err(e) => failures.push(e),
+        }
+    }
+    if failures.is_empty() {
+        match generate(&kernels) {
+            Ok((specs, push)) => {
+                write_if_changed(&out.join("kernels.rs"), &specs);
+                write_if_changed(&out.join("push.rs"), &push);
+                return;
             }
             Err(e) => failures.push(e),
         }
     }
-    if !failures.is_empty() {
-        for f in &failures {
-            eprintln!("{f}");
-        }
-        println!(
-            "cargo:warning={} shader(s) failed to compile; see the messages above",
-            failures.len()
-        );
-        std::process::exit(1);
+    for f in &failures {
+        eprintln!("{f}");
     }
-    let generated = format!("{specs}\nkernels! {{\n{fields}}}\n");
-    write_if_changed(&out.join("kernels.rs"), &generated);
+    println!(
+        "cargo:warning={} shader(s) failed to build; see the messages above",
+        failures.len()
+    );
+    std::process::exit(1);
+}
+
+/// The text of kernels.rs and of push.rs.
+fn generate(kernels: &[CompiledKernel]) -> Result<(String, String), String> {
+    let types = push_types(kernels)?;
+    let mut specs = String::new();
+    let mut fields = String::new();
+    for (k, ty) in kernels.iter().zip(&types) {
+        specs.push_str(&k.specs);
+        writeln!(
+            fields,
+            "    {} => {}: super::push::{ty},",
+            k.name,
+            k.name.to_uppercase()
+        )
+        .unwrap();
+    }
+    let mut push = String::new();
+    let mut done = Vec::new();
+    for (k, ty) in kernels.iter().zip(&types) {
+        let Some(layout) = &k.push else { continue };
+        if done.contains(ty) {
+            continue;
+        }
+        done.push(ty.clone());
+        let users: Vec<&str> = kernels
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| *t == ty)
+            .map(|(k, _)| k.name.as_str())
+            .collect();
+        push.push_str(&push_struct(ty, &users, layout));
+    }
+    Ok((format!("{specs}\nkernels! {{\n{fields}}}\n"), push))
+}
+
+/// Each kernel's push struct (see [`PUSH_FAMILIES`]), checking that the kernels sharing one
+/// declare the same block.
+fn push_types(kernels: &[CompiledKernel]) -> Result<Vec<String>, String> {
+    for (family, members) in PUSH_FAMILIES {
+        if let Some(missing) = members
+            .iter()
+            .find(|m| !kernels.iter().any(|k| k.name == **m))
+        {
+            return Err(format!(
+                "build.rs: PUSH_FAMILIES names kernel {missing} for {family}, but there is none"
+            ));
+        }
+    }
+    let types: Vec<String> = kernels
+        .iter()
+        .map(|k| {
+            if k.push.is_none() {
+                return "NoPush".to_string();
+            }
+            let family = PUSH_FAMILIES
+                .iter()
+                .find(|(_, members)| members.contains(&k.name.as_str()));
+            match family {
+                Some((family, _)) => family.to_string(),
+                None => format!("{}Push", camel_case(&k.shader)),
+            }
+        })
+        .collect();
+    for (i, a) in kernels.iter().enumerate() {
+        let differs = (0..i).find(|&j| types[j] == types[i] && kernels[j].push != a.push);
+        if let Some(j) = differs {
+            return Err(format!(
+                "kernels {} and {} share the push struct {} but declare different push blocks",
+                kernels[j].name, a.name, types[i]
+            ));
+        }
+    }
+    Ok(types)
+}
+
+/// `conv2d_wgrad3_t4` -> `Conv2dWgrad3T4`.
+fn camel_case(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// Rust's strict and reserved keywords that could be a GLSL member name.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual",
+    "where", "while", "yield",
+];
+
+fn field_name(member: &str) -> String {
+    if RUST_KEYWORDS.contains(&member) {
+        format!("r#{member}")
+    } else {
+        member.to_string()
+    }
+}
+
+/// The struct of one push block: a field per member, in offset order, named as in the shader
+/// (hence `non_snake_case`: `O4`, `HO`), and the `PushBlock` impl that lays the fields out at
+/// their reflected offsets.
+fn push_struct(ty: &str, users: &[&str], layout: &PushLayout) -> String {
+    let kernels: Vec<String> = users.iter().map(|u| format!("`{u}`")).collect();
+    let mut fields = String::new();
+    let mut places = String::new();
+    for m in &layout.members {
+        let name = field_name(&m.name);
+        let word = m.offset / 4;
+        match m.len {
+            None => {
+                writeln!(fields, "    pub {name}: {},", m.kind).unwrap();
+                writeln!(places, "        w[{word}] = self.{name}.0;").unwrap();
+            }
+            Some(len) => {
+                writeln!(fields, "    pub {name}: [{}; {len}],", m.kind).unwrap();
+                let end = word + len;
+                writeln!(
+                    places,
+                    "        w[{word}..{end}].copy_from_slice(&self.{name}.map(|v| v.0));"
+                )
+                .unwrap();
+            }
+        }
+    }
+    let words = layout.bytes / 4;
+    format!(
+        "/// The push block of {}, member for member.\n\
+         #[allow(non_snake_case)]\n\
+         #[derive(Clone, Copy, Debug)]\n\
+         pub struct {ty} {{\n{fields}}}\n\n\
+         impl PushBlock for {ty} {{\n    \
+             const BYTES: u32 = {};\n\n    \
+             fn words(&self) -> Vec<Word> {{\n        \
+                 let mut w = vec![Word::Lit(0); {words}];\n{places}        w\n    }}\n}}\n\n",
+        kernels.join(", "),
+        layout.bytes,
+    )
+}
+
+/// A shader source file.
+struct Source<'a> {
+    /// The file's stem.
+    shader: &'a str,
+    /// Its path for messages.
+    display: &'a str,
+    text: &'a str,
 }
 
 struct Compiler {
@@ -119,35 +343,69 @@ struct Compiler {
     out: PathBuf,
 }
 
-/// A compiled shader: its field name and the Rust constants of its variants.
+/// A compiled kernel: its field name, the shader it is built from, its push block and the Rust
+/// constants of its builds.
 struct CompiledKernel {
     name: String,
+    shader: String,
+    push: Option<PushLayout>,
     specs: String,
 }
 
 impl Compiler {
-    fn kernel(&self, path: &Path) -> Result<CompiledKernel, String> {
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+    /// The kernels of one shader: one per operation where [`OP_VARIANTS`] lists it, else one.
+    fn kernels(&self, path: &Path) -> Result<Vec<CompiledKernel>, String> {
+        let shader = path.file_stem().unwrap().to_str().unwrap().to_string();
         let display = path
             .strip_prefix(&self.root)
             .unwrap_or(path)
             .display()
             .to_string();
-        if !name
+        if !shader
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             return Err(format!("{display}: shader names must be lower_snake_case"));
         }
         let source = std::fs::read_to_string(path).unwrap();
+        let source = Source {
+            shader: &shader,
+            display: &display,
+            text: &source,
+        };
+        match OP_VARIANTS.iter().find(|(s, _)| *s == shader) {
+            None => Ok(vec![self.kernel(&source, None)?]),
+            Some((_, ops)) => ops
+                .iter()
+                .map(|op| self.kernel(&source, Some(op)))
+                .collect(),
+        }
+    }
+
+    /// One kernel with its I/O builds: the storage build too where the default one binds texel
+    /// buffers.
+    fn kernel(&self, source: &Source, op: Option<&str>) -> Result<CompiledKernel, String> {
+        let display = source.display;
+        let name = match op {
+            Some(op) => format!("{}_{op}", source.shader),
+            None => source.shader.to_string(),
+        };
+        let op_define = op.map(|op| format!("OP_{}", op.to_uppercase()));
+        let build = |variant| self.variant(&name, source, op_define.as_deref(), variant);
         let constant = name.to_uppercase();
-        let (plain, plain_spec) = self.variant(&name, &display, &source, &IO_VARIANTS[0])?;
+        let (plain, plain_spec) = build(&IO_VARIANTS[0])?;
+        let mut kernel = CompiledKernel {
+            name: name.clone(),
+            shader: source.shader.to_string(),
+            push: plain.push.clone(),
+            specs: String::new(),
+        };
         if plain.texels.is_empty() {
-            let specs = spec_constant(&constant, &name, "Texel", &plain_spec, &plain, None);
-            return Ok(CompiledKernel { name, specs });
+            kernel.specs = spec_constant(&constant, &name, "Texel", &plain_spec, &plain, None);
+            return Ok(kernel);
         }
         let storage_variant = &IO_VARIANTS[1];
-        let (storage, storage_spec) = self.variant(&name, &display, &source, storage_variant)?;
+        let (storage, storage_spec) = build(storage_variant)?;
         if !storage.texels.is_empty() || storage.bindings != plain.bindings {
             return Err(format!(
                 "{display}: its {} build still binds texel buffers or has other bindings; \
@@ -155,13 +413,15 @@ impl Compiler {
                 storage_variant.io
             ));
         }
-        if storage.local_size != plain.local_size || storage.push_bytes != plain.push_bytes {
+        // Both builds are one `Kernel` with one push struct: the blocks must be the same,
+        // member for member.
+        if storage.local_size != plain.local_size || storage.push != plain.push {
             return Err(format!(
-                "{display}: its variants differ in workgroup or push-constant size"
+                "{display}: its variants differ in workgroup size or push-constant block"
             ));
         }
         let storage_constant = format!("{constant}{}", storage_variant.suffix);
-        let mut specs = spec_constant(
+        kernel.specs = spec_constant(
             &storage_constant,
             &name,
             storage_variant.io,
@@ -169,7 +429,7 @@ impl Compiler {
             &storage,
             None,
         );
-        specs.push_str(&spec_constant(
+        kernel.specs.push_str(&spec_constant(
             &constant,
             &name,
             IO_VARIANTS[0].io,
@@ -177,17 +437,23 @@ impl Compiler {
             &plain,
             Some(&storage_constant),
         ));
-        Ok(CompiledKernel { name, specs })
+        Ok(kernel)
     }
 
-    /// Compiles one variant, checks it against the device minimums and writes its SPIR-V.
+    /// Compiles one build, checks it against the device minimums and writes its SPIR-V.
     fn variant(
         &self,
         name: &str,
-        display: &str,
-        source: &str,
+        source: &Source,
+        op_define: Option<&str>,
         variant: &Variant,
     ) -> Result<(Reflection, PathBuf), String> {
+        let label = if name == source.shader {
+            source.display.to_string()
+        } else {
+            format!("{} as {name}", source.display)
+        };
+        let display = label.as_str();
         let mut options = shaderc::CompileOptions::new().unwrap();
         options.set_target_env(
             shaderc::TargetEnv::Vulkan,
@@ -199,9 +465,10 @@ impl Compiler {
             shaderc::OptimizationLevel::Performance
         });
         options.set_warnings_as_errors();
-        // Keeps OpName through spirv-opt, so errors can name a binding's tensor.
+        // Keeps OpName and OpMemberName through spirv-opt: errors name a binding's tensor, and
+        // the push structs take the members' names.
         options.set_generate_debug_info();
-        for define in variant.defines {
+        for define in variant.defines.iter().copied().chain(op_define) {
             options.add_macro_definition(define, Some("1"));
         }
         let common = self.common.clone();
@@ -217,9 +484,9 @@ impl Compiler {
         let artifact = self
             .inner
             .compile_into_spirv(
-                source,
+                source.text,
                 shaderc::ShaderKind::Compute,
-                display,
+                source.display,
                 "main",
                 Some(&options),
             )
@@ -275,8 +542,28 @@ struct Reflection {
     /// (binding, 1 for one float per texel or 4 for four) of each storage texel buffer.
     texels: Vec<(u32, u32)>,
     push_bytes: u32,
+    push: Option<PushLayout>,
     local_size: [u32; 3],
     shared_bytes: u32,
+}
+
+/// A push-constant block as the shader declares it.
+#[derive(Clone, Debug, PartialEq)]
+struct PushLayout {
+    bytes: u32,
+    /// In offset order.
+    members: Vec<PushMember>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct PushMember {
+    name: String,
+    /// Bytes from the block's start.
+    offset: u32,
+    /// The Rust type of one element: `U32`, `I32` or `F32`.
+    kind: &'static str,
+    /// The length of an array member.
+    len: Option<u32>,
 }
 
 impl Reflection {
@@ -337,6 +624,8 @@ struct Module {
     names: HashMap<u32, String>,
     member_names: HashMap<(u32, u32), String>,
     scalar_bytes: HashMap<u32, u32>,
+    /// 32-bit scalar type -> its push struct field type.
+    scalar_kinds: HashMap<u32, &'static str>,
     vectors: HashMap<u32, (u32, u32)>,
     structs: HashMap<u32, Vec<u32>>,
     /// Array type -> (element type, length constant).
@@ -392,6 +681,14 @@ impl Module {
             }
             OP_TYPE_INT | OP_TYPE_FLOAT => {
                 self.scalar_bytes.insert(args[0], args[1] / 8);
+                let kind = match (op, args.get(2)) {
+                    (OP_TYPE_FLOAT, _) => "F32",
+                    (_, Some(&1)) => "I32",
+                    _ => "U32",
+                };
+                if args[1] == 32 {
+                    self.scalar_kinds.insert(args[0], kind);
+                }
             }
             OP_TYPE_VECTOR => {
                 self.vectors.insert(args[0], (args[1], args[2]));
@@ -433,6 +730,47 @@ impl Module {
             }
             _ => {}
         }
+    }
+
+    /// The members of push block `block`: 32-bit scalars or arrays of them, each named.
+    fn push_layout(&self, block: u32) -> Result<PushLayout, String> {
+        const SHAPES: &str = "push-constant members must be 32-bit scalars or arrays of them";
+        let types = self.structs.get(&block).ok_or(SHAPES)?;
+        let mut members = Vec::new();
+        for (k, &ty) in types.iter().enumerate() {
+            let k = k as u32;
+            let name = self
+                .member_names
+                .get(&(block, k))
+                .ok_or_else(|| format!("push-constant member {k} has no name"))?;
+            let offset = *self
+                .offsets
+                .get(&(block, k))
+                .ok_or_else(|| format!("push-constant member {name} has no offset"))?;
+            let (kind, len) = match self.arrays.get(&ty) {
+                Some(&(element, length)) if self.array_strides.get(&ty) == Some(&4) => (
+                    self.scalar_kinds.get(&element),
+                    Some(self.constants[&length]),
+                ),
+                Some(_) => (None, None),
+                None => (self.scalar_kinds.get(&ty), None),
+            };
+            let kind = *kind.ok_or_else(|| format!("{name}: {SHAPES}"))?;
+            if offset % 4 != 0 {
+                return Err(format!("push-constant member {name} is not 4-byte aligned"));
+            }
+            members.push(PushMember {
+                name: name.clone(),
+                offset,
+                kind,
+                len,
+            });
+        }
+        members.sort_by_key(|m| m.offset);
+        Ok(PushLayout {
+            bytes: self.size_of(block)?,
+            members,
+        })
     }
 
     /// Bytes of a type as laid out in memory: explicit strides and offsets where the type has
@@ -501,11 +839,11 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
         );
     }
     let local_size = m.local_size.ok_or("no local_size declared")?;
-    let mut push_bytes = 0;
+    let mut push = None;
     let mut shared_bytes = 0;
     for &(ty, class) in m.variables.values() {
         match class {
-            STORAGE_PUSH_CONSTANT => push_bytes = m.size_of(m.pointers[&ty])?,
+            STORAGE_PUSH_CONSTANT => push = Some(m.push_layout(m.pointers[&ty])?),
             STORAGE_WORKGROUP => shared_bytes += m.size_of(m.pointers[&ty])?,
             _ => {}
         }
@@ -514,7 +852,8 @@ fn reflect(words: &[u32]) -> Result<Reflection, String> {
         bindings: bound.len() as u32,
         binding_names,
         texels,
-        push_bytes,
+        push_bytes: push.as_ref().map_or(0, |p: &PushLayout| p.bytes),
+        push,
         local_size,
         shared_bytes,
     })

@@ -94,10 +94,6 @@ impl Tensor {
     pub fn to_vec(&self) -> Result<Vec<f32>, VkError> {
         self.buffer.read_f32(self.numel())
     }
-
-    pub fn to_cpu(&self) -> Result<CpuTensor, VkError> {
-        Ok(CpuTensor::from_f32(&self.shape, &self.to_vec()?))
-    }
 }
 
 /// A tensor on the host in f64: what the CPU references compute with, so that finite

@@ -149,9 +149,10 @@ pub struct OpCase {
     build: Build,
     atol: f64,
     rtol: f64,
-    fd_tol: f64,
-    second_order: bool,
 }
+
+/// Finite-difference tolerance, relative to the largest gradient magnitude.
+const FD_TOL: f64 = 1e-6;
 
 impl OpCase {
     /// Random inputs of `shapes`, all differentiable.
@@ -174,8 +175,6 @@ impl OpCase {
             build: Box::new(build),
             atol: 1e-5,
             rtol: 1e-4,
-            fd_tol: 1e-6,
-            second_order: true,
         }
     }
 
@@ -183,12 +182,6 @@ impl OpCase {
     pub fn tolerance(mut self, atol: f64, rtol: f64) -> Self {
         self.atol = atol;
         self.rtol = rtol;
-        self
-    }
-
-    /// Finite-difference tolerance, relative to the largest gradient magnitude.
-    pub fn fd_tolerance(mut self, tol: f64) -> Self {
-        self.fd_tol = tol;
         self
     }
 
@@ -202,13 +195,6 @@ impl OpCase {
     /// Input `i` takes no gradient (an index, a selector, a constant).
     pub fn constant(mut self, i: usize) -> Self {
         self.differentiable[i] = false;
-        self
-    }
-
-    /// Checks only up to the first gradient, for an op whose backward says why it cannot be
-    /// differentiated again.
-    pub fn first_order_only(mut self) -> Self {
-        self.second_order = false;
         self
     }
 }
@@ -254,9 +240,9 @@ pub fn check_op(case: OpCase) {
     }
     let mut second_wrt = diff.clone();
     second_wrt.push(u);
-    let second = match (h, case.second_order) {
-        (Some(h), true) => t.grad(&[h], &second_wrt, None, false),
-        _ => Vec::new(),
+    let second = match h {
+        Some(h) => t.grad(&[h], &second_wrt, None, false),
+        None => Vec::new(),
     };
 
     let mut cpu_leaves: Vec<(Var, CpuTensor)> =
@@ -315,19 +301,11 @@ pub fn check_op(case: OpCase) {
     for (k, &x) in diff.iter().enumerate() {
         let slot = xs.iter().position(|&v| v == x).unwrap();
         let analytic = first_cpu[k].clone();
-        check_fd(
-            name,
-            "gradient",
-            &cpu_leaves,
-            slot,
-            analytic,
-            case.fd_tol,
-            &f,
-        );
+        check_fd(name, "gradient", &cpu_leaves, slot, analytic, FD_TOL, &f);
     }
 
     // Finite differences of h against the CPU second gradient (inputs, then u).
-    if let (Some(h), true) = (h, case.second_order) {
+    if let Some(h) = h {
         let fh = |leaves: &[(Var, &CpuTensor)]| -> f64 { t.eval_cpu(&[h], leaves)[0].data[0] };
         let present: Vec<Var> = second.iter().flatten().copied().collect();
         let mut vals = t.eval_cpu(&present, &cpu_bindings).into_iter();
@@ -343,7 +321,7 @@ pub fn check_op(case: OpCase) {
                 &cpu_leaves,
                 slot,
                 second_cpu[k].clone(),
-                case.fd_tol,
+                FD_TOL,
                 &fh,
             );
         }

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{assert_close, context, context_with_limits, values};
-use vkgan::vk::{grid, read, write, Buffer, Context, Io, LimitsMode, Recorder, VkError, Word};
+use vkgan::vk::push::{AxpbyPush, CopyPush, F32};
+use vkgan::vk::{grid, read, write, Buffer, Context, Io, LimitsMode, Recorder, VkError};
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
@@ -16,9 +17,9 @@ fn axpby_cpu(alpha: f32, x: &[f32], beta: f32, y: &[f32]) -> Vec<f32> {
 
 fn record_axpby(
     rec: &mut Recorder,
-    alpha: Word,
+    alpha: F32,
     x: &Buffer,
-    beta: Word,
+    beta: F32,
     y: &Buffer,
     out: &Buffer,
     n: usize,
@@ -29,7 +30,11 @@ fn record_axpby(
     rec.dispatch(
         k,
         &[read(x), read(y), write(out)],
-        &[(n as u32).into(), alpha, beta],
+        &AxpbyPush {
+            n: (n as u32).into(),
+            alpha,
+            beta,
+        },
         groups,
     );
 }
@@ -49,7 +54,7 @@ fn axpby_matches_cpu_on_odd_sizes() {
             &mut rec,
             1.5f32.into(),
             &x,
-            Word::from(-0.25f32),
+            F32::from(-0.25f32),
             &y,
             &out,
             n,
@@ -75,7 +80,7 @@ fn barriers_only_on_real_hazards() {
     let c = Buffer::new(&ctx, 4 * n as u64).unwrap();
     let d = Buffer::new(&ctx, 4 * n as u64).unwrap();
     let e = Buffer::new(&ctx, 4 * n as u64).unwrap();
-    let one = Word::from(1.0f32);
+    let one = F32::from(1.0f32);
 
     // Independent: both read a and b, write different buffers.
     let mut rec = Recorder::new(&ctx);
@@ -221,14 +226,18 @@ fn profiled_graph_times_each_kernel() {
     rec.dispatch(
         &k.copy,
         &[read(&x), write(&y)],
-        &[(n as u32).into()],
+        &CopyPush {
+            n: (n as u32).into(),
+        },
         groups,
     );
     record_axpby(&mut rec, 2.0f32.into(), &y, 1.0f32.into(), &x, &z, n);
     rec.dispatch(
         &k.copy,
         &[read(&z), write(&y)],
-        &[(n as u32).into()],
+        &CopyPush {
+            n: (n as u32).into(),
+        },
         groups,
     );
     let mut graph = rec.finish().unwrap();
@@ -282,7 +291,9 @@ fn texel_bindings_are_reflected_and_share_views() {
         rec.dispatch(
             &k.copy,
             &[read(src), write(dst)],
-            &[(n as u32).into()],
+            &CopyPush {
+                n: (n as u32).into(),
+            },
             groups,
         );
     }
@@ -310,7 +321,9 @@ fn copy_through(ctx: &Context, n: usize) -> Io {
     rec.dispatch(
         &ctx.kernels().copy,
         &[read(&x), write(&y)],
-        &[(n as u32).into()],
+        &CopyPush {
+            n: (n as u32).into(),
+        },
         grid(n as u64, 64),
     );
     let mut graph = rec.finish().unwrap();
@@ -354,7 +367,12 @@ fn a_dispatch_past_a_limit_is_an_error_naming_kernel_tensor_and_limit() {
     assert_eq!(range, 1 << 27);
     let big = Buffer::new(&ctx, range + 256).unwrap();
     let mut rec = Recorder::new(&ctx);
-    rec.dispatch(k, &[read(&big), write(&small)], &[256u32.into()], [4, 1, 1]);
+    rec.dispatch(
+        k,
+        &[read(&big), write(&small)],
+        &CopyPush { n: 256u32.into() },
+        [4, 1, 1],
+    );
     let err = rec
         .finish()
         .err()
@@ -376,7 +394,7 @@ fn a_dispatch_past_a_limit_is_an_error_naming_kernel_tensor_and_limit() {
     rec.dispatch(
         k,
         &[read(&small), write(&small)],
-        &[256u32.into()],
+        &CopyPush { n: 256u32.into() },
         [max_x + 1, 1, 1],
     );
     let text = rec

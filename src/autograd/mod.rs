@@ -11,7 +11,8 @@ mod program;
 pub use program::Program;
 
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{Binding, Buffer, Context, Kernel, Param, Recorder, VkError, Word};
+use crate::vk::push::PushBlock;
+use crate::vk::{Binding, Buffer, Context, Kernel, Param, Recorder, VkError};
 use std::rc::Rc;
 
 /// A node of a tape. Plain index: cheap to copy, meaningful only with its tape.
@@ -74,9 +75,9 @@ impl Recording<'_> {
         self.rec.context().clone()
     }
 
-    /// The push-constant word that carries a tape scalar.
-    pub fn word(&self, s: Scalar) -> Word {
-        Word::Param(self.params[s.0])
+    /// The graph parameter that carries a tape scalar, for a push-struct field.
+    pub fn param(&self, s: Scalar) -> Param {
+        self.params[s.0]
     }
 
     /// A scratch buffer of `bytes` for `what`; on failure the error (naming `what` and the
@@ -110,11 +111,11 @@ impl Recording<'_> {
         }
     }
 
-    pub fn dispatch(
+    pub fn dispatch<P: PushBlock>(
         &mut self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         bindings: &[Binding],
-        push: &[Word],
+        push: &P,
         groups: [u32; 3],
     ) {
         self.rec.dispatch(kernel, bindings, push, groups)

@@ -13,7 +13,8 @@
 use super::dispatch_items;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::{AbsDiffPush, ChannelAffinePush};
+use crate::vk::{read, write};
 
 /// (x - shift[c]) * scale[c] per channel c of each row's C blocks of `len`, padded with zeros
 /// to `width` columns.
@@ -76,12 +77,13 @@ impl Op for ChannelAffine {
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let n = out.numel();
-        let push: [Word; 4] = [
-            (n as u32).into(),
-            (self.width as u32).into(),
-            (inputs[0].shape()[1] as u32).into(),
-            (self.len as u32).into(),
-        ];
+        let push = ChannelAffinePush {
+            n: (n as u32).into(),
+            width: (self.width as u32).into(),
+            cols: (inputs[0].shape()[1] as u32).into(),
+            len: (self.len as u32).into(),
+            offset: Default::default(),
+        };
         let ctx = rec.context();
         dispatch_items(
             rec,
@@ -92,8 +94,8 @@ impl Op for ChannelAffine {
                 read(inputs[2].buffer()),
                 write(out.buffer()),
             ],
-            &push,
             n,
+            |offset| ChannelAffinePush { offset, ..push },
         );
     }
 
@@ -131,8 +133,11 @@ impl Op for AbsDiff {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &[(n as u32).into()],
             n,
+            |offset| AbsDiffPush {
+                n: (n as u32).into(),
+                offset,
+            },
         );
     }
 

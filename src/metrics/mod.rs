@@ -14,31 +14,30 @@ pub mod sort;
 pub mod swd;
 
 use crate::autograd::Recording;
-use crate::vk::{Binding, Kernel, Word};
+use crate::vk::push::{PushBlock, U32};
+use crate::vk::{Binding, Kernel};
 
 /// Dispatches a kernel over `n` items (shaders/common/items.glsl): in slices of at most
-/// 65535 workgroups along x, each told its first item by a last push-constant word `offset`
-/// appended to `push`, so no grid needs a second row of workgroups. (These kernels were written
-/// while `flat_index` mis-indexed rows past the first; the cause was the include order, since
-/// fixed in shaders/common/index.glsl. The slicing stays: it is correct and costs nothing.)
-pub(crate) fn dispatch_items(
+/// 65535 workgroups along x, each told its first item by the push block's `offset`, which
+/// `push` fills in from the slice's first item, so no grid needs a second row of workgroups.
+/// (These kernels were written while `flat_index` mis-indexed rows past the first; the cause
+/// was the include order, since fixed in shaders/common/index.glsl. The slicing stays: it is
+/// correct and costs nothing.)
+pub(crate) fn dispatch_items<P: PushBlock>(
     rec: &mut Recording,
-    kernel: &Kernel,
+    kernel: &Kernel<P>,
     bindings: &[Binding],
-    push: &[Word],
     n: usize,
+    push: impl Fn(U32) -> P,
 ) {
     let per_slice = 65535 * kernel.spec.local_size[0] as usize;
-    let mut words = push.to_vec();
-    words.push(0u32.into());
     let mut offset = 0;
     while offset < n {
         let items = (n - offset).min(per_slice);
-        *words.last_mut().expect("offset word") = (offset as u32).into();
         rec.dispatch(
             kernel,
             bindings,
-            &words,
+            &push((offset as u32).into()),
             [
                 items.div_ceil(kernel.spec.local_size[0] as usize) as u32,
                 1,

@@ -16,7 +16,8 @@ use super::dispatch_items;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::ops::philox4x32_10;
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::PatchesPush;
+use crate::vk::{read, write};
 
 /// Patch side.
 pub const PATCH: usize = 7;
@@ -99,23 +100,24 @@ impl Op for Patches {
             unreachable!()
         };
         let count = n * self.per_image * c;
-        let push: [Word; 8] = [
-            (count as u32).into(),
-            (self.per_image as u32).into(),
-            (c as u32).into(),
-            (h as u32).into(),
-            (w as u32).into(),
-            (self.key.seed as u32).into(),
-            ((self.key.seed >> 32) as u32).into(),
-            self.key.stream.into(),
-        ];
+        let push = PatchesPush {
+            n: (count as u32).into(),
+            P: (self.per_image as u32).into(),
+            C: (c as u32).into(),
+            H: (h as u32).into(),
+            W: (w as u32).into(),
+            seed_lo: (self.key.seed as u32).into(),
+            seed_hi: ((self.key.seed >> 32) as u32).into(),
+            stream: self.key.stream.into(),
+            offset: Default::default(),
+        };
         let ctx = rec.context();
         dispatch_items(
             rec,
             &ctx.kernels().patches,
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &push,
             count,
+            |offset| PatchesPush { offset, ..push },
         );
     }
 

@@ -26,7 +26,8 @@
 use super::dispatch_items;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::{PyramidPush, U32};
+use crate::vk::{read, write};
 
 const B: [f64; 5] = [1.0, 4.0, 6.0, 4.0, 1.0];
 
@@ -45,10 +46,20 @@ fn half(s: usize) -> usize {
     s.div_ceil(2)
 }
 
-/// Push words of both pyramid kernels: n, the input plane's H and W, and their halves.
-fn plane_push(shape: &[usize], n: usize) -> [Word; 5] {
+/// The push block of both pyramid kernels for the slice from item `offset`: n, the input
+/// plane's H and W, and their halves.
+fn plane_push(shape: &[usize], n: usize) -> impl Fn(U32) -> PyramidPush {
     let (_, h, w) = planes(shape);
-    [n, h, w, half(h), half(w)].map(|v| Word::from(v as u32))
+    let u = |v: usize| U32::from(v as u32);
+    let push = PyramidPush {
+        n: u(n),
+        H: u(h),
+        W: u(w),
+        h: u(half(h)),
+        w: u(half(w)),
+        offset: U32::default(),
+    };
+    move |offset: U32| PyramidPush { offset, ..push }
 }
 
 fn planes(shape: &[usize]) -> (usize, usize, usize) {
@@ -144,8 +155,8 @@ impl Op for PyrDown {
             rec,
             &ctx.kernels().pyr_down,
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &push,
             n,
+            push,
         );
     }
 
@@ -205,8 +216,8 @@ impl Op for PyrUpSub {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &push,
             n,
+            push,
         );
     }
 

@@ -22,7 +22,8 @@ use super::dispatch_items;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::ops::slice;
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::{BitonicPush, SortPadPush};
+use crate::vk::{read, write};
 
 /// Steps fused per dispatch: kernels bitonic_1..bitonic_4 hold 2^bits elements per invocation.
 const MAX_BITS: u32 = 4;
@@ -63,12 +64,13 @@ impl Op for SortRows {
         let (m, p) = (inputs[0].shape()[1], out.shape()[1]);
         let n = out.numel();
         let ctx = rec.context();
-        let push: [Word; 4] = [
-            (n as u32).into(),
-            (p as u32).into(),
-            (m as u32).into(),
-            (m as u32).into(),
-        ];
+        let pad = SortPadPush {
+            n: (n as u32).into(),
+            cols_out: (p as u32).into(),
+            cols_in: (m as u32).into(),
+            stride_in: (m as u32).into(),
+            offset: Default::default(),
+        };
         // The passes: (k, lo, bits) per dispatch.
         let mut passes = Vec::new();
         let mut k = 2;
@@ -97,16 +99,17 @@ impl Op for SortRows {
             rec,
             &ctx.kernels().sort_pad,
             &[read(inputs[0].buffer()), write(src.buffer())],
-            &push,
             n,
+            |offset| SortPadPush { offset, ..pad },
         );
         for (k, lo, bits) in passes {
-            let push: [Word; 4] = [
-                (n as u32).into(),
-                (p as u32).into(),
-                (k as u32).into(),
-                lo.into(),
-            ];
+            let push = BitonicPush {
+                n: (n as u32).into(),
+                p: (p as u32).into(),
+                k: (k as u32).into(),
+                lo: lo.into(),
+                offset: Default::default(),
+            };
             let kernels = ctx.kernels();
             let kernel = match bits {
                 1 => &kernels.bitonic_1,
@@ -118,8 +121,8 @@ impl Op for SortRows {
                 rec,
                 kernel,
                 &[read(src.buffer()), write(dst.buffer())],
-                &push,
                 n >> bits,
+                |offset| BitonicPush { offset, ..push },
             );
             std::mem::swap(&mut src, &mut dst);
         }

@@ -23,7 +23,8 @@
 use super::dispatch_1d;
 use crate::autograd::{CpuEnv, Op, Recording, Scalar, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, read_write, write, Word};
+use crate::vk::push::AdamPush;
+use crate::vk::{read, read_write, write};
 
 /// Adam's hyper-parameters (PyTorch's defaults from `Default`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,14 +100,14 @@ impl Op for AdamStep {
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let n = inputs[0].numel();
         let c = self.config;
-        let push: [Word; 6] = [
-            (n as u32).into(),
-            c.lr.into(),
-            c.betas.0.into(),
-            c.betas.1.into(),
-            c.eps.into(),
-            rec.word(self.step),
-        ];
+        let push = AdamPush {
+            n: (n as u32).into(),
+            lr: c.lr.into(),
+            beta1: c.betas.0.into(),
+            beta2: c.betas.1.into(),
+            eps: c.eps.into(),
+            step: rec.param(self.step).into(),
+        };
         let ctx = rec.context();
         dispatch_1d(
             rec,

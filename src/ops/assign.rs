@@ -6,6 +6,7 @@
 use super::dispatch_1d;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::push::CopyPush;
 use crate::vk::{read, write};
 
 pub fn assign(t: &mut Tape, target: &Tensor, value: Var) -> Var {
@@ -48,7 +49,9 @@ impl Op for Assign {
             rec,
             &ctx.kernels().copy,
             &[read(inputs[0].buffer()), write(self.target.buffer())],
-            &[(n as u32).into()],
+            &CopyPush {
+                n: (n as u32).into(),
+            },
             n,
         );
     }

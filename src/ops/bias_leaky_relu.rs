@@ -10,6 +10,7 @@
 use super::{dispatch_1d, leaky_relu_grad, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::push::BiasLreluPush;
 use crate::vk::{read, write};
 
 /// See the module header.
@@ -69,12 +70,12 @@ impl Op for BiasLeakyRelu {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &[
-                (n as u32).into(),
-                (s[1] as u32).into(),
-                (inner as u32).into(),
-                self.slope.into(),
-            ],
+            &BiasLreluPush {
+                n: (n as u32).into(),
+                c: (s[1] as u32).into(),
+                inner: (inner as u32).into(),
+                slope: self.slope.into(),
+            },
             n,
         );
     }

@@ -13,7 +13,8 @@
 use super::{dispatch_1d, fastdiv, neg, sum_to};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::{u32s, BinaryPush};
+use crate::vk::{read, write};
 
 const MAX_RANK: usize = 6;
 
@@ -85,6 +86,9 @@ fn collapse(dims: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>
     (d, sa, sb)
 }
 
+/// The discriminants are binary.comp's `op`. Unlike unary.comp, binary.comp stays one build
+/// that switches on it: a build for `expand` would never read `b`, spirv-opt drops an unread
+/// binding, and the builds would then bind differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Add = 0,
@@ -194,26 +198,27 @@ impl Op for Binary {
             &broadcast_strides(a.shape(), shape),
             &broadcast_strides(b.shape(), shape),
         );
-        let pad = |v: Vec<usize>| -> Vec<Word> {
-            let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
-            w.resize(MAX_RANK, 0u32.into());
-            w
-        };
-        let mut push: Vec<Word> = vec![
-            (out.numel() as u32).into(),
-            (self.kind as u32).into(),
-            (dims.len() as u32).into(),
-        ];
-        let magics: Vec<(u32, u32)> = dims.iter().map(|&d| fastdiv::magic(d as u32)).collect();
-        push.extend(pad(dims));
-        push.extend(pad(magics.iter().map(|m| m.0 as usize).collect()));
-        let logs = magics
+        let (magics, logs): (Vec<usize>, Vec<u32>) = dims
+            .iter()
+            .map(|&d| {
+                let (magic, log) = fastdiv::magic(d as u32);
+                (magic as usize, log)
+            })
+            .unzip();
+        let logs = logs
             .iter()
             .enumerate()
-            .fold(0u32, |acc, (d, m)| acc | m.1 << (5 * d));
-        push.push(logs.into());
-        push.extend(pad(a_strides));
-        push.extend(pad(b_strides));
+            .fold(0u32, |acc, (d, log)| acc | log << (5 * d));
+        let push = BinaryPush {
+            n: (out.numel() as u32).into(),
+            op: (self.kind as u32).into(),
+            rank: (dims.len() as u32).into(),
+            dims: u32s(&dims),
+            magics: u32s(&magics),
+            logs: logs.into(),
+            a_strides: u32s(&a_strides),
+            b_strides: u32s(&b_strides),
+        };
         let ctx = rec.context();
         dispatch_1d(
             rec,

@@ -7,6 +7,7 @@
 use super::{add_scalar, dispatch_1d, leaky_relu_grad};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::push::ClampMinPush;
 use crate::vk::{read, write};
 
 pub fn clamp_min(t: &mut Tape, x: Var, lo: f32) -> Var {
@@ -35,7 +36,10 @@ impl Op for ClampMin {
             rec,
             &ctx.kernels().clamp_min,
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &[(n as u32).into(), self.lo.into()],
+            &ClampMinPush {
+                n: (n as u32).into(),
+                lo: self.lo.into(),
+            },
             n,
         );
     }

@@ -36,7 +36,10 @@
 use super::{dispatch_1d, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels, Word};
+use crate::vk::push::{
+    Conv2dPush, Conv2dWgradPush, Conv2dWgradReducePush, Conv2dWinoPackPush, Conv2dWpackPush, I32,
+};
+use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
@@ -216,9 +219,8 @@ fn with_direct_kernels(f: impl FnOnce()) {
 
 /// Which algorithm a 3x3 convolution on an output plane at least 8 wide runs: Winograd
 /// F(2x2, 3x3) in the CPU kernel family, where it does 16 products per 2x2 block and channel
-/// instead of 36 (all 3x3 convolutions at the reference size, 2-core llvmpipe: 52 -> 66
-/// GFLOP/s forward, 46-49 -> 62 input gradient, counted as direct-convolution work; the plain
-/// training step 6.03 -> 5.63 s), and the direct kernel elsewhere (GPUs are not measured yet).
+/// instead of 36 and was measured faster on llvmpipe (the README has the figures), and the
+/// direct kernel elsewhere, until GPUs are measured.
 fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
     conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
 }
@@ -235,8 +237,6 @@ fn record_tile_conv(
     let kernels = ctx.kernels();
     let family = ctx.kernel_family();
     let winograd = use_winograd(conv, family);
-    // Past u32 the recorder refuses the grid with an error naming the limit.
-    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let (kernel, groups, tiles_x) = if family == KernelFamily::Gpu {
         // 32 channels x 64 pixels a workgroup (conv2d_gemm.comp).
         let pixels = conv.b * conv.out_hw.0 * conv.out_hw.1;
@@ -263,58 +263,23 @@ fn record_tile_conv(
         ];
         (kernel, groups, tiles_x)
     };
-    let u = |v: usize| Word::from(v as u32);
-    let o4 = conv.o.div_ceil(4);
-    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
-    let Some(packed) = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64) else {
+    let Some(packed) = pack_weights(rec, conv, w, winograd) else {
         return;
     };
-    let mut pack_push = vec![u(conv.c), u(conv.o), u(o4), u(conv.k)];
-    pack_push.extend(conv.w_index.iter().map(|&v| Word::from(v)));
-    let taps = conv.c * conv.k * conv.k;
-    rec.dispatch(
-        &kernels.conv2d_wpack,
-        &[read(w), write(&packed)],
-        &pack_push,
-        [
-            o4.div_ceil(kernels.conv2d_wpack.spec.local_size[0] as usize) as u32,
-            count(taps),
-            1,
-        ],
-    );
-    let packed = if winograd {
-        let Some(transformed) =
-            rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)
-        else {
-            return;
-        };
-        rec.dispatch(
-            &kernels.conv2d_wino_pack,
-            &[read(&packed), write(&transformed)],
-            &[u(o4)],
-            [
-                o4.div_ceil(kernels.conv2d_wino_pack.spec.local_size[0] as usize) as u32,
-                conv.c as u32,
-                1,
-            ],
-        );
-        transformed
-    } else {
-        packed
+    let u = |v: usize| (v as u32).into();
+    let push = Conv2dPush {
+        B: u(conv.b),
+        C: u(conv.c),
+        O: u(conv.o),
+        H: u(conv.in_hw.0),
+        W: u(conv.in_hw.1),
+        HO: u(conv.out_hw.0),
+        WO: u(conv.out_hw.1),
+        K: u(conv.k),
+        P: conv.pad.into(),
+        has_bias: bias.is_some().into(),
+        tiles_x: u(tiles_x),
     };
-    let push = [
-        u(conv.b),
-        u(conv.c),
-        u(conv.o),
-        u(conv.in_hw.0),
-        u(conv.in_hw.1),
-        u(conv.out_hw.0),
-        u(conv.out_hw.1),
-        u(conv.k),
-        Word::from(conv.pad),
-        u(bias.is_some() as usize),
-        u(tiles_x),
-    ];
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
     rec.dispatch(
@@ -323,6 +288,67 @@ fn record_tile_conv(
         &push,
         groups,
     );
+}
+
+/// A workgroup count past u32 as u32::MAX, which the recorder refuses with an error naming
+/// the limit.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The kernel `w` as the tile kernels read it: in blocks of 4 output channels
+/// (`conv2d_wpack`), and for Winograd then transformed (`conv2d_wino_pack`). None when a
+/// scratch buffer could not be made (the recording has the error).
+fn pack_weights(
+    rec: &mut Recording,
+    conv: &TileConv,
+    w: &Buffer,
+    winograd: bool,
+) -> Option<Buffer> {
+    let ctx = rec.context();
+    let kernels = ctx.kernels();
+    let u = |v: usize| (v as u32).into();
+    let o4 = conv.o.div_ceil(4);
+    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
+    let packed = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64)?;
+    let [w_base, w_so, w_sc, w_sky, w_skx] = conv.w_index.map(I32::from);
+    let pack = &kernels.conv2d_wpack;
+    rec.dispatch(
+        pack,
+        &[read(w), write(&packed)],
+        &Conv2dWpackPush {
+            C: u(conv.c),
+            O: u(conv.o),
+            O4: u(o4),
+            K: u(conv.k),
+            w_base,
+            w_so,
+            w_sc,
+            w_sky,
+            w_skx,
+        },
+        [
+            o4.div_ceil(pack.spec.local_size[0] as usize) as u32,
+            count(conv.c * conv.k * conv.k),
+            1,
+        ],
+    );
+    if !winograd {
+        return Some(packed);
+    }
+    let transformed = rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)?;
+    let wino = &kernels.conv2d_wino_pack;
+    rec.dispatch(
+        wino,
+        &[read(&packed), write(&transformed)],
+        &Conv2dWinoPackPush { O4: u(o4) },
+        [
+            o4.div_ceil(wino.spec.local_size[0] as usize) as u32,
+            conv.c as u32,
+            1,
+        ],
+    );
+    Some(transformed)
 }
 
 struct Conv2d {
@@ -456,7 +482,7 @@ fn wgrad_kernel(
     kernels: &Kernels,
     family: KernelFamily,
     (c, o, k, wo): (usize, usize, usize, usize),
-) -> (&Kernel, [usize; 2]) {
+) -> (&Kernel<Conv2dWgradPush>, [usize; 2]) {
     // Output x input channels per invocation of the CPU family's register tiles.
     let (kernel, to, tc) = match (k, family) {
         // 32 output channels x 32 (channel, tap) pairs a workgroup (conv2d_wgrad_gemm.comp).
@@ -476,11 +502,10 @@ fn wgrad_kernel(
 }
 
 /// Batch images per split of the weight gradient: enough invocations to fill the device (about
-/// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread and a thread per core,
-/// four workgroups of 64 per core), and no split where the unsplit grid already has that many.
-/// Every split costs memory for its partial sums and a pass over them: at the reference size
-/// on 2 cores, 4 workgroups per core instead of 64 in all left the step time unchanged and
-/// took peak device memory from 2039 to 1679 MiB.
+/// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread
+/// and a thread per core, four workgroups of 64 per core), and no split where the unsplit grid
+/// already has that many. Every split costs memory for its partial sums and a pass over them,
+/// and more splits than that did not make the step faster on llvmpipe.
 fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
     let target = if cpu {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
@@ -528,19 +553,18 @@ impl Op for Conv2dWeightGrad {
         } else {
             None
         };
-        let u = |v: usize| Word::from(v as u32);
-        let push = [
-            u(b),
-            u(c),
-            u(o),
-            u(xs[2]),
-            u(xs[3]),
-            u(gs[2]),
-            u(gs[3]),
-            Word::from(self.padding as i32),
-            u(per_split),
-        ];
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let u = |v: usize| (v as u32).into();
+        let push = Conv2dWgradPush {
+            B: u(b),
+            C: u(c),
+            O: u(o),
+            H: u(xs[2]),
+            W: u(xs[3]),
+            HO: u(gs[2]),
+            WO: u(gs[3]),
+            P: (self.padding as i32).into(),
+            per_split: u(per_split),
+        };
         let groups = [count(gx), count(gy), count(splits)];
         let target = part.as_ref().unwrap_or(out.buffer());
         rec.dispatch(
@@ -558,7 +582,10 @@ impl Op for Conv2dWeightGrad {
                 rec,
                 &ctx.kernels().conv2d_wgrad_reduce,
                 &[read(part), write(out.buffer())],
-                &[u(n), u(splits)],
+                &Conv2dWgradReducePush {
+                    n: u(n),
+                    splits: u(splits),
+                },
                 n,
             );
         }

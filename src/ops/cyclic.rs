@@ -8,20 +8,32 @@
 //! - `cyclic_expand(y, shape)`: x[j] = y[j mod k] for the n = numel(shape) elements of shape
 //!   (y of shape [k]). Linear and the adjoint of `cyclic_sum`; dy = cyclic_sum(g, k).
 //!
-//! Slots past n are 0; a slot sums at most `MAX_PER_SLOT` elements. One kernel (`cyclic.comp`): a fold has one invocation per slot,
-//! neighbouring invocations reading neighbouring elements, each a sequential f32 sum, so the
-//! result is the same on every run.
+//! Slots past n are 0; a slot sums at most `MAX_PER_SLOT` elements. One shader
+//! (`cyclic.comp`, a kernel per mode): a fold has one invocation per slot, neighbouring
+//! invocations reading neighbouring elements, each a sequential f32 sum, so the result is the
+//! same on every run.
 
 use super::{dispatch_1d, mul, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, CpuTensor, Tensor};
-use crate::vk::{read, write};
+use crate::vk::push::CyclicPush;
+use crate::vk::{read, write, Kernel, Kernels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    Sum = 0,
-    SumSquares = 1,
-    Expand = 2,
+    Sum,
+    SumSquares,
+    Expand,
+}
+
+impl Mode {
+    fn kernel(self, kernels: &Kernels) -> &Kernel<CyclicPush> {
+        match self {
+            Mode::Sum => &kernels.cyclic_sum,
+            Mode::SumSquares => &kernels.cyclic_sum_squares,
+            Mode::Expand => &kernels.cyclic_expand,
+        }
+    }
 }
 
 struct Cyclic {
@@ -117,13 +129,12 @@ impl Op for Cyclic {
         let ctx = rec.context();
         dispatch_1d(
             rec,
-            &ctx.kernels().cyclic,
+            self.mode.kernel(ctx.kernels()),
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &[
-                (n as u32).into(),
-                (self.parts as u32).into(),
-                (self.mode as u32).into(),
-            ],
+            &CyclicPush {
+                n: (n as u32).into(),
+                parts: (self.parts as u32).into(),
+            },
             invocations,
         );
     }
@@ -146,6 +157,19 @@ impl Op for Cyclic {
 mod tests {
     use super::*;
     use crate::testing::{check_op, OpCase};
+
+    #[test]
+    fn each_mode_runs_the_kernel_built_for_it() {
+        let ctx = crate::testing::context();
+        for mode in [Mode::Sum, Mode::SumSquares, Mode::Expand] {
+            let op = Cyclic {
+                mode,
+                parts: 1,
+                shape: vec![1],
+            };
+            assert_eq!(mode.kernel(ctx.kernels()).spec.name, op.name());
+        }
+    }
 
     #[test]
     fn folds_and_expand() {

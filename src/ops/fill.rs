@@ -2,6 +2,7 @@
 
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::push::FillPush;
 use crate::vk::write;
 
 pub fn full(t: &mut Tape, shape: &[usize], value: f32) -> Var {
@@ -44,7 +45,10 @@ impl Op for Fill {
             rec,
             &ctx.kernels().fill,
             &[write(out.buffer())],
-            &[(n as u32).into(), self.value.into()],
+            &FillPush {
+                n: (n as u32).into(),
+                value: self.value.into(),
+            },
             n,
         );
     }

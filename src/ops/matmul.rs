@@ -21,7 +21,8 @@
 
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{grid, read, write, KernelFamily, Word};
+use crate::vk::push::{MatmulPush, MatmulSmallPush};
+use crate::vk::{grid, read, write, KernelFamily};
 
 /// Rows of C per invocation of the `matmul` kernel (`TM` in shaders/matmul.comp).
 const TILE_M: usize = 8;
@@ -115,14 +116,14 @@ impl Op for Matmul {
         if !gpu && whole_a && whole_b && k_ok && row_tiles <= 65535 {
             let kernel = &ctx.kernels().matmul;
             let col_groups = n.div_ceil(4).div_ceil(kernel.spec.local_size[0] as usize);
-            let push: [Word; 6] = [
-                (m as u32).into(),
-                (n as u32).into(),
-                (k as u32).into(),
-                (self.ta as u32).into(),
-                (self.tb as u32).into(),
-                self.alpha.into(),
-            ];
+            let push = MatmulPush {
+                M: (m as u32).into(),
+                N: (n as u32).into(),
+                K: (k as u32).into(),
+                ta: self.ta.into(),
+                tb: self.tb.into(),
+                alpha: self.alpha.into(),
+            };
             rec.dispatch(
                 kernel,
                 &bindings,
@@ -137,11 +138,17 @@ impl Op for Matmul {
             };
             let (a_sm, a_sk) = if self.ta { (1, m) } else { (k, 1) };
             let (b_sk, b_sn) = if self.tb { (1, k) } else { (n, 1) };
-            let push: Vec<Word> = [m, n, k, a_sm, a_sk, b_sk, b_sn]
-                .iter()
-                .map(|&v| (v as u32).into())
-                .chain([self.alpha.into()])
-                .collect();
+            let u = |v: usize| (v as u32).into();
+            let push = MatmulSmallPush {
+                M: u(m),
+                N: u(n),
+                K: u(k),
+                a_sm: u(a_sm),
+                a_sk: u(a_sk),
+                b_sk: u(b_sk),
+                b_sn: u(b_sn),
+                alpha: self.alpha.into(),
+            };
             // matmul_gemm: 32 rows x 64 columns a workgroup.
             let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             let groups = if gpu {

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::push::{MbstdAppendPush, MbstdTakePush};
 use crate::vk::{read, write};
 
 /// See the module header. `x` is `[B, C, H, W]` with B divisible by `group_size` (>= 2).
@@ -95,12 +96,12 @@ impl Op for Append {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &[
-                (n as u32).into(),
-                (a[1] as u32).into(),
-                (s[1] as u32).into(),
-                ((a[2] * a[3]) as u32).into(),
-            ],
+            &MbstdAppendPush {
+                n: (n as u32).into(),
+                ca: (a[1] as u32).into(),
+                cs: (s[1] as u32).into(),
+                hw: ((a[2] * a[3]) as u32).into(),
+            },
             n,
         );
     }
@@ -141,13 +142,13 @@ impl Op for Take {
             rec,
             &ctx.kernels().mbstd_take,
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &[
-                (n as u32).into(),
-                (y[1] as u32).into(),
-                (self.start as u32).into(),
-                (self.len as u32).into(),
-                ((y[2] * y[3]) as u32).into(),
-            ],
+            &MbstdTakePush {
+                n: (n as u32).into(),
+                c: (y[1] as u32).into(),
+                start: (self.start as u32).into(),
+                len: (self.len as u32).into(),
+                hw: ((y[2] * y[3]) as u32).into(),
+            },
             n,
         );
     }

@@ -52,14 +52,15 @@ pub use unary::{add_scalar, leaky_relu, leaky_relu_grad, neg, relu, rsqrt, scale
 pub use upsample::{upsample, upsample_adjoint};
 
 use crate::autograd::Recording;
-use crate::vk::{grid, Binding, Kernel, Word};
+use crate::vk::push::PushBlock;
+use crate::vk::{grid, Binding, Kernel};
 
 /// Dispatches a kernel over `n` invocations in 1-D (the shader indexes with `flat_index()`).
-pub(crate) fn dispatch_1d(
+pub(crate) fn dispatch_1d<P: PushBlock>(
     rec: &mut Recording,
-    kernel: &Kernel,
+    kernel: &Kernel<P>,
     bindings: &[Binding],
-    push: &[Word],
+    push: &P,
     n: usize,
 ) {
     if n == 0 {

@@ -7,7 +7,8 @@
 use super::dispatch_1d;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strides, CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::{u32s, PermutePush};
+use crate::vk::{read, write};
 
 const MAX_RANK: usize = 6;
 
@@ -82,15 +83,13 @@ impl Op for Permute {
     }
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let pad = |v: Vec<usize>| -> Vec<Word> {
-            let mut w: Vec<Word> = v.iter().map(|&x| (x as u32).into()).collect();
-            w.resize(MAX_RANK, 0u32.into());
-            w
-        };
         let n = numel(out.shape());
-        let mut push: Vec<Word> = vec![(n as u32).into(), (self.perm.len() as u32).into()];
-        push.extend(pad(self.out_shape()));
-        push.extend(pad(self.src_strides()));
+        let push = PermutePush {
+            n: (n as u32).into(),
+            rank: (self.perm.len() as u32).into(),
+            dims: u32s(&self.out_shape()),
+            src_strides: u32s(&self.src_strides()),
+        };
         let ctx = rec.context();
         dispatch_1d(
             rec,

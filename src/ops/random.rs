@@ -24,7 +24,8 @@
 use super::dispatch_1d;
 use crate::autograd::{CpuEnv, Op, Recording, Scalar, Tape, Var};
 use crate::tensor::{numel, CpuTensor, Tensor};
-use crate::vk::{write, Word};
+use crate::vk::push::{RandomPush, U32};
+use crate::vk::write;
 
 /// A 32-bit word an op reads: fixed at build time, or a tape scalar changeable per run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +47,10 @@ impl From<Scalar> for RandomArg {
 }
 
 impl RandomArg {
-    fn word(self, rec: &Recording) -> Word {
+    fn push(self, rec: &Recording) -> U32 {
         match self {
-            RandomArg::Fixed(v) => Word::Lit(v),
-            RandomArg::Scalar(s) => rec.word(s),
+            RandomArg::Fixed(v) => v.into(),
+            RandomArg::Scalar(s) => rec.param(s).into(),
         }
     }
 
@@ -137,13 +138,13 @@ impl Op for Random {
 
     fn record(&self, rec: &mut Recording, _inputs: &[&Tensor], out: &Tensor) {
         let n = out.numel();
-        let push = [
-            Word::Lit(n as u32),
-            self.seed.word(rec),
-            self.stream.word(rec),
-            self.step.word(rec),
-            Word::Lit(self.normal as u32),
-        ];
+        let push = RandomPush {
+            n: (n as u32).into(),
+            seed: self.seed.push(rec),
+            stream: self.stream.push(rec),
+            step: self.step.push(rec),
+            normal: self.normal.into(),
+        };
         let ctx = rec.context();
         dispatch_1d(
             rec,

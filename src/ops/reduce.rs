@@ -15,7 +15,8 @@
 use super::{dispatch_1d, expand, reshape, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
-use crate::vk::{read, write, KernelFamily, Word};
+use crate::vk::push::{u32s, SumAxesPush};
+use crate::vk::{read, write, KernelFamily};
 
 const MAX_RANK: usize = 6;
 /// Elements one invocation sums (see the shader on why loops stay short).
@@ -33,17 +34,16 @@ fn sum_pass(
     chunks: usize,
     [kept, kept_strides, red, red_strides]: [&[usize]; 4],
 ) {
-    let words = |v: &[usize]| v.iter().map(|&x| Word::from(x as u32)).collect::<Vec<_>>();
-    let mut push: Vec<Word> = vec![
-        (n_out as u32).into(),
-        (n_red as u32).into(),
-        (CHUNK as u32).into(),
-        (chunks as u32).into(),
-    ];
-    push.extend(words(kept));
-    push.extend(words(kept_strides));
-    push.extend(words(red));
-    push.extend(words(red_strides));
+    let push = SumAxesPush {
+        n_out: (n_out as u32).into(),
+        n_red: (n_red as u32).into(),
+        chunk: (CHUNK as u32).into(),
+        chunks: (chunks as u32).into(),
+        kept_dims: u32s(kept),
+        kept_strides: u32s(kept_strides),
+        red_dims: u32s(red),
+        red_strides: u32s(red_strides),
+    };
     // The GPU family's tree kernels take a workgroup of 64 per output value.
     let kernels = ctx.kernels();
     let (kernel, invocations) = match ctx.kernel_family() {

@@ -17,6 +17,7 @@
 use super::{dispatch_1d, expand, reshape, zeros};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, CpuTensor, Tensor};
+use crate::vk::push::{BlockSumPush, SelectBlocksPush};
 use crate::vk::{read, write};
 
 /// Which blocks of a style-mixing select: those below the crossover (w1's) or the rest (w2's).
@@ -110,11 +111,11 @@ impl Op for SelectBlocks {
                 read(inputs[2].buffer()),
                 write(out.buffer()),
             ],
-            &[
-                (n as u32).into(),
-                (row as u32).into(),
-                (self.n_blocks as u32).into(),
-            ],
+            &SelectBlocksPush {
+                n: (n as u32).into(),
+                row: (row as u32).into(),
+                n_blocks: (self.n_blocks as u32).into(),
+            },
             n,
         );
     }
@@ -168,11 +169,11 @@ impl Op for SumBlocks {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &[
-                (row as u32).into(),
-                (self.n_blocks as u32).into(),
-                (self.side as u32).into(),
-            ],
+            &BlockSumPush {
+                row: (row as u32).into(),
+                n_blocks: (self.n_blocks as u32).into(),
+                upper: (self.side as u32).into(),
+            },
             row,
         );
     }

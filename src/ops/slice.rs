@@ -18,7 +18,8 @@
 use super::dispatch_1d;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::AxisCopyPush;
+use crate::vk::{read, write};
 
 /// `x[.., start..start + len, ..]` along `axis`.
 pub fn slice(t: &mut Tape, x: Var, axis: usize, start: usize, len: usize) -> Var {
@@ -125,15 +126,15 @@ fn record_copy(
 ) {
     let (outer, inner) = split(dst.shape(), axis);
     let n = outer * window * inner;
-    let push: Vec<Word> = vec![
-        (n as u32).into(),
-        (window as u32).into(),
-        (inner as u32).into(),
-        (src.shape()[axis] as u32).into(),
-        (dst.shape()[axis] as u32).into(),
-        (src_shift as i32).into(),
-        (dst_offset as u32).into(),
-    ];
+    let push = AxisCopyPush {
+        n: (n as u32).into(),
+        window: (window as u32).into(),
+        inner: (inner as u32).into(),
+        n_src: (src.shape()[axis] as u32).into(),
+        n_dst: (dst.shape()[axis] as u32).into(),
+        src_shift: (src_shift as i32).into(),
+        dst_offset: (dst_offset as u32).into(),
+    };
     let ctx = rec.context();
     dispatch_1d(
         rec,

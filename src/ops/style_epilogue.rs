@@ -21,8 +21,8 @@ use super::fastdiv::magic;
 use super::{dispatch_1d, leaky_relu_grad, mul, reshape, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::read;
-use crate::vk::write;
+use crate::vk::push::StyleEpiloguePush;
+use crate::vk::{read, write};
 
 /// See the module header; `noise` is (noise, scale).
 pub fn style_epilogue(
@@ -113,17 +113,17 @@ impl Op for StyleEpilogue {
                 read(bias),
                 write(out.buffer()),
             ],
-            &[
-                u(n),
-                u(c),
-                u(hw),
-                hw_magic.into(),
-                hw_log.into(),
-                c_magic.into(),
-                c_log.into(),
-                u(inputs.len().saturating_sub(3) / 2),
-                self.slope.into(),
-            ],
+            &StyleEpiloguePush {
+                n: u(n),
+                C: u(c),
+                HW: u(hw),
+                hw_magic: hw_magic.into(),
+                hw_log: hw_log.into(),
+                c_magic: c_magic.into(),
+                c_log: c_log.into(),
+                has_noise: (inputs.len() == 5).into(),
+                slope: self.slope.into(),
+            },
             n,
         );
     }

@@ -1,4 +1,5 @@
-//! Elementwise unary ops sharing one shader, and the leaky-relu backward.
+//! Elementwise unary ops sharing one shader (a kernel per op, built from shaders/unary.comp),
+//! and the leaky-relu backward.
 //!
 //! - `scale(x, c)` = c x;             dx = c g
 //! - `add_scalar(x, c)` = x + c;      dx = g
@@ -15,16 +16,30 @@
 use super::{dispatch_1d, mul};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write};
+use crate::vk::push::{LreluGradPush, UnaryPush};
+use crate::vk::{read, write, Kernel, Kernels};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Func {
-    Scale = 0,
-    AddScalar = 1,
-    Square = 2,
-    Sqrt = 3,
-    Rsqrt = 4,
-    LeakyRelu = 5,
+    Scale,
+    AddScalar,
+    Square,
+    Sqrt,
+    Rsqrt,
+    LeakyRelu,
+}
+
+impl Func {
+    fn kernel(self, kernels: &Kernels) -> &Kernel<UnaryPush> {
+        match self {
+            Func::Scale => &kernels.unary_scale,
+            Func::AddScalar => &kernels.unary_add_scalar,
+            Func::Square => &kernels.unary_square,
+            Func::Sqrt => &kernels.unary_sqrt,
+            Func::Rsqrt => &kernels.unary_rsqrt,
+            Func::LeakyRelu => &kernels.unary_leaky_relu,
+        }
+    }
 }
 
 struct Unary {
@@ -111,9 +126,12 @@ impl Op for Unary {
         let ctx = rec.context();
         dispatch_1d(
             rec,
-            &ctx.kernels().unary,
+            self.f.kernel(ctx.kernels()),
             &[read(inputs[0].buffer()), write(out.buffer())],
-            &[(n as u32).into(), (self.f as u32).into(), self.c.into()],
+            &UnaryPush {
+                n: (n as u32).into(),
+                c: self.c.into(),
+            },
             n.div_ceil(4),
         );
     }
@@ -175,7 +193,10 @@ impl Op for LeakyReluGrad {
                 read(inputs[1].buffer()),
                 write(out.buffer()),
             ],
-            &[(n as u32).into(), self.slope.into()],
+            &LreluGradPush {
+                n: (n as u32).into(),
+                slope: self.slope.into(),
+            },
             n.div_ceil(4),
         );
     }
@@ -193,6 +214,25 @@ mod tests {
     use crate::testing::{check_op, OpCase};
 
     const SHAPES: [&[usize]; 3] = [&[1], &[7, 9], &[3, 5, 67]];
+
+    #[test]
+    fn each_op_runs_the_kernel_built_for_it() {
+        let ctx = crate::testing::context();
+        for f in [
+            Func::Scale,
+            Func::AddScalar,
+            Func::Square,
+            Func::Sqrt,
+            Func::Rsqrt,
+            Func::LeakyRelu,
+        ] {
+            let op = Unary { f, c: 0.0 };
+            assert_eq!(
+                f.kernel(ctx.kernels()).spec.name,
+                format!("unary_{}", op.name())
+            );
+        }
+    }
 
     #[test]
     fn smooth_unary_ops() {

@@ -15,7 +15,8 @@
 use super::{dispatch_1d, fastdiv};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::{read, write, Word};
+use crate::vk::push::ResamplePush;
+use crate::vk::{read, write, Kernel};
 
 /// `[B, C, H, W] -> [B, C, 2H, 2W]`, see the module header.
 pub fn upsample(t: &mut Tape, x: Var) -> Var {
@@ -114,7 +115,7 @@ pub(super) fn apply_separable(x: &CpuTensor, mh: &Matrix, mw: &Matrix) -> CpuTen
 /// per row) as multiply-high constants.
 pub(super) fn record_resample(
     rec: &mut Recording,
-    kernel: &crate::vk::Kernel,
+    kernel: &Kernel<ResamplePush>,
     input: &Tensor,
     out: &Tensor,
     n: usize,
@@ -123,10 +124,15 @@ pub(super) fn record_resample(
 ) {
     let (pm, pl) = fastdiv::magic(plane_div as u32);
     let (rm, rl) = fastdiv::magic(row_div as u32);
-    let push: Vec<Word> = [n as u32, h as u32, w as u32, pm, pl, rm, rl]
-        .into_iter()
-        .map(Word::from)
-        .collect();
+    let push = ResamplePush {
+        n: (n as u32).into(),
+        h: (h as u32).into(),
+        w: (w as u32).into(),
+        plane_magic: pm.into(),
+        plane_log: pl.into(),
+        row_magic: rm.into(),
+        row_log: rl.into(),
+    };
     dispatch_1d(
         rec,
         kernel,

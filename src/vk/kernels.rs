@@ -2,9 +2,13 @@
 //! first time a context dispatches it (so a test that uses two kernels does not pay for sixty).
 //! A kernel that moves its tensors through texel buffers also has a storage-buffer build of
 //! the same source (shaders/common/io.glsl); each has its own pipeline, made on first use.
+//! A kernel's type names its push struct (see `push`), so each dispatch is checked against the
+//! shader's push block at compile time.
 
+use super::push::PushBlock;
 use ash::vk;
 use std::cell::OnceCell;
+use std::marker::PhantomData;
 
 /// How a kernel build reads and writes its tensors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +31,10 @@ pub struct KernelSpec {
     /// The tensor each binding holds, as the shader names it (for error messages).
     pub binding_names: &'static [&'static str],
     /// (binding, floats per texel: 1 or 4) of each binding that is a storage texel buffer
-    /// (`layout(r32f) uniform imageBuffer`, or rgba32f). lavapipe (Mesa 22.3) moves texels
-    /// with straight-line vector code but storage-buffer elements in a per-lane loop with a
-    /// branch each, so the hot kernels read and write through texel views: the 3x3
-    /// convolution went from 15.5 to 26 GFLOP per CPU-second that way.
+    /// (`layout(r32f) uniform imageBuffer`, or rgba32f). lavapipe moves texels with
+    /// straight-line vector code but storage-buffer elements in a per-lane loop with a branch
+    /// each, so the hot kernels read and write through texel views (the README has the
+    /// figures).
     pub texels: &'static [(u32, u32)],
     pub push_bytes: u32,
     pub local_size: [u32; 3],
@@ -63,22 +67,42 @@ pub(crate) struct Pipeline {
     module: vk::ShaderModule,
 }
 
-/// A kernel of one context.
-pub struct Kernel {
+/// A kernel of one context, whatever its push block: its builds and their pipelines.
+pub struct KernelBuilds {
     /// The default build; its `storage` names the other one, if any.
     pub spec: &'static KernelSpec,
     /// Pipelines of the default and of the storage build.
     pipelines: [OnceCell<Pipeline>; 2],
 }
 
-impl Kernel {
+/// A kernel whose push block is `P`. It dereferences to its [`KernelBuilds`].
+pub struct Kernel<P> {
+    builds: KernelBuilds,
+    push: PhantomData<fn(&P)>,
+}
+
+impl<P: PushBlock> Kernel<P> {
     fn new(spec: &'static KernelSpec) -> Self {
+        assert_eq!(P::BYTES, spec.push_bytes, "{}: push struct size", spec.name);
         Kernel {
-            spec,
-            pipelines: Default::default(),
+            builds: KernelBuilds {
+                spec,
+                pipelines: Default::default(),
+            },
+            push: PhantomData,
         }
     }
+}
 
+impl<P> std::ops::Deref for Kernel<P> {
+    type Target = KernelBuilds;
+
+    fn deref(&self) -> &KernelBuilds {
+        &self.builds
+    }
+}
+
+impl KernelBuilds {
     /// The build that does `io`: the storage build when asked for and the kernel has one.
     pub fn variant(&self, io: Io) -> &'static KernelSpec {
         match (io, self.spec.storage) {
@@ -165,10 +189,11 @@ fn build_pipeline(device: &ash::Device, spec: &KernelSpec) -> Result<Pipeline, v
 }
 
 macro_rules! kernels {
-    ($($field:ident => $spec:ident,)*) => {
-        /// Every kernel, one field per shader in `shaders/`.
+    ($($field:ident => $spec:ident: $push:ty,)*) => {
+        /// Every kernel, one field per shader in `shaders/` (one per operation for the shaders
+        /// in build.rs's `OP_VARIANTS`).
         pub struct Kernels {
-            $(pub $field: Kernel,)*
+            $(pub $field: Kernel<$push>,)*
         }
 
         impl Default for Kernels {
@@ -178,8 +203,8 @@ macro_rules! kernels {
         }
 
         impl Kernels {
-            pub fn all(&self) -> Vec<&Kernel> {
-                vec![$(&self.$field,)*]
+            pub fn all(&self) -> Vec<&KernelBuilds> {
+                vec![$(&*self.$field,)*]
             }
         }
     };

@@ -6,13 +6,14 @@ mod buffer;
 mod context;
 mod kernels;
 mod limits;
+pub mod push;
 mod recorder;
 
 pub use buffer::Buffer;
 pub use context::{
     list_devices, Context, ContextOptions, DeviceInfo, DeviceKind, KernelFamily, Stats,
 };
-pub use kernels::{Io, Kernel, KernelSpec, Kernels};
+pub use kernels::{Io, Kernel, KernelBuilds, KernelSpec, Kernels};
 pub use limits::{Limits, LimitsMode};
 pub use recorder::{
     grid, merge_profiles, read, read_write, write, Access, Binding, Graph, KernelTime, Param,

@@ -19,11 +19,12 @@
 
 use super::buffer::Buffer;
 use super::context::Context;
-use super::kernels::{Io, Kernel, KernelSpec};
+use super::kernels::{Io, Kernel, KernelBuilds, KernelSpec};
 use super::limits::LimitsMode;
+use super::push::PushBlock;
 use super::VkError;
 use ash::vk;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// How a dispatch uses one of its buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,35 +65,12 @@ pub fn read_write(buffer: &Buffer) -> Binding<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param(usize);
 
-/// One 32-bit push-constant word.
-#[derive(Clone, Copy, Debug)]
+/// One 32-bit push-constant word, as a push struct lays them out (`push::PushBlock::words`):
+/// the typed fields (`push::U32`, `I32`, `F32`) are where values convert to words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Word {
     Lit(u32),
     Param(Param),
-}
-
-impl From<u32> for Word {
-    fn from(v: u32) -> Self {
-        Word::Lit(v)
-    }
-}
-
-impl From<i32> for Word {
-    fn from(v: i32) -> Self {
-        Word::Lit(v as u32)
-    }
-}
-
-impl From<f32> for Word {
-    fn from(v: f32) -> Self {
-        Word::Lit(v.to_bits())
-    }
-}
-
-impl From<Param> for Word {
-    fn from(p: Param) -> Self {
-        Word::Param(p)
-    }
 }
 
 /// Workgroups for `invocations` threads of a kernel `local` wide. Past 65535 groups (the least
@@ -197,13 +175,33 @@ impl Recorder {
         Param(self.params.len() - 1)
     }
 
-    /// Appends a dispatch. Panics when the bindings or push words do not match what the shader
-    /// declares: that is a bug in the op, not a runtime condition.
-    pub fn dispatch(
+    /// Appends a dispatch of `kernel` with the push struct of its push block. Panics when the
+    /// bindings do not match what the shader declares: that is a bug in the op, not a runtime
+    /// condition.
+    ///
+    /// A push struct of another kernel does not compile:
+    ///
+    /// ```compile_fail,E0308
+    /// # use vkgan::vk::{push::CopyPush, Context, Recorder};
+    /// # fn f(ctx: &Context, rec: &mut Recorder) {
+    /// rec.dispatch(&ctx.kernels().fill, &[], &CopyPush { n: 1u32.into() }, [1, 1, 1]);
+    /// # }
+    /// ```
+    pub fn dispatch<P: PushBlock>(
         &mut self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         bindings: &[Binding],
-        push: &[Word],
+        push: &P,
+        groups: [u32; 3],
+    ) {
+        self.dispatch_words(kernel, bindings, push.words(), groups)
+    }
+
+    fn dispatch_words(
+        &mut self,
+        kernel: &KernelBuilds,
+        bindings: &[Binding],
+        words: Vec<Word>,
         groups: [u32; 3],
     ) {
         let spec = kernel.spec;
@@ -214,14 +212,8 @@ impl Recorder {
             spec.name,
             spec.bindings
         );
-        assert_eq!(
-            push.len() * 4,
-            spec.push_bytes as usize,
-            "kernel {} takes {} push-constant bytes",
-            spec.name,
-            spec.push_bytes
-        );
-        for w in push {
+        debug_assert_eq!(words.len() * 4, spec.push_bytes as usize, "{}", spec.name);
+        for w in &words {
             if let Word::Param(p) = w {
                 assert!(p.0 < self.params.len(), "parameter of another recorder");
             }
@@ -241,6 +233,32 @@ impl Recorder {
                 return;
             }
         };
+        let hazard = self.track(bindings);
+        self.dispatches.push(Dispatch {
+            pipeline: pipeline.pipeline,
+            layout: pipeline.layout,
+            set_layout: pipeline.set_layout,
+            buffers: bindings.iter().map(|b| b.buffer.handle()).collect(),
+            texels: bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    spec.texel_floats(i as u32)
+                        .map(|floats| (floats, b.buffer.bytes()))
+                })
+                .collect(),
+            words,
+            groups,
+            barrier_before: hazard,
+            name: spec.name,
+            io: spec.io,
+        });
+    }
+
+    /// Whether the dispatch needs a barrier before it (it reads or writes what a dispatch since
+    /// the last barrier wrote, or writes what one read), noting what it reads and writes and
+    /// keeping its buffers alive.
+    fn track(&mut self, bindings: &[Binding]) -> bool {
         let hazard = bindings.iter().any(|b| {
             let key = b.buffer.key();
             let writes = b.access != Access::Read;
@@ -262,30 +280,12 @@ impl Recorder {
                 self.keep.push(b.buffer.clone());
             }
         }
-        self.dispatches.push(Dispatch {
-            pipeline: pipeline.pipeline,
-            layout: pipeline.layout,
-            set_layout: pipeline.set_layout,
-            buffers: bindings.iter().map(|b| b.buffer.handle()).collect(),
-            texels: bindings
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    spec.texel_floats(i as u32)
-                        .map(|floats| (floats, b.buffer.bytes()))
-                })
-                .collect(),
-            words: push.to_vec(),
-            groups,
-            barrier_before: hazard,
-            name: spec.name,
-            io: spec.io,
-        });
+        hazard
     }
 
     /// Texel I/O when every texel binding of the kernel fits one view of the formats the
     /// device supports, storage I/O otherwise.
-    fn io_for(&self, kernel: &Kernel, bindings: &[Binding]) -> Io {
+    fn io_for(&self, kernel: &KernelBuilds, bindings: &[Binding]) -> Io {
         let texel_bytes = self.ctx.limits().texel_bytes();
         let fits = kernel
             .spec
@@ -349,31 +349,10 @@ impl Recorder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let device = self.ctx.device().clone();
-        let count = |texel: bool| {
-            self.dispatches
-                .iter()
-                .flat_map(|d| &d.texels)
-                .filter(|t| t.is_some() == texel)
-                .count()
-                .max(1) as u32
-        };
-        let sizes = [
-            vk::DescriptorPoolSize::default()
-                .ty(vk::DescriptorType::STORAGE_BUFFER)
-                .descriptor_count(count(false)),
-            vk::DescriptorPoolSize::default()
-                .ty(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
-                .descriptor_count(count(true)),
-        ];
-        let pool_info = vk::DescriptorPoolCreateInfo::default()
-            .max_sets(self.dispatches.len().max(1) as u32)
-            .pool_sizes(&sizes);
-        // SAFETY: valid device and create info.
-        let descriptor_pool =
-            unsafe { device.create_descriptor_pool(&pool_info, None) }.map_err(VkError::Vulkan)?;
+        let descriptor_pool = descriptor_pool(self.ctx.device(), &self.dispatches)?;
+        // The graph owns everything made from here on, so a failure part-way frees it on drop.
         let mut graph = Graph {
-            ctx: self.ctx.clone(),
+            ctx: self.ctx,
             command_buffer: vk::CommandBuffer::null(),
             fence: vk::Fence::null(),
             descriptor_pool,
@@ -385,106 +364,10 @@ impl Recorder {
             profiler: None,
             _keep: self.keep,
         };
-        let layouts: Vec<_> = graph.dispatches.iter().map(|d| d.set_layout).collect();
-        if !layouts.is_empty() {
-            let info = vk::DescriptorSetAllocateInfo::default()
-                .descriptor_pool(descriptor_pool)
-                .set_layouts(&layouts);
-            // SAFETY: the pool was sized for exactly these sets.
-            graph.sets =
-                unsafe { device.allocate_descriptor_sets(&info) }.map_err(VkError::Vulkan)?;
-            self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
-        }
-        // One view per (buffer, texel format), shared by every binding that names it.
-        let max_texels = self.ctx.limits().max_texel_buffer_elements as u64;
-        let mut made: std::collections::HashMap<(vk::Buffer, u32), vk::BufferView> =
-            std::collections::HashMap::new();
-        let mut views: Vec<Vec<Option<vk::BufferView>>> = Vec::new();
-        for d in &graph.dispatches {
-            let mut row = Vec::new();
-            for (&buffer, texel) in d.buffers.iter().zip(&d.texels) {
-                let Some((floats, bytes)) = *texel else {
-                    row.push(None);
-                    continue;
-                };
-                if let Some(&view) = made.get(&(buffer, floats)) {
-                    row.push(Some(view));
-                    continue;
-                }
-                let texels = bytes / (4 * floats as u64);
-                // `io_for` took the storage build for every binding past the limit.
-                debug_assert!(texels <= max_texels, "texel view past the limit");
-                let format = if floats == 4 {
-                    vk::Format::R32G32B32A32_SFLOAT
-                } else {
-                    vk::Format::R32_SFLOAT
-                };
-                let info = vk::BufferViewCreateInfo::default()
-                    .buffer(buffer)
-                    .format(format)
-                    .offset(0)
-                    .range(texels * 4 * floats as u64);
-                // SAFETY: the buffer is live (kept by the graph) and was created with
-                // storage-texel usage; the range lies inside it.
-                let view =
-                    unsafe { device.create_buffer_view(&info, None) }.map_err(VkError::Vulkan)?;
-                graph.views.push(view);
-                made.insert((buffer, floats), view);
-                row.push(Some(view));
-            }
-            views.push(row);
-        }
-        let infos: Vec<Vec<vk::DescriptorBufferInfo>> = graph
-            .dispatches
-            .iter()
-            .map(|d| {
-                d.buffers
-                    .iter()
-                    .map(|&b| {
-                        vk::DescriptorBufferInfo::default()
-                            .buffer(b)
-                            .offset(0)
-                            .range(vk::WHOLE_SIZE)
-                    })
-                    .collect()
-            })
-            .collect();
-        let writes: Vec<_> = graph
-            .sets
-            .iter()
-            .zip(infos.iter().zip(&views))
-            .flat_map(|(&set, (infos, views))| {
-                infos
-                    .iter()
-                    .zip(views)
-                    .enumerate()
-                    .map(move |(b, (info, view))| {
-                        let write = vk::WriteDescriptorSet::default()
-                            .dst_set(set)
-                            .dst_binding(b as u32);
-                        match view {
-                            Some(view) => write
-                                .descriptor_type(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
-                                .texel_buffer_view(std::slice::from_ref(view)),
-                            None => write
-                                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
-                                .buffer_info(std::slice::from_ref(info)),
-                        }
-                    })
-            })
-            .collect();
-        // SAFETY: every set, view and buffer is live; the graph keeps the buffers and views.
-        unsafe { device.update_descriptor_sets(&writes, &[]) };
-        let alloc = vk::CommandBufferAllocateInfo::default()
-            .command_pool(self.ctx.inner.command_pool)
-            .level(vk::CommandBufferLevel::PRIMARY)
-            .command_buffer_count(1);
-        // SAFETY: valid device and pool.
-        graph.command_buffer =
-            unsafe { device.allocate_command_buffers(&alloc) }.map_err(VkError::Vulkan)?[0];
-        // SAFETY: valid device.
-        graph.fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }
-            .map_err(VkError::Vulkan)?;
+        graph.allocate_sets()?;
+        let views = graph.make_views()?;
+        graph.write_descriptors(&views);
+        graph.allocate_command_buffer()?;
         Ok(graph)
     }
 
@@ -709,6 +592,173 @@ impl Graph {
         }
         self.encoded = true;
         self.ctx.inner.stats.borrow_mut().encodings += 1;
+        Ok(())
+    }
+}
+
+/// A descriptor pool with one set per dispatch and a descriptor per binding, by type.
+fn descriptor_pool(
+    device: &ash::Device,
+    dispatches: &[Dispatch],
+) -> Result<vk::DescriptorPool, VkError> {
+    let count = |texel: bool| {
+        dispatches
+            .iter()
+            .flat_map(|d| &d.texels)
+            .filter(|t| t.is_some() == texel)
+            .count()
+            .max(1) as u32
+    };
+    let sizes = [
+        vk::DescriptorPoolSize::default()
+            .ty(vk::DescriptorType::STORAGE_BUFFER)
+            .descriptor_count(count(false)),
+        vk::DescriptorPoolSize::default()
+            .ty(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
+            .descriptor_count(count(true)),
+    ];
+    let pool_info = vk::DescriptorPoolCreateInfo::default()
+        .max_sets(dispatches.len().max(1) as u32)
+        .pool_sizes(&sizes);
+    // SAFETY: valid device and create info.
+    unsafe { device.create_descriptor_pool(&pool_info, None) }.map_err(VkError::Vulkan)
+}
+
+/// A view of the first `bytes` of `buffer` as texels of `floats` floats (1 or 4).
+fn texel_view(
+    device: &ash::Device,
+    buffer: vk::Buffer,
+    floats: u32,
+    bytes: u64,
+) -> Result<vk::BufferView, VkError> {
+    let texels = bytes / (4 * floats as u64);
+    let format = if floats == 4 {
+        vk::Format::R32G32B32A32_SFLOAT
+    } else {
+        vk::Format::R32_SFLOAT
+    };
+    let info = vk::BufferViewCreateInfo::default()
+        .buffer(buffer)
+        .format(format)
+        .offset(0)
+        .range(texels * 4 * floats as u64);
+    // SAFETY: the buffer is live (kept by the graph) and was created with storage-texel usage;
+    // the range lies inside it.
+    unsafe { device.create_buffer_view(&info, None) }.map_err(VkError::Vulkan)
+}
+
+/// The views of one dispatch's bindings: a texel view for each texel binding, none for the
+/// storage ones.
+type BindingViews = Vec<Option<vk::BufferView>>;
+
+impl Graph {
+    /// One descriptor set per dispatch, from the graph's pool.
+    fn allocate_sets(&mut self) -> Result<(), VkError> {
+        let layouts: Vec<_> = self.dispatches.iter().map(|d| d.set_layout).collect();
+        if layouts.is_empty() {
+            return Ok(());
+        }
+        let info = vk::DescriptorSetAllocateInfo::default()
+            .descriptor_pool(self.descriptor_pool)
+            .set_layouts(&layouts);
+        // SAFETY: the pool was sized for exactly these sets.
+        self.sets = unsafe { self.ctx.device().allocate_descriptor_sets(&info) }
+            .map_err(VkError::Vulkan)?;
+        self.ctx.inner.stats.borrow_mut().descriptor_sets += layouts.len() as u64;
+        Ok(())
+    }
+
+    /// The views of every dispatch's bindings. One view per (buffer, texel format), shared by
+    /// every binding that names it; the graph holds them.
+    fn make_views(&mut self) -> Result<Vec<BindingViews>, VkError> {
+        let max_texels = self.ctx.limits().max_texel_buffer_elements as u64;
+        let mut made: HashMap<(vk::Buffer, u32), vk::BufferView> = HashMap::new();
+        let mut views = Vec::new();
+        for d in &self.dispatches {
+            let mut row = Vec::new();
+            for (&buffer, texel) in d.buffers.iter().zip(&d.texels) {
+                let Some((floats, bytes)) = *texel else {
+                    row.push(None);
+                    continue;
+                };
+                if let Some(&view) = made.get(&(buffer, floats)) {
+                    row.push(Some(view));
+                    continue;
+                }
+                // `io_for` took the storage build for every binding past the limit.
+                debug_assert!(
+                    bytes / (4 * floats as u64) <= max_texels,
+                    "texel view past the limit"
+                );
+                let view = texel_view(self.ctx.device(), buffer, floats, bytes)?;
+                self.views.push(view);
+                made.insert((buffer, floats), view);
+                row.push(Some(view));
+            }
+            views.push(row);
+        }
+        Ok(views)
+    }
+
+    /// Points each dispatch's set at its buffers: texel bindings at their views, storage
+    /// bindings at the whole buffer.
+    fn write_descriptors(&self, views: &[BindingViews]) {
+        let infos: Vec<Vec<vk::DescriptorBufferInfo>> = self
+            .dispatches
+            .iter()
+            .map(|d| {
+                d.buffers
+                    .iter()
+                    .map(|&b| {
+                        vk::DescriptorBufferInfo::default()
+                            .buffer(b)
+                            .offset(0)
+                            .range(vk::WHOLE_SIZE)
+                    })
+                    .collect()
+            })
+            .collect();
+        let writes: Vec<_> = self
+            .sets
+            .iter()
+            .zip(infos.iter().zip(views))
+            .flat_map(|(&set, (infos, views))| {
+                infos
+                    .iter()
+                    .zip(views)
+                    .enumerate()
+                    .map(move |(b, (info, view))| {
+                        let write = vk::WriteDescriptorSet::default()
+                            .dst_set(set)
+                            .dst_binding(b as u32);
+                        match view {
+                            Some(view) => write
+                                .descriptor_type(vk::DescriptorType::STORAGE_TEXEL_BUFFER)
+                                .texel_buffer_view(std::slice::from_ref(view)),
+                            None => write
+                                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                                .buffer_info(std::slice::from_ref(info)),
+                        }
+                    })
+            })
+            .collect();
+        // SAFETY: every set, view and buffer is live; the graph keeps the buffers and views.
+        unsafe { self.ctx.device().update_descriptor_sets(&writes, &[]) };
+    }
+
+    /// The command buffer the graph is encoded into, and the fence its runs wait on.
+    fn allocate_command_buffer(&mut self) -> Result<(), VkError> {
+        let device = &self.ctx.inner.device;
+        let alloc = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.ctx.inner.command_pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: valid device and pool.
+        self.command_buffer =
+            unsafe { device.allocate_command_buffers(&alloc) }.map_err(VkError::Vulkan)?[0];
+        // SAFETY: valid device.
+        self.fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }
+            .map_err(VkError::Vulkan)?;
         Ok(())
     }
 }
