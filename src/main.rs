@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use vkgan::train::bench::{bench, profile_table, BenchOptions};
-use vkgan::train::checkpoint;
-use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
-use vkgan::train::generate::{
-    check_truncation, load_generator, mixing_figure, parse_seeds, parse_seeds_at_most,
-    write_images, MAX_MIX_SEEDS,
+use vkgan::infer::bench::{bench, profile_table, BenchOptions};
+use vkgan::infer::generate::{
+    check_truncation, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
 };
+use vkgan::infer::load::load_generator;
+use vkgan::infer::measure::swd_against;
+use vkgan::infer::mix::mixing_figure;
+use vkgan::outputs::images::save_png;
+use vkgan::persist::checkpoint;
+use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
 use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
@@ -607,7 +610,7 @@ fn mix_command(args: MixArgs) -> Result<()> {
         bail!("--crossover {crossover}: the generator has {blocks} blocks");
     }
     let figure = mixing_figure(&ctx, &gen, &rows, &cols, crossover, args.truncation)?;
-    vkgan::train::images::save_png(&args.out, &figure)?;
+    save_png(&args.out, &figure)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
@@ -709,7 +712,7 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
         None => vkgan::data::Source::Emoji,
     };
     let dataset = vkgan::data::Dataset::open(&source, gen.cfg.image_size)?;
-    let report = vkgan::train::generate::swd_against(&ctx, &gen, &dataset, args.num, args.seed)?;
+    let report = swd_against(&ctx, &gen, &dataset, args.num, args.seed)?;
     if args.json {
         let line = serde_json::json!({"swd_levels": report.levels, "swd_mean": report.mean});
         println!("{line}");

@@ -6,7 +6,7 @@ mod cli;
 
 use cli::{checkpoint, decode, s, train, vkgan, Scratch};
 use std::path::{Path, PathBuf};
-use vkgan::train::checkpoint::{read, write, Checkpoint, TensorData};
+use vkgan::persist::checkpoint::{read, write, Checkpoint, TensorData};
 
 /// Trains the tiny model for two steps in `dir` and returns its checkpoint.
 fn trained(dir: &Path) -> PathBuf {

@@ -112,7 +112,7 @@ fn training_logs_swd_at_its_interval_and_plots_it() {
         "32",
     ])
     .expect_ok();
-    let log = vkgan::train::metrics::read(&dir.join("metrics.jsonl")).unwrap();
+    let log = vkgan::outputs::run_log::read(&dir.join("metrics.jsonl")).unwrap();
     let swd_steps: Vec<u64> = log
         .records
         .iter()

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vkgan::train::checkpoint::{read, write};
+use vkgan::persist::checkpoint::{read, write};
 
 /// A tiny run of `steps` steps with a checkpoint every 2 steps, in `dir`.
 fn trained(dir: &Path, steps: &str) {

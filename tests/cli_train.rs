@@ -7,7 +7,7 @@ mod cli;
 
 use cli::{checkpoint, checkpoint_steps, decode, s, train, write_png, Scratch};
 use std::path::Path;
-use vkgan::train::checkpoint::{read, TensorData};
+use vkgan::persist::checkpoint::{read, TensorData};
 use vkgan::train::state::TrainState;
 
 /// Five images of assorted shapes (resized and cropped by the loader) and one file with an
@@ -179,7 +179,7 @@ fn resumed_training_is_bit_exact() {
     for (name, ta) in &ca.tensors {
         let tb = &cb.tensors[name];
         assert_eq!(ta.shape, tb.shape, "{name}");
-        let bits = |t: &vkgan::train::checkpoint::Tensor| -> Vec<u64> {
+        let bits = |t: &vkgan::persist::checkpoint::Tensor| -> Vec<u64> {
             match &t.data {
                 TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
                 TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vkgan::data::Dataset;
-use vkgan::train::checkpoint::{self, Checkpoint};
+use vkgan::persist::checkpoint::{self, Checkpoint};
 use vkgan::train::config::Preset;
 use vkgan::train::state::TrainState;
 

@@ -7,9 +7,9 @@ mod common;
 
 use safetensors::{serialize_to_file, tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
+use vkgan::infer::load::{infer_config, load_generator};
 use vkgan::nn::{parameter_specs, ModelConfig};
-use vkgan::train::checkpoint;
-use vkgan::train::generate::{infer_config, load_generator};
+use vkgan::persist::checkpoint;
 
 #[test]
 fn reference_state_dicts_load_and_match_the_golden_parameters() {

@@ -7,16 +7,16 @@
 //! both, the checkpoint is written before samples and plots: it is what cannot be redone, so a
 //! full disk or a broken plot must not cost it.
 
-use super::checkpoint;
 use super::config::TrainConfig;
-use super::images::{self, Batch, GridOptions};
-use super::metrics::{self, MetricsWriter};
-use super::plot::{self, PlotOptions};
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
 use super::sample::Sampler;
 use super::state::TrainState;
 use crate::data::{Dataset, Loader, Source};
 use crate::ops;
+use crate::outputs::images::{self, Batch, GridOptions};
+use crate::outputs::plot::{self, PlotOptions};
+use crate::outputs::run_log::{self, RunLogWriter};
+use crate::persist::checkpoint;
 use crate::vk::Context;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -145,9 +145,9 @@ fn run_loop(
         });
     }
     let mut log = if start == 0 {
-        MetricsWriter::create(&metrics_path)?
+        RunLogWriter::create(&metrics_path)?
     } else {
-        MetricsWriter::resume(&metrics_path, start)?
+        RunLogWriter::resume(&metrics_path, start)?
     };
     let ckpt_dir = checkpoint_dir(out);
     let bar = progress_bar(options.progress, start, cfg.steps);
@@ -371,8 +371,8 @@ fn swd_now(
 
 /// `loss.png` from every logged loss, and `swd.png` when SWD was measured.
 fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
-    let log = metrics::read(metrics_path)?;
-    let (swd, losses): (Vec<_>, Vec<_>) = metrics::series(&log.records)
+    let log = run_log::read(metrics_path)?;
+    let (swd, losses): (Vec<_>, Vec<_>) = run_log::series(&log.records)
         .into_iter()
         .partition(|s| s.name == "swd");
     let opts = PlotOptions {
@@ -393,9 +393,9 @@ fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
     use crate::nn::ModelConfig;
+    use crate::persist::atomic::test_dir::TestDir;
 
     #[test]
     fn a_stop_before_the_first_step_writes_and_claims_nothing() {

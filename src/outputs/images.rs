@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, Rgb, RgbImage};
 
-use super::atomic;
+use crate::persist::atomic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -270,8 +270,8 @@ pub fn save_each(
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use crate::persist::atomic::test_dir::TestDir;
 
     /// Image i, channel c, pixel (y, x) has a value that identifies all four.
     fn value(i: usize, c: usize, y: usize, x: usize) -> f32 {

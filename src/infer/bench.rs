@@ -7,10 +7,10 @@
 //! timed with timestamp queries (which costs a little time of its own) and the kernels are
 //! summed by name.
 
-use super::config::TrainConfig;
-use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
-use super::state::TrainState;
 use crate::ops;
+use crate::train::config::TrainConfig;
+use crate::train::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
+use crate::train::state::TrainState;
 use crate::vk::{merge_profiles, Context, KernelTime, VkError};
 use std::time::Instant;
 

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, Rgb, RgbImage};
 
-use super::atomic;
 use super::font::{draw_text, text_width, GLYPH_H};
+use crate::persist::atomic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -668,8 +668,8 @@ pub fn save(path: &Path, series: &[Series], opts: &PlotOptions) -> Result<(), Pl
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use crate::persist::atomic::test_dir::TestDir;
 
     fn count_colour(img: &RgbImage, c: [u8; 3], tol: i32) -> usize {
         img.pixels()

@@ -1,4 +1,6 @@
-//! Training checkpoints as safetensors files.
+//! Checkpoints as safetensors files: the crate's one reader and writer of the format (files on
+//! disk, and golden files in memory through [`from_bytes`]), with one error type, and the
+//! checkpoint files of a run directory.
 //!
 //! A [`Checkpoint`] is a set of named tensors (f32 parameters and optimizer moments; u32/u64 for
 //! values that must resume bit-exactly, such as RNG states and counters) plus string metadata
@@ -87,6 +89,14 @@ pub enum CheckpointError {
         name: String,
         found: &'static str,
         expected: &'static str,
+    },
+    #[error("the checkpoint lacks `{0}` (it was made for another model configuration)")]
+    MissingParameter(String),
+    #[error("`{name}` has shape {found:?} but this configuration needs {expected:?} (the checkpoint was made for another model configuration)")]
+    WrongShape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
     },
     #[error("checkpoint has no metadata key '{0}'")]
     MissingMetadata(String),
@@ -271,6 +281,25 @@ impl Checkpoint {
         }
     }
 
+    /// The values of a model parameter, which must be stored as f32 in `shape`: a tensor that
+    /// is absent or of another dtype is [`CheckpointError::MissingParameter`], one of another
+    /// shape [`CheckpointError::WrongShape`] (both say the file is for another configuration).
+    pub fn parameter(&self, name: &str, shape: &[usize]) -> Result<&[f32], CheckpointError> {
+        let (found, data) = self
+            .f32(name)
+            .map_err(|_| CheckpointError::MissingParameter(name.to_string()))?;
+        check_shape(name, found, shape)?;
+        Ok(data)
+    }
+
+    /// The values of an f32 tensor that must have `shape`; unlike [`Checkpoint::parameter`], an
+    /// absent tensor or one of another dtype is reported as such.
+    pub fn f32_shaped(&self, name: &str, shape: &[usize]) -> Result<&[f32], CheckpointError> {
+        let (found, data) = self.f32(name)?;
+        check_shape(name, found, shape)?;
+        Ok(data)
+    }
+
     /// Sets a metadata entry; numbers go through `to_string`, which round-trips exactly for
     /// integers and (shortest representation) for floats.
     pub fn set_meta(&mut self, key: impl Into<String>, value: impl ToString) {
@@ -293,6 +322,17 @@ impl Checkpoint {
             ty: std::any::type_name::<T>(),
         })
     }
+}
+
+fn check_shape(name: &str, found: &[usize], expected: &[usize]) -> Result<(), CheckpointError> {
+    if found != expected {
+        return Err(CheckpointError::WrongShape {
+            name: name.into(),
+            found: found.to_vec(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// Error-detection hash (not cryptographic): FNV-1a's multiply step over 64-bit little-endian
@@ -395,6 +435,15 @@ struct HeaderEntry {
     data_offsets: (u64, u64),
 }
 
+/// A header entry whose dtype is supported and whose size fits its shape.
+struct Entry {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    start: u64,
+    end: u64,
+}
+
 /// Reads a checkpoint, checking its structure and (when present) its checksum.
 ///
 /// The header is read and checked first (its length bounded by [`MAX_HEADER_BYTES`], every
@@ -404,137 +453,240 @@ struct HeaderEntry {
 /// length field of 2^63) is refused at the cost of its header, never more memory than the
 /// tensors it validly describes.
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let eof_is_corrupt = |what: &'static str| {
-        move |e: io::Error| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                CheckpointError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: format!("the file ends inside the {what}"),
-                }
-            } else {
-                io_err(path)(e)
-            }
-        }
-    };
-    let mut file = File::open(path).map_err(io_err(path))?;
+    let file = File::open(path).map_err(io_err(path))?;
     // Only a regular file's length is known up front; a device or pipe is read as far as the
     // header says and no further.
-    let file_len = file
+    let len = file
         .metadata()
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len());
-    let mut len_bytes = [0u8; 8];
-    file.read_exact(&mut len_bytes)
-        .map_err(eof_is_corrupt("8-byte header length"))?;
-    let header_len = u64::from_le_bytes(len_bytes);
-    if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
-        return Err(corrupt(format!(
-            "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
-        )));
+    Reader {
+        src: file,
+        len,
+        path,
     }
-    if let Some(len) = file_len {
-        if 8 + header_len > len {
-            return Err(corrupt(format!(
-                "the header of {header_len} bytes runs past the end of the {len}-byte file"
-            )));
+    .read()
+}
+
+/// Parses a safetensors file held in memory (a golden file, say) with the checks of [`read`];
+/// errors name it `<memory>`.
+pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    Reader {
+        src: bytes,
+        len: Some(bytes.len() as u64),
+        path: Path::new("<memory>"),
+    }
+    .read()
+}
+
+/// The one safetensors reader: `src` holds `len` bytes when that is known, and `path` names
+/// it in errors.
+struct Reader<'a, R> {
+    src: R,
+    len: Option<u64>,
+    path: &'a Path,
+}
+
+impl<R: Read> Reader<'_, R> {
+    fn corrupt(&self, reason: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            path: self.path.to_path_buf(),
+            reason,
         }
     }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(eof_is_corrupt("header"))?;
-    let mut header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| corrupt(format!("header: {e}")))?;
-    let mut metadata: BTreeMap<String, String> = match header.remove("__metadata__") {
-        Some(m) => serde_json::from_value(m).map_err(|e| corrupt(format!("metadata: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    if let Some(version) = metadata.get(FORMAT_KEY) {
-        if version != FORMAT_VERSION {
-            return Err(CheckpointError::UnsupportedFormat {
-                path: path.to_path_buf(),
-                version: version.clone(),
+
+    fn io(&self, source: io::Error) -> CheckpointError {
+        io_err(self.path)(source)
+    }
+
+    /// Fills `buf`; running out of bytes means the file is cut inside `what`.
+    fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<(), CheckpointError> {
+        self.src.read_exact(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                self.corrupt(format!("the file ends inside the {what}"))
+            } else {
+                self.io(e)
+            }
+        })
+    }
+
+    fn read(mut self) -> Result<Checkpoint, CheckpointError> {
+        let (header_len, mut header) = self.header()?;
+        let (metadata, stored_checksum) = self.metadata(&mut header)?;
+        let mut entries = self.entries(header)?;
+        let body_len = self.check_layout(&mut entries, header_len)?;
+        let body = self.body(body_len)?;
+        let (tensors, checksum) = decode(entries, &body);
+        if let Some(stored) = stored_checksum {
+            if u64::from_str_radix(&stored, 16).ok() != Some(checksum) {
+                return Err(CheckpointError::Checksum {
+                    path: self.path.to_path_buf(),
+                    stored,
+                    computed: checksum,
+                });
+            }
+        }
+        Ok(Checkpoint { tensors, metadata })
+    }
+
+    /// The header's length and its JSON object, bounded before anything is allocated.
+    fn header(
+        &mut self,
+    ) -> Result<(u64, serde_json::Map<String, serde_json::Value>), CheckpointError> {
+        let mut len_bytes = [0u8; 8];
+        self.fill(&mut len_bytes, "8-byte header length")?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
+            return Err(self.corrupt(format!(
+                "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
+            )));
+        }
+        if let Some(len) = self.len {
+            if 8 + header_len > len {
+                return Err(self.corrupt(format!(
+                    "the header of {header_len} bytes runs past the end of the {len}-byte file"
+                )));
+            }
+        }
+        let mut header = vec![0u8; header_len as usize];
+        self.fill(&mut header, "header")?;
+        let header =
+            serde_json::from_slice(&header).map_err(|e| self.corrupt(format!("header: {e}")))?;
+        Ok((header_len, header))
+    }
+
+    /// Takes the metadata out of `header`: the user's entries, and the stored checksum. A format
+    /// version other than this reader's is refused here.
+    fn metadata(
+        &self,
+        header: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(BTreeMap<String, String>, Option<String>), CheckpointError> {
+        let mut metadata: BTreeMap<String, String> = match header.remove("__metadata__") {
+            Some(m) => {
+                serde_json::from_value(m).map_err(|e| self.corrupt(format!("metadata: {e}")))?
+            }
+            None => BTreeMap::new(),
+        };
+        if let Some(version) = metadata.get(FORMAT_KEY) {
+            if version != FORMAT_VERSION {
+                return Err(CheckpointError::UnsupportedFormat {
+                    path: self.path.to_path_buf(),
+                    version: version.clone(),
+                });
+            }
+        }
+        let stored_checksum = metadata.remove(CHECKSUM_KEY);
+        metadata.remove(FORMAT_KEY);
+        Ok((metadata, stored_checksum))
+    }
+
+    /// Every tensor entry, its dtype supported and its byte range the size of its shape.
+    fn entries(
+        &self,
+        header: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Entry>, CheckpointError> {
+        let mut entries = Vec::with_capacity(header.len());
+        for (name, value) in header {
+            let entry: HeaderEntry = serde_json::from_value(value)
+                .map_err(|e| self.corrupt(format!("tensor '{name}': {e}")))?;
+            let dtype = match entry.dtype.as_str() {
+                "F32" => Dtype::F32,
+                "U32" => Dtype::U32,
+                "U64" => Dtype::U64,
+                _ => {
+                    return Err(CheckpointError::UnsupportedDtype {
+                        path: self.path.to_path_buf(),
+                        name,
+                        dtype: entry.dtype,
+                    })
+                }
+            };
+            let bytes = entry
+                .shape
+                .iter()
+                .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64));
+            let (start, end) = entry.data_offsets;
+            if bytes != end.checked_sub(start) {
+                return Err(self.corrupt(format!(
+                    "tensor '{name}' of shape {:?} does not fit its data offsets {start}..{end}",
+                    entry.shape
+                )));
+            }
+            entries.push(Entry {
+                name,
+                dtype,
+                shape: entry.shape,
+                start,
+                end,
             });
         }
+        Ok(entries)
     }
-    let stored_checksum = metadata.remove(CHECKSUM_KEY);
-    metadata.remove(FORMAT_KEY);
 
-    let mut entries = Vec::with_capacity(header.len());
-    for (name, value) in header {
-        let entry: HeaderEntry =
-            serde_json::from_value(value).map_err(|e| corrupt(format!("tensor '{name}': {e}")))?;
-        let dtype = match entry.dtype.as_str() {
-            "F32" => Dtype::F32,
-            "U32" => Dtype::U32,
-            "U64" => Dtype::U64,
-            _ => {
-                return Err(CheckpointError::UnsupportedDtype {
-                    path: path.to_path_buf(),
-                    name,
-                    dtype: entry.dtype,
-                })
+    /// Checks that the tensors tile the body without gap or overlap (sorting `entries` by
+    /// offset) and, where the length is known, that the body is what the file holds. Returns
+    /// the body's length.
+    fn check_layout(&self, entries: &mut [Entry], header_len: u64) -> Result<u64, CheckpointError> {
+        entries.sort_by_key(|e| (e.start, e.end));
+        let mut body_len = 0u64;
+        for e in entries.iter() {
+            if e.start != body_len {
+                return Err(self.corrupt(format!(
+                    "tensor '{}' starts at byte {}, not {body_len}: the offsets overlap or \
+                     leave a gap",
+                    e.name, e.start
+                )));
             }
-        };
-        let bytes = entry
-            .shape
-            .iter()
-            .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64));
-        let (start, end) = entry.data_offsets;
-        if bytes != end.checked_sub(start) {
-            return Err(corrupt(format!(
-                "tensor '{name}' of shape {:?} does not fit its data offsets {start}..{end}",
-                entry.shape
-            )));
+            body_len = e.end;
         }
-        entries.push((name, dtype, entry.shape, start, end));
-    }
-    entries.sort_by_key(|e| (e.3, e.4));
-    let mut body_len = 0u64;
-    for (name, _, _, start, end) in &entries {
-        if *start != body_len {
-            return Err(corrupt(format!(
-                "tensor '{name}' starts at byte {start}, not {body_len}: the offsets overlap or \
-                 leave a gap"
-            )));
+        if let Some(len) = self.len {
+            let held = len - 8 - header_len;
+            if held != body_len {
+                return Err(self.corrupt(format!(
+                    "the header describes {body_len} bytes of tensors but the file holds {held}"
+                )));
+            }
         }
-        body_len = *end;
-    }
-    if let Some(len) = file_len {
-        let held = len - 8 - header_len;
-        if held != body_len {
-            return Err(corrupt(format!(
-                "the header describes {body_len} bytes of tensors but the file holds {held}"
-            )));
-        }
-    }
-    let body_size = usize::try_from(body_len).map_err(|_| corrupt("too large".into()))?;
-    let mut body = Vec::new();
-    if file_len.is_some() {
-        // The length was checked against the file, so this is what the file really holds.
-        body.reserve_exact(body_size);
-    }
-    let got = (&mut file)
-        .take(body_len)
-        .read_to_end(&mut body)
-        .map_err(io_err(path))?;
-    if got as u64 != body_len {
-        return Err(corrupt(format!(
-            "the file ends after {got} of the {body_len} bytes of tensors"
-        )));
-    }
-    if file_len.is_none() && file.read(&mut [0u8; 1]).map_err(io_err(path))? != 0 {
-        return Err(corrupt("data continues past the last tensor".into()));
+        Ok(body_len)
     }
 
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    /// The `body_len` bytes after the header, and a check that nothing follows them.
+    fn body(&mut self, body_len: u64) -> Result<Vec<u8>, CheckpointError> {
+        let body_size = usize::try_from(body_len).map_err(|_| self.corrupt("too large".into()))?;
+        let mut body = Vec::new();
+        if self.len.is_some() {
+            // The length was checked against the file, so this is what the file really holds.
+            body.reserve_exact(body_size);
+        }
+        let got = (&mut self.src).take(body_len).read_to_end(&mut body);
+        let got = got.map_err(|e| self.io(e))?;
+        if got as u64 != body_len {
+            return Err(self.corrupt(format!(
+                "the file ends after {got} of the {body_len} bytes of tensors"
+            )));
+        }
+        if self.len.is_none() && self.src.read(&mut [0u8; 1]).map_err(|e| self.io(e))? != 0 {
+            return Err(self.corrupt("data continues past the last tensor".into()));
+        }
+        Ok(body)
+    }
+}
+
+/// The tensors of `body`, and the checksum of what was read.
+fn decode(mut entries: Vec<Entry>, body: &[u8]) -> (BTreeMap<String, Tensor>, u64) {
+    // By name, as `write` hashes them.
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut hasher = Hasher::new();
     let mut tensors = BTreeMap::new();
-    for (name, dtype, shape, start, end) in entries {
+    for Entry {
+        name,
+        dtype,
+        shape,
+        start,
+        end,
+    } in entries
+    {
         let raw = &body[start as usize..end as usize];
         hasher.tensor(&name, dtype, &shape, raw);
         let data = match dtype {
@@ -556,16 +708,7 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
         };
         tensors.insert(name, Tensor { shape, data });
     }
-    if let Some(stored) = stored_checksum {
-        if u64::from_str_radix(&stored, 16).ok() != Some(hasher.0) {
-            return Err(CheckpointError::Checksum {
-                path: path.to_path_buf(),
-                stored,
-                computed: hasher.0,
-            });
-        }
-    }
-    Ok(Checkpoint { tensors, metadata })
+    (tensors, hasher.0)
 }
 
 /// `dir/checkpoint-<step padded to 8 digits>.safetensors`.
@@ -691,7 +834,7 @@ pub fn latest(dir: &Path) -> Result<Option<Latest>, CheckpointError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
+    use super::atomic::test_dir::TestDir;
     use super::*;
     use safetensors::SafeTensors;
 
