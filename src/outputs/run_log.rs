@@ -256,11 +256,11 @@ pub fn series(records: &[Record]) -> Vec<Series> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::atomic::test_dir::TestDir;
+    use crate::persist::atomic::test_dir::names_in;
 
     #[test]
     fn round_trip() {
-        let dir = TestDir::new("metrics-rt");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         let mut w = RunLogWriter::create(&path).unwrap();
         w.log_at(0, 1000.5, &[("loss_G", 0.1 + 0.2), ("loss_D", -1e-300)])
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn rejects_reserved_and_duplicate_names() {
-        let dir = TestDir::new("metrics-names");
+        let dir = tempfile::tempdir().unwrap();
         let mut w = RunLogWriter::create(&dir.path().join("m.jsonl")).unwrap();
         assert!(matches!(
             w.log(1, &[("step", 1.0)]),
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn torn_last_line_is_ignored_and_cut_before_appending() {
-        let dir = TestDir::new("metrics-torn");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         let mut w = RunLogWriter::create(&path).unwrap();
         w.log_at(1, 1.0, &[("a", 1.0)]).unwrap();
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn bad_middle_lines_are_reported_not_fatal() {
-        let dir = TestDir::new("metrics-bad");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         fs::write(
             &path,
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn resume_drops_later_steps_and_later_records_win_in_series() {
-        let dir = TestDir::new("metrics-resume");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         let mut w = RunLogWriter::create(&path).unwrap();
         for step in [0, 10, 20, 30] {
@@ -384,7 +384,7 @@ mod tests {
         let mut w = RunLogWriter::resume(&path, 20).unwrap();
         w.log_at(30, 99.0, &[("a", -30.0)]).unwrap();
         drop(w);
-        assert_eq!(dir.files(), ["metrics.jsonl"]);
+        assert_eq!(names_in(dir.path()), ["metrics.jsonl"]);
         let log = read(&path).unwrap();
         let steps: Vec<u64> = log.records.iter().map(|r| r.step).collect();
         assert_eq!(steps, [0, 10, 20, 30]);

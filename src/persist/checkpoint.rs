@@ -834,7 +834,7 @@ pub fn latest(dir: &Path) -> Result<Option<Latest>, CheckpointError> {
 
 #[cfg(test)]
 mod tests {
-    use super::atomic::test_dir::TestDir;
+    use super::atomic::test_dir::names_in;
     use super::*;
     use safetensors::SafeTensors;
 
@@ -858,7 +858,7 @@ mod tests {
 
     #[test]
     fn round_trip_tensors_and_metadata() {
-        let dir = TestDir::new("ckpt-rt");
+        let dir = tempfile::tempdir().unwrap();
         let c = sample(3);
         let path = save(dir.path(), 3, &c, 2).unwrap();
         assert_eq!(path, dir.path().join("checkpoint-00000003.safetensors"));
@@ -894,6 +894,37 @@ mod tests {
     }
 
     #[test]
+    fn bytes_in_memory_read_as_the_file_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        write(&p, &sample(2)).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        assert_eq!(from_bytes(&bytes).unwrap(), read(&p).unwrap());
+        let err = from_bytes(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("<memory>"), "{err}");
+    }
+
+    #[test]
+    fn parameters_must_be_f32_of_the_configured_shape() {
+        let c = sample(1);
+        assert_eq!(c.parameter("G.bias", &[3]).unwrap().len(), 3);
+        let e = c.parameter("G.bias", &[4]).unwrap_err().to_string();
+        assert!(
+            e.contains("needs [4]") && e.contains("model configuration"),
+            "{e}"
+        );
+        assert!(matches!(
+            c.parameter("rng.state", &[4]),
+            Err(CheckpointError::MissingParameter(_))
+        ));
+        assert!(matches!(
+            c.f32_shaped("rng.state", &[4]),
+            Err(CheckpointError::WrongDtype { .. })
+        ));
+    }
+
+    #[test]
     fn insert_checks_shape_and_duplicates() {
         let mut c = Checkpoint::new();
         assert!(matches!(
@@ -909,7 +940,7 @@ mod tests {
 
     #[test]
     fn atomic_save_leaves_no_temp_files_and_retention_keeps_k() {
-        let dir = TestDir::new("ckpt-keep");
+        let dir = tempfile::tempdir().unwrap();
         // A temp file from a "crashed" earlier writer gets cleaned up.
         fs::write(
             dir.path()
@@ -921,13 +952,13 @@ mod tests {
         for step in [0u64, 100, 200, 300, 400, 500] {
             save(dir.path(), step, &sample(step), 3).unwrap();
             assert!(
-                dir.files().iter().all(|f| !f.contains(".tmp-")),
+                names_in(dir.path()).iter().all(|f| !f.contains(".tmp-")),
                 "{:?}",
-                dir.files()
+                names_in(dir.path())
             );
         }
         assert_eq!(
-            dir.files(),
+            names_in(dir.path()),
             vec![
                 "checkpoint-00000300.safetensors",
                 "checkpoint-00000400.safetensors",
@@ -952,7 +983,7 @@ mod tests {
 
     #[test]
     fn retention_leaves_newer_steps_alone() {
-        let dir = TestDir::new("ckpt-newer");
+        let dir = tempfile::tempdir().unwrap();
         for step in [10u64, 20, 30] {
             save(dir.path(), step, &sample(step), 0).unwrap();
         }
@@ -963,7 +994,7 @@ mod tests {
 
     #[test]
     fn corrupt_and_truncated_files_are_errors_and_latest_skips_them() {
-        let dir = TestDir::new("ckpt-bad");
+        let dir = tempfile::tempdir().unwrap();
         let good = save(dir.path(), 1, &sample(1), 0).unwrap();
         let bytes = fs::read(&good).unwrap();
 
@@ -1009,7 +1040,7 @@ mod tests {
 
     #[test]
     fn latest_of_missing_or_empty_dir_is_none() {
-        let dir = TestDir::new("ckpt-empty");
+        let dir = tempfile::tempdir().unwrap();
         assert!(latest(dir.path()).unwrap().is_none());
         assert!(latest(&dir.path().join("missing")).unwrap().is_none());
     }
@@ -1034,7 +1065,7 @@ mod tests {
     fn identical_checkpoints_are_identical_bytes() {
         // Two checkpoints built separately (each metadata map its own), keys inserted in
         // opposite orders: the files must still match byte for byte.
-        let dir = TestDir::new("ckpt-bytes");
+        let dir = tempfile::tempdir().unwrap();
         let build = |rev: bool| {
             let mut c = sample(7);
             let mut keys: Vec<String> = (0..24).map(|i| format!("key{i}")).collect();
@@ -1055,7 +1086,7 @@ mod tests {
 
     #[test]
     fn unknown_format_versions_are_refused_naming_the_version() {
-        let dir = TestDir::new("ckpt-version");
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("v.safetensors");
         write(&p, &sample(1)).unwrap();
         let bytes = fs::read(&p).unwrap();
@@ -1081,7 +1112,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_refused_before_the_body_is_read() {
-        let dir = TestDir::new("ckpt-hostile");
+        let dir = tempfile::tempdir().unwrap();
         // A device that never ends.
         let err = read(Path::new("/dev/zero")).unwrap_err();
         assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
@@ -1116,7 +1147,7 @@ mod tests {
 
     #[test]
     fn latest_names_the_newest_unreadable_file_when_none_reads() {
-        let dir = TestDir::new("ckpt-none");
+        let dir = tempfile::tempdir().unwrap();
         let p = save(dir.path(), 5, &sample(5), 0).unwrap();
         fs::write(&p, b"garbage").unwrap();
         let err = latest(dir.path()).unwrap_err();
@@ -1129,7 +1160,7 @@ mod tests {
 
     #[test]
     fn foreign_file_without_checksum_reads() {
-        let dir = TestDir::new("ckpt-foreign");
+        let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = [1.5f32, -2.0]
             .iter()
             .flat_map(|x| x.to_le_bytes())

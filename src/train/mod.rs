@@ -1,6 +1,7 @@
 //! Training on the device: the run's configuration, the optimizer recorded into the step, the
 //! four recorded step programs, the state a run carries between steps (and its checkpoint
-//! layout), the sampler of the moving-average generator, and the loop that drives them.
+//! layout), the sampler of the moving-average generator, the loop that drives them and the
+//! snapshots (sample grids, plots, MS-SWD) it takes along the way.
 //! Files a run writes go through [`crate::persist`] (checkpoints) and [`crate::outputs`]
 //! (sample grids, plots, the run log).
 
@@ -9,4 +10,5 @@ pub mod optim;
 pub mod programs;
 pub mod run;
 pub mod sample;
+mod snapshots;
 pub mod state;
