@@ -15,7 +15,8 @@ use vkgan::infer::load::load_generator;
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
 use vkgan::outputs::images::save_png;
-use vkgan::persist::checkpoint::{self, Checkpoint};
+use vkgan::persist::checkpoint::Checkpoint;
+use vkgan::persist::run_dir;
 use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
 use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
@@ -536,7 +537,7 @@ fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, Trai
             dir.display()
         );
     }
-    let latest = checkpoint::latest(&checkpoint_dir(dir))
+    let latest = run_dir::latest(&checkpoint_dir(dir))
         .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
         .ok_or_else(|| {
             anyhow!(
@@ -557,7 +558,7 @@ fn fresh_run(args: &TrainArgs) -> Result<(Option<Checkpoint>, TrainConfig, PathB
     apply_flags(args, &mut cfg);
     let out = args.out.clone().unwrap_or_else(default_out_dir);
     // A fresh run never writes over another one's metrics or checkpoints.
-    let has_checkpoints = checkpoint::list(&checkpoint_dir(&out))
+    let has_checkpoints = run_dir::list(&checkpoint_dir(&out))
         .map(|l| !l.is_empty())
         .unwrap_or(false);
     if has_checkpoints || out.join("metrics.jsonl").exists() {

@@ -5,6 +5,7 @@
 
 use crate::nn::{ModelConfig, Net, ParamStore};
 use crate::persist::checkpoint::{self, Checkpoint};
+use crate::persist::run_dir;
 use crate::tensor::Tensor;
 use crate::train::state::TrainState;
 use crate::vk::Context;
@@ -82,7 +83,7 @@ pub fn read_checkpoint(path: &Path) -> Result<(PathBuf, Checkpoint, Vec<String>)
     } else {
         path.to_path_buf()
     };
-    let latest = checkpoint::latest(&dir)
+    let latest = run_dir::latest(&dir)
         .with_context(|| format!("cannot load a checkpoint from {}", dir.display()))?
         .ok_or_else(|| anyhow!("no checkpoint in {}", dir.display()))?;
     let skipped = latest.skipped.iter().map(|e| e.to_string()).collect();

@@ -14,7 +14,7 @@ use super::state::TrainState;
 use crate::data::{Dataset, Loader, Source};
 use crate::ops;
 use crate::outputs::run_log::RunLogWriter;
-use crate::persist::checkpoint;
+use crate::persist::run_dir;
 use crate::vk::Context;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -349,7 +349,7 @@ impl<'a> Run<'a> {
         let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) else {
             return Ok(());
         };
-        let last_good = checkpoint::list(&self.ckpt_dir)?
+        let last_good = run_dir::list(&self.ckpt_dir)?
             .into_iter()
             .rev()
             .find(|(step, _)| *step <= idx);
@@ -364,12 +364,7 @@ impl<'a> Run<'a> {
     fn save(&self) -> Result<PathBuf> {
         let ck = self.state.to_checkpoint()?;
         let keep = self.cfg.keep_checkpoints;
-        Ok(checkpoint::save(
-            &self.ckpt_dir,
-            self.state.step,
-            &ck,
-            keep,
-        )?)
+        Ok(run_dir::save(&self.ckpt_dir, self.state.step, &ck, keep)?)
     }
 }
 
