@@ -9,7 +9,7 @@ usage: compare_learning.py --vkgan-run RUN [--vkgan-run RUN2 ...] --torch-run RU
 For every run, each checkpoint in RUN/checkpoints is measured with
 `vkgan metrics --checkpoint FILE --num N --seed S --json`, where N and S default to what vkgan's
 in-training measurement uses (the vkgan run's `swd_num`, 256 in `--preset quick`, and seed 0,
-`SWD_SEED` in src/train/run.rs); the real images are the same evenly spaced subset of the
+`SWD_SEED` in src/train/snapshots.rs); the real images are the same evenly spaced subset of the
 training set in both, and the generated images come from seeds 0..N (the in-training
 measurement draws seeds 2^32.., so it is the same measurement of different latents). A
 checkpoint at step k holds the weights after k updates. For vkgan runs the in-training values

@@ -2,16 +2,22 @@
 //!
 //! Layers, each importing only those below it:
 //! `vk` (the only Vulkan code) <- `tensor` <- `ops` <-> `autograd` (the tape calls `ops::add`
-//! to sum gradients; ops build their backward on the tape). `data` (image folders and the
-//! embedded emoji set, as shuffled batches) stands apart and needs no Vulkan. `metrics`
-//! (the multi-scale sliced Wasserstein distance) builds tapes of ops plus its own
-//! non-differentiable ones.
+//! to sum gradients; ops build their backward on the tape) <- `nn` (the networks) and `metrics`
+//! (the multi-scale sliced Wasserstein distance, tapes of ops plus its own non-differentiable
+//! ones) <- `train` (the training job on the device) <- `infer` (the commands that use a
+//! generator, and the training-step benchmark). Three modules stand apart and need no Vulkan:
+//! `data` (image folders and the embedded emoji set, as shuffled batches), `persist`
+//! (checkpoints, the one safetensors reader, crash-safe files; `nn` loads parameters through
+//! it) and `outputs` (image grids, plots and the run log, from host data).
 
 pub mod autograd;
 pub mod data;
+pub mod infer;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
+pub mod outputs;
+pub mod persist;
 pub mod tensor;
 pub mod train;
 pub mod vk;

@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use vkgan::train::bench::{bench, profile_table, BenchOptions};
-use vkgan::train::checkpoint;
-use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
-use vkgan::train::generate::{
-    check_truncation, load_generator, mixing_figure, parse_seeds, parse_seeds_at_most,
-    write_images, MAX_MIX_SEEDS,
+use vkgan::data::{Dataset, Source};
+use vkgan::infer::bench::{bench, profile_table, BenchOptions, BenchReport};
+use vkgan::infer::generate::{
+    check_truncation, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
 };
+use vkgan::infer::load::load_generator;
+use vkgan::infer::measure::swd_against;
+use vkgan::infer::mix::mixing_figure;
+use vkgan::outputs::images::save_png;
+use vkgan::persist::checkpoint::Checkpoint;
+use vkgan::persist::run_dir;
+use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
 use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
@@ -465,59 +470,10 @@ fn ensure_writable(dir: &Path) -> Result<()> {
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
-    // Installed first, so that a signal at any moment of the start takes the graceful path.
-    // With ctrlc's `termination` feature this catches SIGTERM (what schedulers send before
-    // they kill a job) as well as SIGINT: finish the step, write a checkpoint, exit 0.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopping now");
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step (interrupt again to quit at once)");
-    })?;
+    let stop = stop_on_signal()?;
     let (state_source, cfg, out) = match &args.resume {
-        Some(dir) => {
-            if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
-                bail!(
-                    "--out {} cannot be combined with --resume {}: a resumed run continues in \
-                     its own directory",
-                    out.display(),
-                    dir.display()
-                );
-            }
-            let latest = checkpoint::latest(&checkpoint_dir(dir))
-                .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
-                .ok_or_else(|| {
-                    anyhow!(
-                        "no checkpoint to resume in {}",
-                        checkpoint_dir(dir).display()
-                    )
-                })?;
-            warn_skipped(&latest.skipped);
-            let mut cfg = TrainState::config_of(&latest.checkpoint)?;
-            check_resume_flags(&args, &cfg)?;
-            apply_flags(&args, &mut cfg);
-            (Some(latest.checkpoint), cfg, dir.clone())
-        }
-        None => {
-            let mut cfg = args.preset.unwrap_or(Preset::Reference).config();
-            apply_flags(&args, &mut cfg);
-            let out = args.out.clone().unwrap_or_else(default_out_dir);
-            // A fresh run never writes over another one's metrics or checkpoints.
-            let has_checkpoints = checkpoint::list(&checkpoint_dir(&out))
-                .map(|l| !l.is_empty())
-                .unwrap_or(false);
-            if has_checkpoints || out.join("metrics.jsonl").exists() {
-                bail!(
-                    "{} already holds a training run: continue it with --resume {0} or choose \
-                     another --out",
-                    out.display()
-                );
-            }
-            (None, cfg, out)
-        }
+        Some(dir) => resumed_run(&args, dir)?,
+        None => fresh_run(&args)?,
     };
     cfg.validate().map_err(|e| anyhow!(e))?;
     if let Some(dir) = &cfg.data {
@@ -549,24 +505,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
-    let skipped = match dataset.skipped() {
-        0 => String::new(),
-        1 => "; 1 file skipped".into(),
-        n => format!("; {n} files skipped"),
-    };
-    eprintln!(
-        "training {}x{} StyleGAN2 on {} ({} images{skipped}) on {} into {}",
-        cfg.model.image_size,
-        cfg.model.image_size,
-        cfg.data
-            .as_ref()
-            .map_or("the embedded emoji set".to_string(), |d| d
-                .display()
-                .to_string()),
-        dataset.len(),
-        ctx.info().name,
-        out.display()
-    );
+    announce_training(&cfg, &dataset, &ctx, &out);
     let options = RunOptions {
         out: out.clone(),
         progress: !args.no_progress,
@@ -577,6 +516,90 @@ fn train_command(args: TrainArgs) -> Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// The flag a first SIGINT or SIGTERM sets; a second one exits at once.
+fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+    // Installed first, so that a signal at any moment of the start takes the graceful path.
+    // With ctrlc's `termination` feature this catches SIGTERM (what schedulers send before
+    // they kill a job) as well as SIGINT: finish the step, write a checkpoint, exit 0.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (interrupt again to quit at once)");
+    })?;
+    Ok(stop)
+}
+
+/// The newest checkpoint of run `dir`, its settings with the flags applied, and `dir`.
+fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, TrainConfig, PathBuf)> {
+    if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
+        bail!(
+            "--out {} cannot be combined with --resume {}: a resumed run continues in its own \
+             directory",
+            out.display(),
+            dir.display()
+        );
+    }
+    let latest = run_dir::latest(&checkpoint_dir(dir))
+        .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
+        .ok_or_else(|| {
+            anyhow!(
+                "no checkpoint to resume in {}",
+                checkpoint_dir(dir).display()
+            )
+        })?;
+    warn_skipped(&latest.skipped);
+    let mut cfg = TrainState::config_of(&latest.checkpoint)?;
+    check_resume_flags(args, &cfg)?;
+    apply_flags(args, &mut cfg);
+    Ok((Some(latest.checkpoint), cfg, dir.to_path_buf()))
+}
+
+/// The preset with the flags applied, and an output directory that holds no other run.
+fn fresh_run(args: &TrainArgs) -> Result<(Option<Checkpoint>, TrainConfig, PathBuf)> {
+    let mut cfg = args.preset.unwrap_or(Preset::Reference).config();
+    apply_flags(args, &mut cfg);
+    let out = args.out.clone().unwrap_or_else(default_out_dir);
+    // A fresh run never writes over another one's metrics or checkpoints.
+    let has_checkpoints = run_dir::list(&checkpoint_dir(&out))
+        .map(|l| !l.is_empty())
+        .unwrap_or(false);
+    if has_checkpoints || out.join("metrics.jsonl").exists() {
+        bail!(
+            "{} already holds a training run: continue it with --resume {0} or choose another \
+             --out",
+            out.display()
+        );
+    }
+    Ok((None, cfg, out))
+}
+
+/// The line that says what is about to be trained, on what and where.
+fn announce_training(cfg: &TrainConfig, dataset: &Dataset, ctx: &Context, out: &Path) {
+    let skipped = match dataset.skipped() {
+        0 => String::new(),
+        1 => "; 1 file skipped".into(),
+        n => format!("; {n} files skipped"),
+    };
+    let data = cfg
+        .data
+        .as_ref()
+        .map_or("the embedded emoji set".to_string(), |d| {
+            d.display().to_string()
+        });
+    eprintln!(
+        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}",
+        cfg.model.image_size,
+        cfg.model.image_size,
+        dataset.len(),
+        ctx.info().name,
+        out.display()
+    );
 }
 
 /// One warning line per unreadable checkpoint passed over for an older one.
@@ -615,7 +638,7 @@ fn mix_command(args: MixArgs) -> Result<()> {
         bail!("--crossover {crossover}: the generator has {blocks} blocks");
     }
     let figure = mixing_figure(&ctx, &gen, &rows, &cols, crossover, args.truncation)?;
-    vkgan::train::images::save_png(&args.out, &figure)?;
+    save_png(&args.out, &figure)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
@@ -659,7 +682,13 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         profile: args.profile,
     };
     let report = bench(&ctx, &cfg, &options)?;
-    let tables = if args.profile {
+    print_bench(&report, args.profile, args.json);
+    Ok(())
+}
+
+/// The report as one JSON line or as a table (with the kernel profiles when measured).
+fn print_bench(report: &BenchReport, profile: bool, json: bool) {
+    let tables = if profile {
         format!(
             "\ntime per kernel, plain step (D + G), {} steps:\n{}\ntime per kernel, regularized \
              step (D+R1 + G+path length), {} steps:\n{}",
@@ -671,10 +700,10 @@ fn bench_command(args: BenchArgs) -> Result<()> {
     } else {
         String::new()
     };
-    if args.json {
+    if json {
         eprint!("{tables}");
         println!("{}", report.to_json());
-        return Ok(());
+        return;
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!("device: {} ({})", report.device, report.driver);
@@ -696,7 +725,6 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         report.build_s
     );
     print!("{tables}");
-    Ok(())
 }
 
 fn metrics_command(args: MetricsArgs) -> Result<()> {
@@ -713,11 +741,11 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
     let gen = load_generator(&ctx, &args.checkpoint)?;
     warn_skipped(&gen.skipped);
     let source = match &args.data {
-        Some(dir) => vkgan::data::Source::Dir(dir.clone()),
-        None => vkgan::data::Source::Emoji,
+        Some(dir) => Source::Dir(dir.clone()),
+        None => Source::Emoji,
     };
-    let dataset = vkgan::data::Dataset::open(&source, gen.cfg.image_size)?;
-    let report = vkgan::train::generate::swd_against(&ctx, &gen, &dataset, args.num, args.seed)?;
+    let dataset = Dataset::open(&source, gen.cfg.image_size)?;
+    let report = swd_against(&ctx, &gen, &dataset, args.num, args.seed)?;
     if args.json {
         let line = serde_json::json!({"swd_levels": report.levels, "swd_mean": report.mean});
         println!("{line}");

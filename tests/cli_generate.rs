@@ -4,9 +4,9 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, decode, s, train, vkgan, Scratch};
+use cli::{checkpoint, decode, s, scratch, train, vkgan};
 use std::path::{Path, PathBuf};
-use vkgan::train::checkpoint::{read, write, Checkpoint, TensorData};
+use vkgan::persist::checkpoint::{read, write, Checkpoint, TensorData};
 
 /// Trains the tiny model for two steps in `dir` and returns its checkpoint.
 fn trained(dir: &Path) -> PathBuf {
@@ -25,9 +25,13 @@ fn files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn generate_is_reproducible_and_independent_of_the_batch() {
-    let tmp = Scratch::new("generate");
-    let ck = trained(&tmp.join("run"));
-    let (one, two, single) = (tmp.join("one"), tmp.join("two"), tmp.join("single"));
+    let tmp = scratch("generate");
+    let ck = trained(&tmp.path().join("run"));
+    let (one, two, single) = (
+        tmp.path().join("one"),
+        tmp.path().join("two"),
+        tmp.path().join("single"),
+    );
     for out in [&one, &two] {
         let run = vkgan(
             &["generate", "--checkpoint", s(&ck), "--seeds", "0-3"]
@@ -75,7 +79,7 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     assert_eq!(decode(&single.join("grid.png")).dimensions(), (132, 132));
 
     // A grid of four: 2x2 cells of 128 pixels with 2-pixel gutters.
-    let gridded = tmp.join("grid");
+    let gridded = tmp.path().join("grid");
     vkgan(&[
         "generate",
         "--checkpoint",
@@ -96,7 +100,7 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     }
 
     // Truncation 0 puts every seed at the average w; only the noise still differs.
-    let truncated = tmp.join("truncated");
+    let truncated = tmp.path().join("truncated");
     vkgan(&[
         "generate",
         "--checkpoint",
@@ -114,9 +118,9 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
 
 #[test]
 fn mix_writes_a_figure_of_the_right_size() {
-    let tmp = Scratch::new("mix");
-    let ck = trained(&tmp.join("run"));
-    let figure = tmp.join("mixing.png");
+    let tmp = scratch("mix");
+    let ck = trained(&tmp.path().join("run"));
+    let figure = tmp.path().join("mixing.png");
     let run = vkgan(&[
         "mix",
         "--checkpoint",
@@ -134,7 +138,7 @@ fn mix_writes_a_figure_of_the_right_size() {
     let img = decode(&figure);
     assert_eq!(img.dimensions(), (4 * 128 + 5 * 2, 3 * 128 + 4 * 2));
     // The first row shows the column seeds as `generate` draws them.
-    let gen = tmp.join("gen");
+    let gen = tmp.path().join("gen");
     vkgan(&[
         "generate",
         "--checkpoint",
@@ -158,16 +162,16 @@ fn mix_writes_a_figure_of_the_right_size() {
         "--crossover",
         "3",
         "--out",
-        s(&tmp.join("x.png")),
+        s(&tmp.path().join("x.png")),
     ])
     .expect_error(&["--crossover 3", "2 blocks"]);
 }
 
 #[test]
 fn bad_checkpoints_and_arguments_are_one_line_errors() {
-    let tmp = Scratch::new("generate-bad");
-    let ck = trained(&tmp.join("run"));
-    let out = tmp.join("out");
+    let tmp = scratch("generate-bad");
+    let ck = trained(&tmp.path().join("run"));
+    let out = tmp.path().join("out");
     let generate = |checkpoint: &Path, extra: &[&str]| {
         let mut args = vec!["generate", "--checkpoint", s(checkpoint), "--out", s(&out)];
         args.extend_from_slice(extra);
@@ -175,32 +179,32 @@ fn bad_checkpoints_and_arguments_are_one_line_errors() {
     };
 
     // A missing file.
-    let missing = tmp.join("missing.safetensors");
+    let missing = tmp.path().join("missing.safetensors");
     let line = generate(&missing, &[]).expect_error(&["cannot load checkpoint", s(&missing)]);
     // The cause once, not repeated by the error chain.
     assert_eq!(line.matches("(os error 2)").count(), 1, "{line}");
     assert_eq!(line.matches(s(&missing)).count(), 1, "{line}");
     // A truncated copy.
     let bytes = std::fs::read(&ck).unwrap();
-    let truncated = tmp.join("truncated.safetensors");
+    let truncated = tmp.path().join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
     generate(&truncated, &[]).expect_error(&["truncated or corrupt"]);
     // Flipped data bytes (the header intact): the checksum catches them.
     let mut flipped = bytes.clone();
     let n = flipped.len();
     flipped[n - 5] ^= 0x55;
-    let flipped_path = tmp.join("flipped.safetensors");
+    let flipped_path = tmp.path().join("flipped.safetensors");
     std::fs::write(&flipped_path, &flipped).unwrap();
     generate(&flipped_path, &[]).expect_error(&["checksum mismatch"]);
     // Not a checkpoint at all.
-    let text = tmp.join("text.safetensors");
+    let text = tmp.path().join("text.safetensors");
     std::fs::write(&text, b"hello").unwrap();
     generate(&text, &[]).expect_error(&["truncated or corrupt"]);
 
     // A safetensors file that is not a StyleGAN2 state.
     let mut other = Checkpoint::new();
     other.insert_f32("weight", &[2, 2], vec![1.0; 4]).unwrap();
-    let other_path = tmp.join("other.safetensors");
+    let other_path = tmp.path().join("other.safetensors");
     write(&other_path, &other).unwrap();
     generate(&other_path, &[]).expect_error(&["not a StyleGAN2 checkpoint"]);
 
@@ -211,7 +215,7 @@ fn bad_checkpoints_and_arguments_are_one_line_errors() {
         serde_json::from_str(mismatched.meta("config").unwrap()).unwrap();
     cfg["model"]["d_latent"] = 16.into();
     mismatched.set_meta("config", cfg.to_string());
-    let mismatched_path = tmp.join("mismatched.safetensors");
+    let mismatched_path = tmp.path().join("mismatched.safetensors");
     write(&mismatched_path, &mismatched).unwrap();
     generate(&mismatched_path, &[]).expect_error(&["mismatched.safetensors", "shape"]);
 
@@ -219,7 +223,7 @@ fn bad_checkpoints_and_arguments_are_one_line_errors() {
     let mut partial = read(&ck).unwrap();
     partial.tensors.remove("ema.generator.initial_constant");
     partial.tensors.remove("generator.initial_constant");
-    let partial_path = tmp.join("partial.safetensors");
+    let partial_path = tmp.path().join("partial.safetensors");
     write(&partial_path, &partial).unwrap();
     generate(&partial_path, &[]).expect_error(&["generator.initial_constant"]);
 
@@ -227,7 +231,7 @@ fn bad_checkpoints_and_arguments_are_one_line_errors() {
     generate(&ck, &["--seeds", "3-1"]).expect_error(&["bad seed list"]);
     generate(&ck, &["--seeds", "x"]).expect_error(&["bad seed list"]);
     assert!(!out.exists());
-    let file = tmp.join("file");
+    let file = tmp.path().join("file");
     std::fs::write(&file, b"").unwrap();
     vkgan(&[
         "generate",

@@ -5,7 +5,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, s, train, vkgan, Scratch};
+use cli::{checkpoint, s, scratch, train, vkgan};
 
 fn swd_json(ck: &std::path::Path, seed: &str) -> serde_json::Value {
     let run = vkgan(&[
@@ -26,7 +26,7 @@ fn swd_json(ck: &std::path::Path, seed: &str) -> serde_json::Value {
 
 #[test]
 fn metrics_prints_one_deterministic_json_line() {
-    let dir = Scratch::new("metrics");
+    let dir = scratch("metrics");
     train(&[
         "--out",
         s(dir.path()),
@@ -53,7 +53,7 @@ fn metrics_prints_one_deterministic_json_line() {
 
 #[test]
 fn training_lowers_swd_clearly() {
-    let dir = Scratch::new("learning");
+    let dir = scratch("learning");
     let out = s(dir.path()).to_string();
     let small = [
         "--preset",
@@ -99,7 +99,7 @@ fn training_lowers_swd_clearly() {
 
 #[test]
 fn training_logs_swd_at_its_interval_and_plots_it() {
-    let dir = Scratch::new("swd-every");
+    let dir = scratch("swd-every");
     let out = s(dir.path()).to_string();
     train(&[
         "--out",
@@ -112,7 +112,7 @@ fn training_logs_swd_at_its_interval_and_plots_it() {
         "32",
     ])
     .expect_ok();
-    let log = vkgan::train::metrics::read(&dir.join("metrics.jsonl")).unwrap();
+    let log = vkgan::outputs::run_log::read(&dir.path().join("metrics.jsonl")).unwrap();
     let swd_steps: Vec<u64> = log
         .records
         .iter()
@@ -124,6 +124,6 @@ fn training_logs_swd_at_its_interval_and_plots_it() {
         .map(|r| r.step)
         .collect();
     assert_eq!(swd_steps, vec![1, 3, 5], "SWD after every second step");
-    let plot = image::open(dir.join("swd.png")).expect("swd.png decodes");
+    let plot = image::open(dir.path().join("swd.png")).expect("swd.png decodes");
     assert!(plot.width() > 100 && plot.height() > 100);
 }

@@ -5,12 +5,13 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, checkpoint_steps, s, train, vkgan, Scratch};
+use cli::{checkpoint, checkpoint_steps, s, scratch, train, vkgan};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vkgan::train::checkpoint::{read, write};
+use tempfile::TempDir;
+use vkgan::persist::checkpoint::{read, write};
 
 /// A tiny run of `steps` steps with a checkpoint every 2 steps, in `dir`.
 fn trained(dir: &Path, steps: &str) {
@@ -29,8 +30,8 @@ fn trained(dir: &Path, steps: &str) {
 
 #[test]
 fn unbounded_sizes_are_refused_at_once_naming_value_and_limit() {
-    let tmp = Scratch::new("bounds");
-    let out = tmp.join("out");
+    let tmp = scratch("bounds");
+    let out = tmp.path().join("out");
     let began = Instant::now();
     let refuse = |extra: &[&str], needles: &[&str]| {
         let mut args = vec!["--out", s(&out), "--steps", "2"];
@@ -60,7 +61,7 @@ fn unbounded_sizes_are_refused_at_once_naming_value_and_limit() {
     assert!(!out.exists());
 
     // The same values inside a checkpoint's config: generate and --resume refuse them too.
-    let run = tmp.join("run");
+    let run = tmp.path().join("run");
     trained(&run, "2");
     let mut ck = read(&checkpoint(&run, 2)).unwrap();
     let mut cfg: serde_json::Value = serde_json::from_str(ck.meta("config").unwrap()).unwrap();
@@ -72,7 +73,7 @@ fn unbounded_sizes_are_refused_at_once_naming_value_and_limit() {
         "--checkpoint",
         s(&checkpoint(&run, 4)),
         "--out",
-        s(&tmp.join("g")),
+        s(&tmp.path().join("g")),
     ])
     .expect_error(&[
         "checkpoint-00000004",
@@ -96,14 +97,14 @@ fn unbounded_sizes_are_refused_at_once_naming_value_and_limit() {
         "--seeds",
         "0-100000",
         "--out",
-        s(&tmp.join("g")),
+        s(&tmp.path().join("g")),
     ])
     .expect_error(&["100001 seeds", "limit of 10000"]);
     vkgan(&["mix", "--checkpoint", s(&run), "--rows", "0-99"])
         .expect_error(&["100 seeds", "limit of 32"]);
     vkgan(&["metrics", "--checkpoint", s(&run), "--num", "1000000"])
         .expect_error(&["--num 1000000", "limit of 10000"]);
-    assert!(!tmp.join("g").exists());
+    assert!(!tmp.path().join("g").exists());
     // Every refusal came before any real work (the one tiny training run included).
     assert!(
         began.elapsed() < Duration::from_secs(60),
@@ -114,12 +115,12 @@ fn unbounded_sizes_are_refused_at_once_naming_value_and_limit() {
 
 #[test]
 fn hostile_checkpoint_files_are_refused_before_their_body_is_read() {
-    let tmp = Scratch::new("hostile");
-    let out = tmp.join("g");
+    let tmp = scratch("hostile");
+    let out = tmp.path().join("g");
     let generate = |ck: &Path| vkgan(&["generate", "--checkpoint", s(ck), "--out", s(&out)]);
     let began = Instant::now();
     generate(Path::new("/dev/zero")).expect_error(&["/dev/zero", "header length 0"]);
-    let sparse = tmp.join("sparse.safetensors");
+    let sparse = tmp.path().join("sparse.safetensors");
     std::fs::File::create(&sparse)
         .unwrap()
         .set_len(2 << 30)
@@ -129,7 +130,7 @@ fn hostile_checkpoint_files_are_refused_before_their_body_is_read() {
     let header = br#"{"w":{"dtype":"F32","shape":[1073741824],"data_offsets":[0,4294967296]}}"#;
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(header);
-    let claims = tmp.join("claims.safetensors");
+    let claims = tmp.path().join("claims.safetensors");
     std::fs::write(&claims, &bytes).unwrap();
     generate(&claims).expect_error(&["describes 4294967296 bytes", "holds 0"]);
     // Each took no longer than starting the device (reading 2 GiB took 10.7 s before).
@@ -143,8 +144,8 @@ fn hostile_checkpoint_files_are_refused_before_their_body_is_read() {
 
 #[test]
 fn non_finite_values_are_refused_where_they_are_read() {
-    let tmp = Scratch::new("finite");
-    let out = tmp.join("out");
+    let tmp = scratch("finite");
+    let out = tmp.path().join("out");
     for (flag, value) in [
         ("--r1-gamma", "nan"),
         ("--r1-gamma", "inf"),
@@ -157,9 +158,9 @@ fn non_finite_values_are_refused_where_they_are_read() {
         train(&["--out", s(&out), "--steps", "2", &arg]).expect_error(&[flag, "finite"]);
     }
     assert!(!out.exists());
-    let run = tmp.join("run");
+    let run = tmp.path().join("run");
     trained(&run, "2");
-    let g = tmp.join("g");
+    let g = tmp.path().join("g");
     for psi in ["nan", "inf", "-inf"] {
         let arg = format!("--truncation={psi}");
         vkgan(&["generate", "--checkpoint", s(&run), &arg, "--out", s(&g)])
@@ -172,8 +173,8 @@ fn non_finite_values_are_refused_where_they_are_read() {
 
 /// Starts a long training run, waits for its first step, sends `signal` and returns the exit
 /// code, stderr and the run directory's checkpoint steps.
-fn interrupted(tmp: &Scratch, signal: &str) -> (Option<i32>, String, Vec<u64>) {
-    let out = tmp.join(signal);
+fn interrupted(tmp: &TempDir, signal: &str) -> (Option<i32>, String, Vec<u64>) {
+    let out = tmp.path().join(signal);
     let mut args = vec!["train".to_string()];
     args.extend(cli::TINY.iter().map(|a| a.to_string()));
     for a in ["--out", s(&out), "--steps", "100000", "--sample-every", "1"] {
@@ -212,7 +213,7 @@ fn interrupted(tmp: &Scratch, signal: &str) -> (Option<i32>, String, Vec<u64>) {
 
 #[test]
 fn sigterm_and_sigint_finish_the_step_write_a_checkpoint_and_exit_0() {
-    let tmp = Scratch::new("signals");
+    let tmp = scratch("signals");
     for signal in ["TERM", "INT"] {
         let (code, stderr, steps) = interrupted(&tmp, signal);
         assert_eq!(code, Some(0), "SIG{signal}:\n{stderr}");
@@ -223,7 +224,7 @@ fn sigterm_and_sigint_finish_the_step_write_a_checkpoint_and_exit_0() {
         assert!(last >= 1, "{stderr}");
         let named = format!("checkpoint-{last:08}.safetensors");
         assert!(stderr.contains(&named), "SIG{signal}:\n{stderr}");
-        let out = tmp.join(signal);
+        let out = tmp.path().join(signal);
         assert!(out.join("samples.png").exists());
         read(&checkpoint(&out, last)).unwrap();
     }
@@ -233,8 +234,8 @@ fn sigterm_and_sigint_finish_the_step_write_a_checkpoint_and_exit_0() {
 fn the_checkpoint_is_written_before_plots_that_fail() {
     // loss.png cannot be written (a folder is in its way), as on a full disk: the run fails,
     // but only after the final checkpoint is safe.
-    let tmp = Scratch::new("order");
-    let out = tmp.join("run");
+    let tmp = scratch("order");
+    let out = tmp.path().join("run");
     std::fs::create_dir_all(out.join("loss.png")).unwrap();
     std::fs::write(out.join("loss.png").join("keep"), b"").unwrap();
     let run = train(&["--out", s(&out), "--steps", "2", "--sample-every", "2"]);
@@ -245,8 +246,8 @@ fn the_checkpoint_is_written_before_plots_that_fail() {
 
 #[test]
 fn identical_runs_write_byte_identical_checkpoints() {
-    let tmp = Scratch::new("bytes");
-    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let tmp = scratch("bytes");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     trained(&a, "2");
     trained(&b, "2");
     let (x, y) = (
@@ -261,14 +262,14 @@ fn identical_runs_write_byte_identical_checkpoints() {
 
 #[test]
 fn generate_and_resume_name_every_unreadable_checkpoint_they_skip() {
-    let tmp = Scratch::new("fallback");
-    let run = tmp.join("run");
+    let tmp = scratch("fallback");
+    let run = tmp.path().join("run");
     trained(&run, "4");
     assert_eq!(checkpoint_steps(&run), vec![2, 4]);
     let newest = checkpoint(&run, 4);
     let bytes = std::fs::read(&newest).unwrap();
     std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
-    let g = tmp.join("g");
+    let g = tmp.path().join("g");
     let done = vkgan(&[
         "generate",
         "--checkpoint",
@@ -286,7 +287,7 @@ fn generate_and_resume_name_every_unreadable_checkpoint_they_skip() {
         .unwrap_or_else(|| panic!("no warning:\n{done}"));
     assert!(warning.contains("checkpoint-00000004"), "{done}");
     // The images are those of the newest good checkpoint.
-    let direct = tmp.join("direct");
+    let direct = tmp.path().join("direct");
     vkgan(&[
         "generate",
         "--checkpoint",

@@ -5,9 +5,9 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, checkpoint_steps, decode, s, train, write_png, Scratch};
+use cli::{checkpoint, checkpoint_steps, decode, s, scratch, train, write_png};
 use std::path::Path;
-use vkgan::train::checkpoint::{read, TensorData};
+use vkgan::persist::checkpoint::{read, TensorData};
 use vkgan::train::state::TrainState;
 
 /// Five images of assorted shapes (resized and cropped by the loader) and one file with an
@@ -33,10 +33,10 @@ fn all_finite(path: &Path) -> bool {
 
 #[test]
 fn training_on_a_folder_writes_every_output() {
-    let tmp = Scratch::new("train-folder");
-    let data = tmp.join("data");
+    let tmp = scratch("train-folder");
+    let data = tmp.path().join("data");
     image_folder(&data);
-    let out = tmp.join("run");
+    let out = tmp.path().join("run");
     let run = train(&[
         "--data",
         s(&data),
@@ -120,8 +120,8 @@ fn training_on_a_folder_writes_every_output() {
 
 #[test]
 fn training_on_the_embedded_emoji_set() {
-    let tmp = Scratch::new("train-emoji");
-    let out = tmp.join("run");
+    let tmp = scratch("train-emoji");
+    let out = tmp.path().join("run");
     let run = train(&["--out", s(&out), "--steps", "2", "--sample-every", "2"]).expect_ok();
     assert!(run.stderr.contains("embedded emoji"), "{run}");
     assert!(!run.stderr.contains("warning"), "{run}");
@@ -156,8 +156,8 @@ const PENALTIES: &[&str] = &[
 
 #[test]
 fn resumed_training_is_bit_exact() {
-    let tmp = Scratch::new("resume");
-    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let tmp = scratch("resume");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let mut args = PENALTIES.to_vec();
     args.extend(["--out", s(&a), "--steps", "6"]);
     train(&args).expect_ok();
@@ -179,7 +179,7 @@ fn resumed_training_is_bit_exact() {
     for (name, ta) in &ca.tensors {
         let tb = &cb.tensors[name];
         assert_eq!(ta.shape, tb.shape, "{name}");
-        let bits = |t: &vkgan::train::checkpoint::Tensor| -> Vec<u64> {
+        let bits = |t: &vkgan::persist::checkpoint::Tensor| -> Vec<u64> {
             match &t.data {
                 TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
                 TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),
@@ -211,8 +211,8 @@ fn resumed_training_is_bit_exact() {
 
 #[test]
 fn bad_training_inputs_are_one_line_errors_before_any_work() {
-    let tmp = Scratch::new("bad-train");
-    let out = tmp.join("out");
+    let tmp = scratch("bad-train");
+    let out = tmp.path().join("out");
     let out_s = s(&out).to_string();
     let with_out = |extra: &[&str]| {
         let mut args = vec!["--out", out_s.as_str(), "--steps", "2"];
@@ -221,26 +221,26 @@ fn bad_training_inputs_are_one_line_errors_before_any_work() {
     };
 
     // A folder with files but no images.
-    let empty = tmp.join("empty");
+    let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("readme.txt"), b"hello").unwrap();
     with_out(&["--data", s(&empty)]).expect_error(&["no images under", s(&empty)]);
     // Only undecodable images.
-    let broken = tmp.join("broken");
+    let broken = tmp.path().join("broken");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("x.jpg"), b"nope").unwrap();
     with_out(&["--data", s(&broken)]).expect_error(&["no images under", "did not decode"]);
     // Fewer images than one batch.
-    let few = tmp.join("few");
+    let few = tmp.path().join("few");
     std::fs::create_dir_all(&few).unwrap();
     for k in 0..3 {
         write_png(&few.join(format!("{k}.png")), 8, 8, k);
     }
     with_out(&["--data", s(&few)]).expect_error(&["3 images", "batch of 4"]);
     // A missing folder, and a file given as the folder.
-    let missing = tmp.join("missing");
+    let missing = tmp.path().join("missing");
     with_out(&["--data", s(&missing)]).expect_error(&[s(&missing), "does not exist"]);
-    let file = tmp.join("file");
+    let file = tmp.path().join("file");
     std::fs::write(&file, b"").unwrap();
     with_out(&["--data", s(&file)]).expect_error(&[s(&file), "not a directory"]);
     // Sizes.
@@ -257,7 +257,7 @@ fn bad_training_inputs_are_one_line_errors_before_any_work() {
         .expect_error(&["cannot create output directory", s(&under_file)]);
 
     // Resuming a directory without checkpoints, or one that does not exist.
-    let bare = tmp.join("bare");
+    let bare = tmp.path().join("bare");
     std::fs::create_dir_all(&bare).unwrap();
     cli::vkgan(&["train", "--resume", s(&bare)]).expect_error(&["no checkpoint to resume"]);
     cli::vkgan(&["train", "--resume", s(&missing)]).expect_error(&[s(&missing)]);
@@ -265,8 +265,8 @@ fn bad_training_inputs_are_one_line_errors_before_any_work() {
 
 #[test]
 fn resume_refuses_changed_settings_and_reports_corrupt_checkpoints() {
-    let tmp = Scratch::new("resume-bad");
-    let run_dir = tmp.join("run");
+    let tmp = scratch("resume-bad");
+    let run_dir = tmp.path().join("run");
     train(&[
         "--out",
         s(&run_dir),
@@ -288,7 +288,7 @@ fn resume_refuses_changed_settings_and_reports_corrupt_checkpoints() {
     resume(&["--image-size", "16"]).expect_error(&["model.image_size"]);
     resume(&["--lr", "0.01"]).expect_error(&["`lr`"]);
     resume(&["--preset", "quick"]).expect_error(&["preset"]);
-    let elsewhere = tmp.join("elsewhere");
+    let elsewhere = tmp.path().join("elsewhere");
     resume(&["--out", s(&elsewhere), "--steps", "6"]).expect_error(&["--out", "--resume"]);
     assert!(!elsewhere.exists());
     // The refusals left the run as it was.
@@ -316,8 +316,8 @@ fn resume_refuses_changed_settings_and_reports_corrupt_checkpoints() {
 fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint() {
     // An absurd learning rate: Adam moves every weight by about 1e6 per step, so within a few
     // steps the discriminator's scores overflow float32.
-    let tmp = Scratch::new("nan");
-    let out = tmp.join("run");
+    let tmp = scratch("nan");
+    let out = tmp.path().join("run");
     let run = train(&[
         "--out",
         s(&out),
@@ -357,8 +357,8 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn a_run_diverging_at_once_says_no_checkpoint_was_written() {
     // At 1e9 the discriminator's first update already overflows the generator's loss.
-    let tmp = Scratch::new("nan-at-once");
-    let out = tmp.join("run");
+    let tmp = scratch("nan-at-once");
+    let out = tmp.path().join("run");
     train(&["--out", s(&out), "--steps", "4", "--lr", "1e9"])
         .expect_error(&["at step 1;", "no checkpoint had been written"]);
     assert!(checkpoint_steps(&out).is_empty());
@@ -366,12 +366,12 @@ fn a_run_diverging_at_once_says_no_checkpoint_was_written() {
 
 #[test]
 fn a_fresh_run_never_overwrites_an_existing_one() {
-    let dir = Scratch::new("no-overwrite");
+    let dir = scratch("no-overwrite");
     let out = s(dir.path()).to_string();
     train(&["--out", &out, "--steps", "2", "--sample-every", "2"]).expect_ok();
     let ck = checkpoint(dir.path(), 2);
     let before = std::fs::read(&ck).unwrap();
-    let metrics = std::fs::read(dir.join("metrics.jsonl")).unwrap();
+    let metrics = std::fs::read(dir.path().join("metrics.jsonl")).unwrap();
     train(&["--out", &out, "--steps", "2", "--sample-every", "2"])
         .expect_error(&["already holds a training run", "--resume"]);
     assert_eq!(
@@ -379,5 +379,8 @@ fn a_fresh_run_never_overwrites_an_existing_one() {
         before,
         "the checkpoint was touched"
     );
-    assert_eq!(std::fs::read(dir.join("metrics.jsonl")).unwrap(), metrics);
+    assert_eq!(
+        std::fs::read(dir.path().join("metrics.jsonl")).unwrap(),
+        metrics
+    );
 }

@@ -8,10 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vkgan::data::Dataset;
-use vkgan::train::checkpoint::{self, Checkpoint};
+use vkgan::persist::checkpoint::{self, Checkpoint};
 use vkgan::train::config::Preset;
 use vkgan::train::state::TrainState;
 
@@ -65,23 +65,6 @@ fn measured(f: impl FnOnce()) -> (bool, usize) {
     PEAK.store(base, Ordering::SeqCst);
     let panicked = catch_unwind(AssertUnwindSafe(f)).is_err();
     (panicked, PEAK.load(Ordering::SeqCst).saturating_sub(base))
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("vkgan-fuzz-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A checkpoint shaped like vkgan's: f32 weights, u32/u64 counters, the config as JSON.
@@ -161,13 +144,16 @@ fn mutate(rng: &mut ChaCha8Rng, bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_checkpoints_and_images_give_clean_errors_in_bounded_memory() {
-    let dir = Dir::new("inputs");
+    let dir = tempfile::Builder::new()
+        .prefix("vkgan-fuzz-inputs-")
+        .tempdir()
+        .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(15);
 
     // Checkpoints.
-    let good_path = dir.0.join("good.safetensors");
+    let good_path = dir.path().join("good.safetensors");
     let good = valid_checkpoint(&good_path);
-    let path = dir.0.join("mutated.safetensors");
+    let path = dir.path().join("mutated.safetensors");
     let (mut ok, mut refused) = (0, 0);
     for case in 0..600 {
         let bytes = mutate(&mut rng, &good);
@@ -203,7 +189,7 @@ fn mutated_checkpoints_and_images_give_clean_errors_in_bounded_memory() {
     assert!(refused > 500, "{ok} read, {refused} refused");
 
     // Images: mutated PNGs and JPEGs in one folder, decoded as a training set.
-    let images = dir.0.join("images");
+    let images = dir.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
     let photo = image::RgbImage::from_fn(48, 40, |x, y| {
         image::Rgb([(x * 5) as u8, (y * 6) as u8, (x * y) as u8])

@@ -8,14 +8,13 @@
 
 mod common;
 
-use safetensors::SafeTensors;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use vkgan::autograd::{Tape, Var};
-use vkgan::nn::params::read_tensor;
 use vkgan::nn::step::{d_step, g_step, Nets, PathLengthState, StepHyper, StepInputs};
 use vkgan::nn::{parameter_specs, ModelConfig, Net, ParamStore};
+use vkgan::persist::checkpoint::{self, Checkpoint};
 use vkgan::tensor::Tensor;
 use vkgan::train::optim::{Optimizer, OptimizerConfig};
 use vkgan::vk::Context;
@@ -140,12 +139,12 @@ impl Inputs {
     }
 
     /// Writes iteration `k`'s inputs; returns the keys consumed.
-    fn load(&self, file: &SafeTensors, k: usize, crossover: usize) -> Vec<String> {
+    fn load(&self, file: &Checkpoint, k: usize, crossover: usize) -> Vec<String> {
         let mut keys = Vec::new();
         let mut put = |name: String, t: &Tensor| {
-            let (shape, data) = read_tensor(file, &name).unwrap();
+            let (shape, data) = file.f32(&name).unwrap();
             assert_eq!(shape, t.shape(), "{name}");
-            t.write(&data).unwrap();
+            t.write(data).unwrap();
             keys.push(name);
         };
         put(format!("it{k}.input.z1"), &self.z1);
@@ -183,10 +182,10 @@ struct Verdict {
 }
 
 /// Applies the contract's rule to every produced tensor.
-fn judge(file: &SafeTensors, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenConfig) -> Verdict {
+fn judge(file: &Checkpoint, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenConfig) -> Verdict {
     let mut reference: HashMap<String, Vec<f32>> = HashMap::new();
     for key in produced.keys() {
-        reference.insert(key.clone(), read_tensor(file, key).unwrap().1);
+        reference.insert(key.clone(), file.f32(key).unwrap().1.to_vec());
     }
     let mut group_max: HashMap<String, f64> = HashMap::new();
     for (key, r) in &reference {
@@ -267,13 +266,8 @@ fn judge(file: &SafeTensors, produced: &BTreeMap<String, Vec<f32>>, cfg: &Golden
 
 fn run_case(path: &PathBuf) {
     let bytes = std::fs::read(path).unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
-    let config_json = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("config"))
-        .expect("config metadata");
+    let file = checkpoint::from_bytes(&bytes).unwrap();
+    let config_json = file.meta("config").expect("config metadata");
     let cfg: GoldenConfig = serde_json::from_str(config_json).unwrap();
     let model = cfg.model();
     model.validate().unwrap();
@@ -283,7 +277,7 @@ fn run_case(path: &PathBuf) {
         "the discriminator's minibatch-stddev group is 4"
     );
     let ctx = common::context();
-    let store = ParamStore::from_safetensors(&ctx, &model, &bytes, "param.").unwrap();
+    let store = ParamStore::from_checkpoint(&ctx, &model, &file, "param.").unwrap();
     let hyper = StepHyper {
         r1_gamma: cfg.gp_coef,
         r1_interval: cfg.gp_interval,
@@ -467,7 +461,7 @@ fn run_case(path: &PathBuf) {
     }
 
     // Every key of the file is produced or consumed; nothing we produce is absent.
-    let in_file: Vec<String> = file.names().into_iter().cloned().collect();
+    let in_file: Vec<String> = file.tensors.keys().cloned().collect();
     let mut problems = Vec::new();
     for key in &in_file {
         if !produced.contains_key(key) && !known.contains(key) {

@@ -7,9 +7,9 @@ mod common;
 
 use safetensors::{serialize_to_file, tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
+use vkgan::infer::load::{infer_config, load_generator};
 use vkgan::nn::{parameter_specs, ModelConfig};
-use vkgan::train::checkpoint;
-use vkgan::train::generate::{infer_config, load_generator};
+use vkgan::persist::checkpoint;
 
 #[test]
 fn reference_state_dicts_load_and_match_the_golden_parameters() {
@@ -25,9 +25,11 @@ fn reference_state_dicts_load_and_match_the_golden_parameters() {
             views.insert(stripped.to_string(), v);
         }
     }
-    let dir = std::env::temp_dir().join(format!("vkgan-pt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("reference.safetensors");
+    let dir = tempfile::Builder::new()
+        .prefix("vkgan-pt-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("reference.safetensors");
     serialize_to_file(views, &None, &path).unwrap();
 
     let ck = checkpoint::read(&path).unwrap();
@@ -71,5 +73,4 @@ fn reference_state_dicts_load_and_match_the_golden_parameters() {
             spec.name
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

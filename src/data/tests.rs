@@ -1,31 +1,31 @@
+//! The data module's tests: folders of mixed formats written to temporary directories, the
+//! embedded emoji set, and the loader's order and resumption.
+
 use super::*;
 use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A fresh folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("vkgan-data-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("vkgan-data-{tag}-"))
+            .tempdir()
+            .unwrap();
         TempDir(dir)
     }
 
+    fn root(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// `rel` under the folder, its parent folders made.
     fn path(&self, rel: &str) -> PathBuf {
-        let p = self.0.join(rel);
+        let p = self.root().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -85,11 +85,11 @@ fn check_mixed(ds: &Dataset, t: &TempDir) {
         "sub/deeper/c.bmp",
     ]
     .iter()
-    .map(|r| t.0.join(r).display().to_string())
+    .map(|r| t.root().join(r).display().to_string())
     .collect();
     assert_eq!(names, want);
     assert_eq!(ds.skipped(), 1);
-    assert_eq!(ds.skipped_paths(), vec![t.0.join("bad.png")]);
+    assert_eq!(ds.skipped_paths(), vec![t.root().join("bad.png")]);
     assert_eq!((ds.image_size(), ds.sample_len()), (8, 192));
 
     let img = |i: usize| ds.image(i);
@@ -123,7 +123,7 @@ fn check_mixed(ds: &Dataset, t: &TempDir) {
 #[test]
 fn folder_of_mixed_formats_cached() {
     let t = mixed_folder();
-    let ds = Dataset::from_dir(&t.0, 8).unwrap();
+    let ds = Dataset::from_dir(t.root(), 8).unwrap();
     assert!(ds.is_cached());
     check_mixed(&ds, &t);
 }
@@ -131,10 +131,10 @@ fn folder_of_mixed_formats_cached() {
 #[test]
 fn folder_of_mixed_formats_streaming() {
     let t = mixed_folder();
-    let ds = Dataset::from_dir_with_cache_limit(&t.0, 8, 0).unwrap();
+    let ds = Dataset::from_dir_with_cache_limit(t.root(), 8, 0).unwrap();
     assert!(!ds.is_cached());
     check_mixed(&ds, &t);
-    let cached = Dataset::from_dir(&t.0, 8).unwrap();
+    let cached = Dataset::from_dir(t.root(), 8).unwrap();
     assert_eq!(ds.batch(3, 9, 5), cached.batch(3, 9, 5));
 }
 
@@ -163,14 +163,14 @@ fn streaming_replaces_a_truncated_file_deterministically() {
     bytes.truncate(bytes.len() / 2);
     fs::write(t.path("1b.png"), &bytes).unwrap();
 
-    let ds = Dataset::from_dir_with_cache_limit(&t.0, 4, 0).unwrap();
+    let ds = Dataset::from_dir_with_cache_limit(t.root(), 4, 0).unwrap();
     assert_eq!((ds.len(), ds.skipped()), (4, 0));
     // Index 2 is 1b.png; it is replaced by index 3 (2.png).
     assert_eq!(ds.image(2), ds.image(3));
     assert_eq!(ds.skipped(), 1);
-    assert_eq!(ds.skipped_paths(), vec![t.0.join("1b.png")]);
+    assert_eq!(ds.skipped_paths(), vec![t.root().join("1b.png")]);
     // The cached path skips it up front instead.
-    let cached = Dataset::from_dir(&t.0, 4).unwrap();
+    let cached = Dataset::from_dir(t.root(), 4).unwrap();
     assert_eq!((cached.len(), cached.skipped()), (3, 1));
 }
 
@@ -224,7 +224,7 @@ fn resize_shorter_side_then_centre_crop() {
     // Through a file: a 30x12 image at size 6 comes out 6x6.
     let t = TempDir::new("crop");
     solid(30, 12, [50, 60, 70]).save(t.path("w.png")).unwrap();
-    let ds = Dataset::from_dir(&t.0, 6).unwrap();
+    let ds = Dataset::from_dir(t.root(), 6).unwrap();
     assert_eq!(ds.image(0).len(), 3 * 36);
     assert_near(
         px(&ds.image(0), 6, 5, 5),
@@ -328,8 +328,8 @@ fn loader_over_a_streaming_folder() {
             .save(t.path(&format!("{i}.png")))
             .unwrap();
     }
-    let streaming = Arc::new(Dataset::from_dir_with_cache_limit(&t.0, 4, 0).unwrap());
-    let cached = Dataset::from_dir(&t.0, 4).unwrap();
+    let streaming = Arc::new(Dataset::from_dir_with_cache_limit(t.root(), 4, 0).unwrap());
+    let cached = Dataset::from_dir(t.root(), 4).unwrap();
     let loader = Loader::with_threads(streaming, 2, 1, 3, 2, 2).unwrap();
     for b in loader.take(9) {
         assert_eq!(b.data, cached.batch(2, 1, b.step));
@@ -378,10 +378,10 @@ fn embedded_emoji() {
 fn saved_pngs_read_back_as_the_same_dataset() {
     let t = TempDir::new("save-pngs");
     let ds = Dataset::open(&Source::Emoji, 8).unwrap();
-    let paths = ds.save_pngs(&t.0.join("out")).unwrap();
+    let paths = ds.save_pngs(&t.root().join("out")).unwrap();
     assert_eq!(paths.len(), 1412);
     assert_eq!(paths[7].file_name().unwrap(), "00007.png");
-    let back = Dataset::from_dir(&t.0.join("out"), 8).unwrap();
+    let back = Dataset::from_dir(&t.root().join("out"), 8).unwrap();
     assert_eq!((back.len(), back.skipped()), (1412, 0));
     // Same order, same bytes: every batch, and the metrics' fixed subset, are identical.
     assert_eq!(back.batch(1412, 0, 0), ds.batch(1412, 0, 0));
@@ -391,7 +391,7 @@ fn saved_pngs_read_back_as_the_same_dataset() {
 #[test]
 fn errors_are_clear() {
     let t = TempDir::new("errors");
-    let missing = t.0.join("nope");
+    let missing = t.root().join("nope");
     let e = Dataset::from_dir(&missing, 8).err().unwrap();
     assert!(matches!(e, DataError::NotFound(_)));
     assert_eq!(
@@ -427,7 +427,7 @@ fn errors_are_clear() {
         Err(DataError::NotADir(_))
     ));
     assert!(matches!(
-        Dataset::from_dir(&t.0, 0),
+        Dataset::from_dir(t.root(), 0),
         Err(DataError::ZeroImageSize)
     ));
     assert!(matches!(emoji::dataset(0), Err(DataError::ZeroImageSize)));
@@ -455,9 +455,9 @@ fn a_truncated_jpeg_is_skipped_with_a_reason() {
     let mut out = vec![0u8; 3 * 8 * 8];
     let why = convert::load_into(&t.path("half.jpg"), 8, &mut out).unwrap_err();
     assert!(why.contains("truncated JPEG"), "{why}");
-    let ds = Dataset::from_dir(&t.0, 8).unwrap();
+    let ds = Dataset::from_dir(t.root(), 8).unwrap();
     assert_eq!((ds.len(), ds.skipped()), (1, 1));
-    assert_eq!(ds.skipped_paths(), vec![t.0.join("half.jpg")]);
+    assert_eq!(ds.skipped_paths(), vec![t.root().join("half.jpg")]);
 }
 
 /// A symlinked subfolder is part of the dataset; a link back to an ancestor ends.
@@ -470,9 +470,9 @@ fn symlinked_folders_are_followed_once() {
     solid(8, 8, [4, 5, 6])
         .save(elsewhere.path("b.png"))
         .unwrap();
-    std::os::unix::fs::symlink(&elsewhere.0, t.0.join("linked")).unwrap();
-    std::os::unix::fs::symlink(&t.0, t.0.join("loop")).unwrap();
-    let ds = Dataset::from_dir(&t.0, 8).unwrap();
+    std::os::unix::fs::symlink(elsewhere.root(), t.root().join("linked")).unwrap();
+    std::os::unix::fs::symlink(t.root(), t.root().join("loop")).unwrap();
+    let ds = Dataset::from_dir(t.root(), 8).unwrap();
     let names: Vec<&str> = (0..ds.len()).map(|i| ds.name(i)).collect();
     assert_eq!(ds.len(), 2, "{names:?}");
     assert!(names[1].ends_with("linked/b.png"), "{names:?}");
@@ -488,7 +488,7 @@ fn a_streaming_set_that_stops_decoding_is_an_error() {
             .save(t.path(&format!("{i}.png")))
             .unwrap();
     }
-    let ds = Arc::new(Dataset::from_dir_with_cache_limit(&t.0, 8, 0).unwrap());
+    let ds = Arc::new(Dataset::from_dir_with_cache_limit(t.root(), 8, 0).unwrap());
     for i in 0..4u8 {
         fs::write(t.path(&format!("{i}.png")), b"gone").unwrap();
     }

@@ -1,10 +1,11 @@
 //! The parameters of the three networks under the reference's `state_dict` names (prefixed
 //! `mapping_network.`, `generator.`, `discriminator.`), their initial values, and their
 //! safetensors form, which is the PyTorch reference's: a checkpoint it writes loads here and
-//! one written here loads there.
+//! one written here loads there. Files are read by [`crate::persist::checkpoint`].
 
 use super::config::ModelConfig;
 use crate::autograd::{Tape, Var};
+use crate::persist::checkpoint::{Checkpoint, CheckpointError};
 use crate::tensor::{numel, Tensor};
 use crate::vk::{Context, VkError};
 use rand::{Rng, SeedableRng};
@@ -146,23 +147,11 @@ pub fn parameter_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     s.0
 }
 
-/// Problems with a parameter file; each names the tensor or field.
+/// Problems loading parameters: the file (which names the tensor) or the device.
 #[derive(Debug, thiserror::Error)]
 pub enum ParamError {
-    #[error("not a safetensors file: {0}")]
-    Format(String),
-    #[error("the checkpoint lacks `{0}` (it was made for another model configuration)")]
-    Missing(String),
-    #[error("`{name}` has shape {found:?} but this configuration needs {expected:?} (the checkpoint was made for another model configuration)")]
-    Shape {
-        name: String,
-        found: Vec<usize>,
-        expected: Vec<usize>,
-    },
-    #[error("`{0}` is stored as {1}, not float32")]
-    Dtype(String, String),
-    #[error("unknown tensor `{0}` in the checkpoint")]
-    Unknown(String),
+    #[error(transparent)]
+    File(#[from] CheckpointError),
     #[error(transparent)]
     Device(#[from] VkError),
 }
@@ -227,31 +216,25 @@ impl ParamStore {
         }
     }
 
-    /// Parameters from safetensors bytes. `prefix` is prepended to the stored names when
-    /// looking them up (e.g. `"param."` for golden files); with `strict`, any other tensor
-    /// under the prefix is an error.
-    pub fn from_safetensors(
+    /// Parameters from a safetensors file read by [`crate::persist::checkpoint`], stored under
+    /// `prefix` followed by their names (e.g. `"param."` in golden files).
+    pub fn from_checkpoint(
         ctx: &Context,
         cfg: &ModelConfig,
-        bytes: &[u8],
+        file: &Checkpoint,
         prefix: &str,
     ) -> Result<Self, ParamError> {
-        let file = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| ParamError::Format(e.to_string()))?;
-        let specs = parameter_specs(cfg);
-        let mut tensors = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            let data = read_f32(&file, &format!("{prefix}{}", spec.name), &spec.shape)?;
-            tensors.push(Tensor::from_f32(ctx, &spec.shape, &data)?);
-        }
-        Ok(Self::from_parts(specs, tensors))
+        Self::from_fn(ctx, cfg, |spec| -> Result<Vec<f32>, ParamError> {
+            let name = format!("{prefix}{}", spec.name);
+            Ok(file.parameter(&name, &spec.shape)?.to_vec())
+        })
     }
 
     /// Overwrites every parameter of `net` (or all nets) from `file`, names under `prefix`.
     /// Buffers (the smoothing kernels) are only read when `include_buffers`.
     pub fn overwrite_from(
         &self,
-        file: &safetensors::SafeTensors,
+        file: &Checkpoint,
         prefix: &str,
         net: Option<Net>,
         include_buffers: bool,
@@ -263,8 +246,8 @@ impl ParamStore {
             if !spec.trainable && !include_buffers {
                 continue;
             }
-            let data = read_f32(file, &format!("{prefix}{}", spec.name), &spec.shape)?;
-            tensor.write(&data)?;
+            let name = format!("{prefix}{}", spec.name);
+            tensor.write(file.parameter(&name, &spec.shape)?)?;
         }
         Ok(())
     }
@@ -369,46 +352,6 @@ impl Bound {
             .map(|&(v, i)| (store.specs[i].name.clone(), v))
             .collect()
     }
-}
-
-fn read_f32(
-    file: &safetensors::SafeTensors,
-    name: &str,
-    shape: &[usize],
-) -> Result<Vec<f32>, ParamError> {
-    let view = file
-        .tensor(name)
-        .map_err(|_| ParamError::Missing(name.to_string()))?;
-    if view.dtype() != safetensors::Dtype::F32 {
-        return Err(ParamError::Dtype(
-            name.into(),
-            format!("{:?}", view.dtype()),
-        ));
-    }
-    if view.shape() != shape {
-        return Err(ParamError::Shape {
-            name: name.into(),
-            found: view.shape().to_vec(),
-            expected: shape.to_vec(),
-        });
-    }
-    Ok(view
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
-/// Reads a float32 tensor of any shape (for golden files and checkpoints' other entries).
-pub fn read_tensor(
-    file: &safetensors::SafeTensors,
-    name: &str,
-) -> Result<(Vec<usize>, Vec<f32>), ParamError> {
-    let view = file
-        .tensor(name)
-        .map_err(|_| ParamError::Missing(name.to_string()))?;
-    let shape = view.shape().to_vec();
-    Ok((shape.clone(), read_f32(file, name, &shape)?))
 }
 
 /// Box-Muller on the generator's uniform draws.

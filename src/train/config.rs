@@ -93,6 +93,13 @@ impl TrainConfig {
     /// A description of the first invalid setting, if any.
     pub fn validate(&self) -> Result<(), String> {
         self.model.validate()?;
+        self.check_sizes()?;
+        self.check_finite()?;
+        self.check_ranges()
+    }
+
+    /// The batch, accumulation, step and SWD counts against their limits.
+    fn check_sizes(&self) -> Result<(), String> {
         if self.batch == 0 || self.batch % 4 != 0 {
             return Err(format!(
                 "batch {} must be a positive multiple of 4 (the minibatch-stddev group)",
@@ -119,6 +126,10 @@ impl TrainConfig {
                 self.batch, self.accumulate
             ));
         }
+        Ok(())
+    }
+
+    fn check_finite(&self) -> Result<(), String> {
         // Every float must be finite: NaN compares false with everything, so a range check
         // alone lets it through (and silently disables whatever it scales), and an infinite
         // rate passes "positive" but poisons the first step.
@@ -139,6 +150,11 @@ impl TrainConfig {
                 return Err(format!("--{name} {v} must be a finite number"));
             }
         }
+        Ok(())
+    }
+
+    /// Each setting within the range where it means something.
+    fn check_ranges(&self) -> Result<(), String> {
         let positive = [
             ("accumulate", self.accumulate as f64),
             ("steps", self.steps as f64),

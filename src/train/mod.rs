@@ -1,19 +1,14 @@
-//! Training: the optimizer recorded into the step (`optim`), and the host-side outputs of
-//! `vkgan train` / `vkgan generate`: checkpoints, sample images, loss plots and the metrics log.
-//! The output modules never touch Vulkan: they take host data (`Vec<f32>`, names, shapes), so
-//! they are tested without a device.
+//! Training on the device: the run's configuration, the optimizer recorded into the step, the
+//! four recorded step programs, the state a run carries between steps (and its checkpoint
+//! layout), the sampler of the moving-average generator, the loop that drives them and the
+//! snapshots (sample grids, plots, MS-SWD) it takes along the way.
+//! Files a run writes go through [`crate::persist`] (checkpoints) and [`crate::outputs`]
+//! (sample grids, plots, the run log).
 
-mod atomic;
-pub mod bench;
-pub mod checkpoint;
 pub mod config;
-mod font;
-pub mod generate;
-pub mod images;
-pub mod metrics;
 pub mod optim;
-pub mod plot;
 pub mod programs;
 pub mod run;
 pub mod sample;
+mod snapshots;
 pub mod state;

@@ -263,50 +263,18 @@ pub fn build_g(
         bound: &bound,
         cfg: &cfg.model,
     };
-    let plp_state = plp.then(|| {
-        let s = PathLengthState {
-            exp_sum_a: t.leaf(&[1], false),
-            debias: t.leaf(&[1], false),
-            enabled: t.leaf(&[1], false),
-        };
-        leaves.push((s.exp_sum_a, state.plp_exp_sum_a.clone()));
-        leaves.push((s.debias, host.plp_debias.clone()));
-        leaves.push((s.enabled, host.plp_enabled.clone()));
-        s
-    });
-    let (mut losses, mut penalties, mut new_sums, mut norms, mut ws, mut grads) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
+    let plp_state = plp.then(|| plp_leaves(&mut t, &mut leaves, state, host));
+    let parts = g_parts(
+        &mut t,
+        &mut leaves,
+        nets,
+        cfg,
+        host,
+        rng_step,
+        plp_state.as_ref(),
     );
-    for micro in 0..cfg.accumulate {
-        let crossover = t.leaf(&[1], false);
-        leaves.push((crossover, host.crossover_g[micro].clone()));
-        // The G step reads no real images; a placeholder keeps StepInputs whole.
-        let real = crossover;
-        let inputs = random_inputs(&mut t, cfg, KIND_G, micro, rng_step, crossover, real);
-        let step = g_step(
-            &mut t,
-            nets,
-            &hyper(cfg),
-            &inputs,
-            plp_state.as_ref(),
-            false,
-        );
-        losses.push(step.adversarial_loss);
-        if let Some(p) = &step.plp {
-            penalties.push(p.penalty);
-            new_sums.push(p.new_exp_sum_a);
-            norms.push(p.norm);
-        }
-        ws.push(step.w);
-        grads.push(step.grads);
-    }
-    let grads = accumulate(&mut t, grads);
-    let loss = mean_of(&mut t, &losses);
+    let grads = accumulate(&mut t, parts.grads);
+    let loss = mean_of(&mut t, &parts.losses);
     let (gen_grads, map_grads): (Vec<_>, Vec<_>) = grads
         .into_iter()
         .partition(|(n, _)| n.starts_with(Net::Generator.prefix()));
@@ -319,38 +287,20 @@ pub fn build_g(
     outputs.extend(&opt_m.updates);
     let (mut penalty, mut mean_norm) = (None, None);
     if plp {
-        let p = mean_of(&mut t, &penalties);
-        // The running sum moves once per step, by the mean over micro-batches.
-        let sum = mean_of(&mut t, &new_sums);
-        let norm_mean = t.no_grad(|t| {
-            let means: Vec<Var> = norms.iter().map(|&n| ops::mean_all(t, n)).collect();
-            mean_of(t, &means)
-        });
-        outputs.push(ops::assign(&mut t, &state.plp_exp_sum_a, sum));
+        let (p, norm_mean, update) = plp_outputs(
+            &mut t,
+            state,
+            &parts.penalties,
+            &parts.new_sums,
+            &parts.norms,
+        );
+        outputs.push(update);
         outputs.extend([p, norm_mean]);
         penalty = Some(p);
         mean_norm = Some(norm_mean);
     }
     // After the updates: the EMA reads the new parameters.
-    let beta = cfg.ema_beta();
-    for net in [Net::Generator, Net::Mapping] {
-        for (spec, _) in state.params.trainable(net) {
-            let value = bound.get(&spec.name);
-            let target = state.ema.get(&spec.name);
-            outputs.push(ema_update(&mut t, &mut leaves, target, value, beta));
-        }
-    }
-    let w_mean = t.no_grad(|t| {
-        let all = mean_of(t, &ws);
-        ops::mean(t, all, &[0, 1], false)
-    });
-    outputs.push(ema_update(
-        &mut t,
-        &mut leaves,
-        &state.w_avg,
-        w_mean,
-        W_AVG_BETA,
-    ));
+    outputs.extend(ema_updates(&mut t, &mut leaves, state, &bound, &parts.ws));
     let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
     Ok(GProgram {
         program: t.compile(ctx, &outputs, &refs)?,
@@ -363,4 +313,109 @@ pub fn build_g(
         adam_m: opt_m.step,
         rng_step,
     })
+}
+
+/// The path-length state's leaves: the running sum (persistent) and the two host numbers.
+fn plp_leaves(
+    t: &mut Tape,
+    leaves: &mut Vec<(Var, Tensor)>,
+    state: &TrainState,
+    host: &HostInputs,
+) -> PathLengthState {
+    let s = PathLengthState {
+        exp_sum_a: t.leaf(&[1], false),
+        debias: t.leaf(&[1], false),
+        enabled: t.leaf(&[1], false),
+    };
+    leaves.push((s.exp_sum_a, state.plp_exp_sum_a.clone()));
+    leaves.push((s.debias, host.plp_debias.clone()));
+    leaves.push((s.enabled, host.plp_enabled.clone()));
+    s
+}
+
+/// What each micro-batch of a G step contributes, before they are combined.
+#[derive(Default)]
+struct GParts {
+    losses: Vec<Var>,
+    penalties: Vec<Var>,
+    new_sums: Vec<Var>,
+    norms: Vec<Var>,
+    ws: Vec<Var>,
+    grads: Vec<Vec<(String, Var)>>,
+}
+
+/// The G step of every micro-batch, on one tape.
+fn g_parts(
+    t: &mut Tape,
+    leaves: &mut Vec<(Var, Tensor)>,
+    nets: Nets,
+    cfg: &TrainConfig,
+    host: &HostInputs,
+    rng_step: Scalar,
+    plp_state: Option<&PathLengthState>,
+) -> GParts {
+    let mut parts = GParts::default();
+    for micro in 0..cfg.accumulate {
+        let crossover = t.leaf(&[1], false);
+        leaves.push((crossover, host.crossover_g[micro].clone()));
+        // The G step reads no real images; a placeholder keeps StepInputs whole.
+        let real = crossover;
+        let inputs = random_inputs(t, cfg, KIND_G, micro, rng_step, crossover, real);
+        let step = g_step(t, nets, &hyper(cfg), &inputs, plp_state, false);
+        parts.losses.push(step.adversarial_loss);
+        if let Some(p) = &step.plp {
+            parts.penalties.push(p.penalty);
+            parts.new_sums.push(p.new_exp_sum_a);
+            parts.norms.push(p.norm);
+        }
+        parts.ws.push(step.w);
+        parts.grads.push(step.grads);
+    }
+    parts
+}
+
+/// The path-length outputs over the micro-batches: (mean penalty, mean path norm, the update
+/// of the running sum).
+fn plp_outputs(
+    t: &mut Tape,
+    state: &TrainState,
+    penalties: &[Var],
+    new_sums: &[Var],
+    norms: &[Var],
+) -> (Var, Var, Var) {
+    let p = mean_of(t, penalties);
+    // The running sum moves once per step, by the mean over micro-batches.
+    let sum = mean_of(t, new_sums);
+    let norm_mean = t.no_grad(|t| {
+        let means: Vec<Var> = norms.iter().map(|&n| ops::mean_all(t, n)).collect();
+        mean_of(t, &means)
+    });
+    let update = ops::assign(t, &state.plp_exp_sum_a, sum);
+    (p, norm_mean, update)
+}
+
+/// The moving averages' updates: of the generator's and mapping network's parameters, then of
+/// w over the step's latents `ws`.
+fn ema_updates(
+    t: &mut Tape,
+    leaves: &mut Vec<(Var, Tensor)>,
+    state: &TrainState,
+    bound: &Bound,
+    ws: &[Var],
+) -> Vec<Var> {
+    let beta = state.cfg.ema_beta();
+    let mut updates = Vec::new();
+    for net in [Net::Generator, Net::Mapping] {
+        for (spec, _) in state.params.trainable(net) {
+            let value = bound.get(&spec.name);
+            let target = state.ema.get(&spec.name);
+            updates.push(ema_update(t, leaves, target, value, beta));
+        }
+    }
+    let w_mean = t.no_grad(|t| {
+        let all = mean_of(t, ws);
+        ops::mean(t, all, &[0, 1], false)
+    });
+    updates.push(ema_update(t, leaves, &state.w_avg, w_mean, W_AVG_BETA));
+    updates
 }

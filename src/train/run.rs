@@ -1,5 +1,5 @@
-//! The training loop: data in, recorded steps replayed, progress, metrics, samples, loss plot
-//! and checkpoints out. Stopping (the `stop` flag: SIGINT or SIGTERM in the CLI) finishes the
+//! The training loop: data in, recorded steps replayed, progress, the run log, snapshots and
+//! checkpoints out. Stopping (the `stop` flag: SIGINT or SIGTERM in the CLI) finishes the
 //! current step and writes a checkpoint; a stop before the first step writes nothing. A
 //! non-finite loss stops with an error naming the step (counted from 1, as the console and the
 //! checkpoint names count; metrics.jsonl's `step` is that minus one) and the last good
@@ -7,16 +7,14 @@
 //! both, the checkpoint is written before samples and plots: it is what cannot be redone, so a
 //! full disk or a broken plot must not cost it.
 
-use super::checkpoint;
 use super::config::TrainConfig;
-use super::images::{self, Batch, GridOptions};
-use super::metrics::{self, MetricsWriter};
-use super::plot::{self, PlotOptions};
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
-use super::sample::Sampler;
+use super::snapshots::Snapshots;
 use super::state::TrainState;
 use crate::data::{Dataset, Loader, Source};
 use crate::ops;
+use crate::outputs::run_log::RunLogWriter;
+use crate::persist::run_dir;
 use crate::vk::Context;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -24,8 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Samples in the training grid.
-const SAMPLES: usize = 16;
 /// Host stream of the style-mixing draws.
 const MIXING_STREAM: u32 = 9_000_000;
 
@@ -42,7 +38,6 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub steps_done: u64,
     pub last_checkpoint: Option<PathBuf>,
-    pub stopped_early: bool,
 }
 
 impl RunSummary {
@@ -111,108 +106,140 @@ pub fn train(
     let out = &options.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    run_loop(ctx, state, dataset, options)
-}
-
-fn run_loop(
-    ctx: &Context,
-    state: TrainState,
-    dataset: Arc<Dataset>,
-    options: &RunOptions,
-) -> Result<RunSummary> {
-    let mut state = state;
-    let cfg = state.cfg.clone();
-    let out = &options.out;
-    let host = HostInputs::new(ctx, &cfg)?;
-    let mut d_plain: Option<DProgram> = None;
-    let mut d_r1: Option<DProgram> = None;
-    let mut g_plain: Option<GProgram> = None;
-    let mut g_plp: Option<GProgram> = None;
-    let mut sampler = Sampler::new(ctx, &state.ema, &cfg.model, &state.w_avg, SAMPLES)?;
-    let reals: Vec<f32> = (0..SAMPLES.min(dataset.len()))
-        .flat_map(|i| dataset.image(i))
-        .collect();
-    // Computed at the first measurement, so a run that measures none pays nothing.
-    let mut swd_reals = None;
-    let start = state.step;
-    let mut loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
-    let metrics_path = out.join("metrics.jsonl");
+    let run = Run::new(ctx, state, dataset, out)?;
     if options.stop.load(Ordering::SeqCst) {
         return Ok(RunSummary {
             steps_done: 0,
             last_checkpoint: None,
-            stopped_early: true,
         });
     }
-    let mut log = if start == 0 {
-        MetricsWriter::create(&metrics_path)?
-    } else {
-        MetricsWriter::resume(&metrics_path, start)?
-    };
-    let ckpt_dir = checkpoint_dir(out);
-    let bar = progress_bar(options.progress, start, cfg.steps);
-    let began = Instant::now();
-    let mut last_checkpoint = None;
-    let mut stopped_early = false;
-    for idx in start..cfg.steps {
-        if options.stop.load(Ordering::SeqCst) {
-            stopped_early = true;
-            break;
-        }
-        for micro in 0..cfg.accumulate {
-            let batch = loader.next_batch()?;
-            host.real[micro].write(&batch.data)?;
-            host.crossover_d[micro].write(&[crossover(&cfg, idx, 0, micro)])?;
-            host.crossover_g[micro].write(&[crossover(&cfg, idx, 1, micro)])?;
-        }
-        let r1 = cfg.r1_at(idx);
-        let slot = if r1 { &mut d_r1 } else { &mut d_plain };
-        if slot.is_none() {
-            *slot = Some(build_d(ctx, &state, &host, r1)?);
-        }
-        let d = slot.as_mut().unwrap();
-        d.program.set_scalar(d.rng_step, idx as u32);
-        d.program.set_scalar(d.adam_step, state.opt_d.advance());
-        d.program.run()?;
-        let d_loss = d.program.read(d.loss)?[0];
-        let gp = match d.gp {
-            Some(v) => Some(d.program.read(v)?[0]),
-            None => None,
-        };
-        let real_score = d.program.read(d.real_score)?[0];
-        let fake_score = d.program.read(d.fake_score)?[0];
+    run.steps(&options.stop, options.progress)
+}
 
-        let plp = cfg.plp_at(idx);
-        if plp {
-            let (debias, enabled) = if state.plp_steps > 0 {
-                let b = cfg.plp_beta as f64;
-                ((1.0 / (1.0 - b.powi(state.plp_steps as i32))) as f32, 1.0)
-            } else {
-                (0.0, 0.0)
-            };
-            host.plp_debias.write(&[debias])?;
-            host.plp_enabled.write(&[enabled])?;
-        }
-        let slot = if plp { &mut g_plp } else { &mut g_plain };
-        if slot.is_none() {
-            *slot = Some(build_g(ctx, &state, &host, plp)?);
-        }
-        let g = slot.as_mut().unwrap();
-        g.program.set_scalar(g.rng_step, idx as u32);
-        g.program.set_scalar(g.adam_g, state.opt_g.advance());
-        g.program.set_scalar(g.adam_m, state.opt_m.advance());
-        g.program.run()?;
-        let g_loss = g.program.read(g.loss)?[0];
-        let penalty = match g.penalty {
-            Some(v) => Some(g.program.read(v)?[0]),
-            None => None,
-        };
-        if plp {
-            state.plp_steps += 1;
-        }
-        state.step = idx + 1;
+/// The four step programs, each recorded the first time a step needs it.
+#[derive(Default)]
+struct Programs {
+    d_plain: Option<DProgram>,
+    d_r1: Option<DProgram>,
+    g_plain: Option<GProgram>,
+    g_plp: Option<GProgram>,
+}
 
-        let mut values: Vec<(&str, f64)> = vec![
+/// What one step measured: the losses for the console, every value for the run log.
+struct Measured {
+    d_loss: f32,
+    g_loss: f32,
+    values: Vec<(&'static str, f64)>,
+}
+
+/// A run in progress.
+struct Run<'a> {
+    ctx: &'a Context,
+    cfg: TrainConfig,
+    out: &'a Path,
+    ckpt_dir: PathBuf,
+    state: TrainState,
+    host: HostInputs,
+    programs: Programs,
+    snapshots: Snapshots,
+    loader: Loader,
+    /// The step the run (re)started at.
+    start: u64,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        ctx: &'a Context,
+        state: TrainState,
+        dataset: Arc<Dataset>,
+        out: &'a Path,
+    ) -> Result<Self> {
+        let cfg = state.cfg.clone();
+        let host = HostInputs::new(ctx, &cfg)?;
+        let snapshots = Snapshots::new(ctx, &state, &dataset, out.join("metrics.jsonl"))?;
+        let start = state.step;
+        let loader = Loader::new(dataset, cfg.batch, cfg.seed, start * cfg.accumulate as u64)?;
+        Ok(Run {
+            ctx,
+            ckpt_dir: checkpoint_dir(out),
+            cfg,
+            out,
+            state,
+            host,
+            programs: Programs::default(),
+            snapshots,
+            loader,
+            start,
+        })
+    }
+
+    /// Runs steps until the last or until `stop` is set.
+    fn steps(mut self, stop: &AtomicBool, progress: bool) -> Result<RunSummary> {
+        let (start, total) = (self.start, self.cfg.steps);
+        let log_path = self.snapshots.log_path().to_path_buf();
+        let mut log = if start == 0 {
+            RunLogWriter::create(&log_path)?
+        } else {
+            RunLogWriter::resume(&log_path, start)?
+        };
+        let bar = progress_bar(progress, start, total);
+        let began = Instant::now();
+        let mut last_checkpoint = None;
+        let mut stopped_early = false;
+        for idx in start..total {
+            if stop.load(Ordering::SeqCst) {
+                stopped_early = true;
+                break;
+            }
+            let m = self.step(idx)?;
+            log.log(idx, &m.values)?;
+            let (d_loss, g_loss) = (m.d_loss, m.g_loss);
+            if let Some(bar) = &bar {
+                bar.set_position(idx + 1);
+                bar.set_message(format!("D {d_loss:.3}  G {g_loss:.3}"));
+            }
+            let done = idx + 1;
+            let last = done == total;
+            if done % self.cfg.checkpoint_every == 0 || last {
+                last_checkpoint = Some(self.save()?);
+            }
+            if done % self.cfg.sample_every == 0 || last {
+                self.snapshots.write(&self.cfg, self.out, done)?;
+                if bar.is_none() {
+                    let images =
+                        (done - start) as f64 * (self.cfg.batch * self.cfg.accumulate) as f64;
+                    let rate = images / began.elapsed().as_secs_f64();
+                    eprintln!("step {done}/{total}: D {d_loss:.4}  G {g_loss:.4}  {rate:.1} img/s");
+                }
+            }
+        }
+        if stopped_early && self.state.step == start && start == 0 {
+            // Stopped before the first step of a fresh run: the log is the empty one made
+            // above, and leaving it would make the directory look like a run that must be
+            // resumed.
+            drop(log);
+            let _ = std::fs::remove_file(&log_path);
+        }
+        if stopped_early && self.state.step > start {
+            last_checkpoint = Some(self.save()?);
+            self.snapshots.write(&self.cfg, self.out, self.state.step)?;
+        }
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        Ok(RunSummary {
+            steps_done: self.state.step - start,
+            last_checkpoint,
+        })
+    }
+
+    /// Step `idx`: the D program, then the G program, then the values they measured (and
+    /// MS-SWD when due), refused if any is not finite.
+    fn step(&mut self, idx: u64) -> Result<Measured> {
+        self.load_batches(idx)?;
+        let (d_loss, gp, real_score, fake_score) = self.run_d(idx)?;
+        let (g_loss, penalty) = self.run_g(idx)?;
+        let mut values: Vec<(&'static str, f64)> = vec![
             ("d_loss", d_loss as f64),
             ("g_loss", g_loss as f64),
             ("d_real", real_score as f64),
@@ -224,67 +251,121 @@ fn run_loop(
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
         }
-        if cfg.swd_every > 0 && (idx + 1) % cfg.swd_every == 0 {
-            if swd_reals.is_none() {
-                swd_reals = Some(real_descriptors(ctx, loader.dataset(), &cfg)?);
-            }
-            let reals = swd_reals.as_ref().expect("just computed");
-            values.push(("swd", swd_now(ctx, &mut sampler, reals, &cfg)?));
+        if self.cfg.swd_every > 0 && (idx + 1) % self.cfg.swd_every == 0 {
+            let swd = self
+                .snapshots
+                .swd(self.ctx, self.loader.dataset(), &self.cfg)?;
+            values.push(("swd", swd));
         }
-        if let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
-            let last_good = checkpoint::list(&ckpt_dir)?
-                .into_iter()
-                .rev()
-                .find(|(step, _)| *step <= idx);
-            let kept = match last_good {
-                Some((_, path)) => format!("the last good checkpoint is {}", path.display()),
-                None => "no checkpoint had been written yet".into(),
+        self.check_finite(idx, &values)?;
+        Ok(Measured {
+            d_loss,
+            g_loss,
+            values,
+        })
+    }
+
+    /// Writes every micro-batch's real images and crossovers for step `idx`.
+    fn load_batches(&mut self, idx: u64) -> Result<()> {
+        for micro in 0..self.cfg.accumulate {
+            let batch = self.loader.next_batch()?;
+            self.host.real[micro].write(&batch.data)?;
+            self.host.crossover_d[micro].write(&[crossover(&self.cfg, idx, 0, micro)])?;
+            self.host.crossover_g[micro].write(&[crossover(&self.cfg, idx, 1, micro)])?;
+        }
+        Ok(())
+    }
+
+    /// The D step: (loss, R1 penalty when it ran, mean real score, mean fake score).
+    fn run_d(&mut self, idx: u64) -> Result<(f32, Option<f32>, f32, f32)> {
+        let r1 = self.cfg.r1_at(idx);
+        let slot = if r1 {
+            &mut self.programs.d_r1
+        } else {
+            &mut self.programs.d_plain
+        };
+        if slot.is_none() {
+            *slot = Some(build_d(self.ctx, &self.state, &self.host, r1)?);
+        }
+        let d = slot.as_mut().expect("just built");
+        d.program.set_scalar(d.rng_step, idx as u32);
+        d.program
+            .set_scalar(d.adam_step, self.state.opt_d.advance());
+        d.program.run()?;
+        let loss = d.program.read(d.loss)?[0];
+        let gp = match d.gp {
+            Some(v) => Some(d.program.read(v)?[0]),
+            None => None,
+        };
+        let real_score = d.program.read(d.real_score)?[0];
+        let fake_score = d.program.read(d.fake_score)?[0];
+        Ok((loss, gp, real_score, fake_score))
+    }
+
+    /// The G step: (loss, path-length penalty when it ran). Advances the state to `idx + 1`.
+    fn run_g(&mut self, idx: u64) -> Result<(f32, Option<f32>)> {
+        let plp = self.cfg.plp_at(idx);
+        if plp {
+            let (debias, enabled) = if self.state.plp_steps > 0 {
+                let b = self.cfg.plp_beta as f64;
+                (
+                    (1.0 / (1.0 - b.powi(self.state.plp_steps as i32))) as f32,
+                    1.0,
+                )
+            } else {
+                (0.0, 0.0)
             };
-            let step = idx + 1;
-            bail!("the {name} became {value} at step {step}; training stopped ({kept})");
+            self.host.plp_debias.write(&[debias])?;
+            self.host.plp_enabled.write(&[enabled])?;
         }
-        log.log(idx, &values)?;
-        if let Some(bar) = &bar {
-            bar.set_position(idx + 1);
-            bar.set_message(format!("D {d_loss:.3}  G {g_loss:.3}"));
+        let slot = if plp {
+            &mut self.programs.g_plp
+        } else {
+            &mut self.programs.g_plain
+        };
+        if slot.is_none() {
+            *slot = Some(build_g(self.ctx, &self.state, &self.host, plp)?);
         }
-        let done = idx + 1;
-        let last = done == cfg.steps;
-        if done % cfg.checkpoint_every == 0 || last {
-            last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
+        let g = slot.as_mut().expect("just built");
+        g.program.set_scalar(g.rng_step, idx as u32);
+        g.program.set_scalar(g.adam_g, self.state.opt_g.advance());
+        g.program.set_scalar(g.adam_m, self.state.opt_m.advance());
+        g.program.run()?;
+        let loss = g.program.read(g.loss)?[0];
+        let penalty = match g.penalty {
+            Some(v) => Some(g.program.read(v)?[0]),
+            None => None,
+        };
+        if plp {
+            self.state.plp_steps += 1;
         }
-        if done % cfg.sample_every == 0 || last {
-            write_samples(&mut sampler, &reals, &cfg, out, done)?;
-            write_plot(&metrics_path, out)?;
-            if bar.is_none() {
-                let rate = (done - start) as f64 * (cfg.batch * cfg.accumulate) as f64
-                    / began.elapsed().as_secs_f64();
-                eprintln!(
-                    "step {done}/{}: D {d_loss:.4}  G {g_loss:.4}  {rate:.1} img/s",
-                    cfg.steps
-                );
-            }
-        }
+        self.state.step = idx + 1;
+        Ok((loss, penalty))
     }
-    if stopped_early && state.step == start && start == 0 {
-        // Stopped before the first step of a fresh run: the metrics file is the empty one made
-        // above, and leaving it would make the directory look like a run that must be resumed.
-        drop(log);
-        let _ = std::fs::remove_file(&metrics_path);
+
+    /// An error naming the first non-finite value of step `idx` and the checkpoint that stays
+    /// the newest.
+    fn check_finite(&self, idx: u64, values: &[(&str, f64)]) -> Result<()> {
+        let Some(&(name, value)) = values.iter().find(|(_, v)| !v.is_finite()) else {
+            return Ok(());
+        };
+        let last_good = run_dir::list(&self.ckpt_dir)?
+            .into_iter()
+            .rev()
+            .find(|(step, _)| *step <= idx);
+        let kept = match last_good {
+            Some((_, path)) => format!("the last good checkpoint is {}", path.display()),
+            None => "no checkpoint had been written yet".into(),
+        };
+        let step = idx + 1;
+        bail!("the {name} became {value} at step {step}; training stopped ({kept})");
     }
-    if stopped_early && state.step > start {
-        last_checkpoint = Some(save(&state, &ckpt_dir, cfg.keep_checkpoints)?);
-        write_samples(&mut sampler, &reals, &cfg, out, state.step)?;
-        write_plot(&metrics_path, out)?;
+
+    fn save(&self) -> Result<PathBuf> {
+        let ck = self.state.to_checkpoint()?;
+        let keep = self.cfg.keep_checkpoints;
+        Ok(run_dir::save(&self.ckpt_dir, self.state.step, &ck, keep)?)
     }
-    if let Some(bar) = bar {
-        bar.finish();
-    }
-    Ok(RunSummary {
-        steps_done: state.step - start,
-        last_checkpoint,
-        stopped_early,
-    })
 }
 
 fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::ProgressBar> {
@@ -303,99 +384,11 @@ fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::Progres
     Some(bar)
 }
 
-fn save(state: &TrainState, dir: &Path, keep: usize) -> Result<PathBuf> {
-    let ck = state.to_checkpoint()?;
-    Ok(checkpoint::save(dir, state.step, &ck, keep)?)
-}
-
-fn write_samples(
-    sampler: &mut Sampler,
-    reals: &[f32],
-    cfg: &TrainConfig,
-    out: &Path,
-    step: u64,
-) -> Result<()> {
-    let seeds: Vec<u64> = (0..sampler.batch_size() as u64).collect();
-    let fakes = sampler.generate(&seeds, None, 0, 1.0)?;
-    let r = cfg.model.image_size;
-    let fake = Batch::new(&fakes, [seeds.len(), 3, r, r])?;
-    let real = Batch::new(reals, [reals.len() / (3 * r * r), 3, r, r])?;
-    let opts = GridOptions {
-        scale: (128 / r as u32).max(1),
-        ..GridOptions::default()
-    };
-    let grid = images::pair_grid(&fake, &real, &opts)?;
-    let dir = out.join("samples");
-    std::fs::create_dir_all(&dir)?;
-    images::save_png(&dir.join(format!("step-{step:08}.png")), &grid)?;
-    images::save_png(&out.join("samples.png"), &grid)?;
-    Ok(())
-}
-
-/// Seed of the SWD patch positions and projections during training.
-const SWD_SEED: u64 = 0;
-/// Generator seeds of the SWD images (apart from the sample grid's).
-const SWD_FIRST_SEED: u64 = 1 << 32;
-
-/// Descriptors of `swd_num` real images (all of them in a smaller set), evenly spaced
-/// through the set, computed once.
-fn real_descriptors(
-    ctx: &Context,
-    dataset: &Dataset,
-    cfg: &TrainConfig,
-) -> Result<crate::metrics::Descriptors> {
-    let n = cfg.swd_num.min(dataset.len());
-    let reals = dataset.evenly_spaced(n);
-    let swd_cfg = crate::metrics::SwdConfig::default();
-    let size = cfg.model.image_size;
-    Ok(crate::metrics::descriptors(
-        ctx, &reals, n, size, SWD_SEED, &swd_cfg,
-    )?)
-}
-
-/// MS-SWD (mean over levels, x1e3) of the EMA generator against the real descriptors.
-fn swd_now(
-    ctx: &Context,
-    sampler: &mut Sampler,
-    reals: &crate::metrics::Descriptors,
-    cfg: &TrainConfig,
-) -> Result<f64> {
-    let n = reals.images;
-    let seeds: Vec<u64> = (SWD_FIRST_SEED..SWD_FIRST_SEED + n as u64).collect();
-    let fakes = sampler.generate_all(&seeds, 1.0)?;
-    let swd_cfg = crate::metrics::SwdConfig::default();
-    let size = cfg.model.image_size;
-    let fake = crate::metrics::descriptors(ctx, &fakes, n, size, SWD_SEED, &swd_cfg)?;
-    Ok(crate::metrics::distance(ctx, reals, &fake)?.mean)
-}
-
-/// `loss.png` from every logged loss, and `swd.png` when SWD was measured.
-fn write_plot(metrics_path: &Path, out: &Path) -> Result<()> {
-    let log = metrics::read(metrics_path)?;
-    let (swd, losses): (Vec<_>, Vec<_>) = metrics::series(&log.records)
-        .into_iter()
-        .partition(|s| s.name == "swd");
-    let opts = PlotOptions {
-        title: Some("vkgan training losses".into()),
-        clip_percentile: Some(1.0),
-        ..PlotOptions::default()
-    };
-    plot::save(&out.join("loss.png"), &losses, &opts)?;
-    if !swd.is_empty() {
-        let opts = PlotOptions {
-            title: Some("MS-SWD x1e3 of the EMA generator (lower is better)".into()),
-            ..PlotOptions::default()
-        };
-        plot::save(&out.join("swd.png"), &swd, &opts)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
     use crate::nn::ModelConfig;
+    use crate::persist::atomic::test_dir::names_in;
 
     #[test]
     fn a_stop_before_the_first_step_writes_and_claims_nothing() {
@@ -414,7 +407,7 @@ mod tests {
             steps: 3,
             ..TrainConfig::default()
         };
-        let dir = TestDir::new("stop-first");
+        let dir = tempfile::tempdir().unwrap();
         let dataset = open_dataset(&cfg).unwrap();
         let state = TrainState::new(&ctx, &cfg).unwrap();
         let options = RunOptions {
@@ -424,8 +417,12 @@ mod tests {
         };
         let summary = train(&ctx, state, dataset, &options).unwrap();
         assert_eq!(summary.steps_done, 0);
-        assert!(summary.stopped_early && summary.last_checkpoint.is_none());
-        assert!(dir.files().is_empty(), "{:?}", dir.files());
+        assert!(summary.last_checkpoint.is_none());
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "{:?}",
+            names_in(dir.path())
+        );
         let report = summary.report(dir.path()).join("\n");
         assert!(report.contains("no step ran"), "{report}");
         assert!(!report.contains("samples.png"), "{report}");

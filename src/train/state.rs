@@ -7,10 +7,10 @@
 //! them), `ema.<name>` for the moving average, `adam.<name>.m` / `.v`, `plp.exp_sum_a`,
 //! `w_avg`; metadata `config` (JSON), `step`, `plp_steps`, `adam_steps.{d,g,m}`.
 
-use super::checkpoint::{Checkpoint, CheckpointError, TensorData};
 use super::config::TrainConfig;
 use super::optim::{Optimizer, OptimizerConfig};
-use crate::nn::{Net, ParamError, ParamStore};
+use crate::nn::{Net, ParamStore};
+use crate::persist::checkpoint::{Checkpoint, CheckpointError, TensorData};
 use crate::tensor::Tensor;
 use crate::vk::{Context, VkError};
 
@@ -19,8 +19,6 @@ use crate::vk::{Context, VkError};
 pub enum StateError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Params(#[from] ParamError),
     #[error(transparent)]
     Device(#[from] VkError),
     #[error("the checkpoint's config is unreadable: {0}")]
@@ -135,16 +133,7 @@ impl TrainState {
         let cfg = Self::config_of(ck)?;
         cfg.validate().map_err(StateError::Config)?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, StateError> {
-            let (found, data) = ck.f32(name)?;
-            if found != shape {
-                return Err(ParamError::Shape {
-                    name: name.into(),
-                    found: found.to_vec(),
-                    expected: shape.to_vec(),
-                }
-                .into());
-            }
-            Ok(data.to_vec())
+            Ok(ck.f32_shaped(name, shape)?.to_vec())
         };
         let params = ParamStore::from_fn(ctx, &cfg.model, |s| read(&s.name, &s.shape))?;
         let ema = ParamStore::from_fn(ctx, &cfg.model, |s| {

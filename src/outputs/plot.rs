@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, Rgb, RgbImage};
 
-use super::atomic;
 use super::font::{draw_text, text_width, GLYPH_H};
+use crate::persist::atomic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -429,152 +429,190 @@ fn frame_rect(img: &mut RgbImage, r: Rect, colour: Rgb<u8>) {
 
 /// Draws the plot.
 pub fn render(series: &[Series], opts: &PlotOptions) -> RgbImage {
-    let (w, h) = (opts.width, opts.height);
-    let mut img = RgbImage::from_pixel(w, h, BACKGROUND);
-    let s = opts.font_scale.max(1);
-    let char_h = (GLYPH_H * s) as i64;
-
+    let mut img = RgbImage::from_pixel(opts.width, opts.height, BACKGROUND);
     let points: Vec<Vec<(f64, f64)>> = series
         .iter()
         .map(|sr| plot_points(sr, opts.y_scale))
         .collect();
     let found = ranges(&points, opts.clip_percentile);
-    let ((x0, x1), (y0, y1)) = found.unwrap_or(((0.0, 1.0), (0.0, 1.0)));
-
-    // Margins: y labels on the left, x labels and axis label below, title above.
-    let top = PAD
-        + opts.title.as_ref().map_or(0, |_| char_h + PAD)
-        + opts.y_label.as_ref().map_or(0, |_| char_h + PAD / 2);
-    let bottom = PAD + TICK_LEN + 4 + char_h + opts.x_label.as_ref().map_or(0, |_| PAD + char_h);
-    let plot_h = h as i64 - top - bottom;
-    let y_target = (plot_h / (char_h * 3)).clamp(2, 10) as usize;
-    let yt = y_ticks(y0, y1, y_target, opts.y_scale);
-    let label_w = yt.iter().map(|t| text_width(&t.1, s)).max().unwrap_or(0) as i64;
-    let left = PAD + label_w + 4 + TICK_LEN;
-    let right = PAD + 3 * 6 * s as i64;
-    let plot_w = w as i64 - left - right;
-    if plot_w < 4 || plot_h < 4 {
+    let (x, y) = found.unwrap_or(((0.0, 1.0), (0.0, 1.0)));
+    let Some(frame) = Frame::layout(opts, x, y) else {
         return img;
-    }
-    let r = Rect {
-        x0: left,
-        y0: top,
-        x1: left + plot_w - 1,
-        y1: top + plot_h - 1,
     };
-    let px = |x: f64| r.x0 as f64 + (x - x0) / (x1 - x0) * (plot_w - 1) as f64;
-    let py = |y: f64| r.y1 as f64 - (y - y0) / (y1 - y0) * (plot_h - 1) as f64;
-    let xt = x_ticks(x0, x1, plot_w, s);
-
     // Grid lines, then data, then frame and ticks on top.
-    for (v, _) in &yt {
-        let y = py(*v).round() as i64;
-        if y > r.y0 && y < r.y1 {
-            fill_rect(&mut img, Rect { y0: y, y1: y, ..r }, GRID);
+    frame.draw_grid(&mut img);
+    let occupied = frame.draw_series(&mut img, &points, opts.line_width);
+    frame.draw_ticks(&mut img);
+    frame.draw_titles(&mut img, opts, found.is_none());
+    draw_legend(&mut img, series, frame.r, frame.s, &occupied);
+    img
+}
+
+/// Where the plot area lies in the image, how values map into it, and its ticks.
+struct Frame {
+    r: Rect,
+    x: (f64, f64),
+    y: (f64, f64),
+    plot_w: i64,
+    plot_h: i64,
+    /// Font scale and the height of a line of text in pixels.
+    s: u32,
+    char_h: i64,
+    xt: Vec<(f64, String)>,
+    yt: Vec<(f64, String)>,
+}
+
+impl Frame {
+    /// The plot area for the value ranges `x` and `y`; `None` when the image is too small.
+    fn layout(opts: &PlotOptions, x: (f64, f64), y: (f64, f64)) -> Option<Frame> {
+        let (w, h) = (opts.width, opts.height);
+        let s = opts.font_scale.max(1);
+        let char_h = (GLYPH_H * s) as i64;
+        // Margins: y labels on the left, x labels and axis label below, title above.
+        let top = PAD
+            + opts.title.as_ref().map_or(0, |_| char_h + PAD)
+            + opts.y_label.as_ref().map_or(0, |_| char_h + PAD / 2);
+        let bottom =
+            PAD + TICK_LEN + 4 + char_h + opts.x_label.as_ref().map_or(0, |_| PAD + char_h);
+        let plot_h = h as i64 - top - bottom;
+        let y_target = (plot_h / (char_h * 3)).clamp(2, 10) as usize;
+        let yt = y_ticks(y.0, y.1, y_target, opts.y_scale);
+        let label_w = yt.iter().map(|t| text_width(&t.1, s)).max().unwrap_or(0) as i64;
+        let left = PAD + label_w + 4 + TICK_LEN;
+        let right = PAD + 3 * 6 * s as i64;
+        let plot_w = w as i64 - left - right;
+        if plot_w < 4 || plot_h < 4 {
+            return None;
         }
+        let r = Rect {
+            x0: left,
+            y0: top,
+            x1: left + plot_w - 1,
+            y1: top + plot_h - 1,
+        };
+        let xt = x_ticks(x.0, x.1, plot_w, s);
+        Some(Frame {
+            r,
+            x,
+            y,
+            plot_w,
+            plot_h,
+            s,
+            char_h,
+            xt,
+            yt,
+        })
     }
-    for (v, _) in &xt {
-        let x = px(*v).round() as i64;
-        if x > r.x0 && x < r.x1 {
-            fill_rect(&mut img, Rect { x0: x, x1: x, ..r }, GRID);
+
+    fn px(&self, x: f64) -> f64 {
+        let (x0, x1) = self.x;
+        self.r.x0 as f64 + (x - x0) / (x1 - x0) * (self.plot_w - 1) as f64
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        let (y0, y1) = self.y;
+        self.r.y1 as f64 - (y - y0) / (y1 - y0) * (self.plot_h - 1) as f64
+    }
+
+    fn draw_grid(&self, img: &mut RgbImage) {
+        let r = self.r;
+        for (v, _) in &self.yt {
+            let y = self.py(*v).round() as i64;
+            if y > r.y0 && y < r.y1 {
+                fill_rect(img, Rect { y0: y, y1: y, ..r }, GRID);
+            }
+        }
+        for (v, _) in &self.xt {
+            let x = self.px(*v).round() as i64;
+            if x > r.x0 && x < r.x1 {
+                fill_rect(img, Rect { x0: x, x1: x, ..r }, GRID);
+            }
         }
     }
 
-    let inner = Rect {
-        x0: r.x0 + 1,
-        y0: r.y0 + 1,
-        x1: r.x1 - 1,
-        y1: r.y1 - 1,
-    };
-    let mut occupied = vec![false; w as usize * h as usize];
-    for (i, pts) in points.iter().enumerate() {
-        let mut cov = Coverage::new(w, h, inner);
-        if let [p] = pts[..] {
-            cov.dot((px(p.0), py(p.1)), opts.line_width.max(1.5));
+    /// Every series in its colour, inside the frame; returns which pixels they cover.
+    fn draw_series(&self, img: &mut RgbImage, points: &[Vec<(f64, f64)>], width: f64) -> Vec<bool> {
+        let r = self.r;
+        let inner = Rect {
+            x0: r.x0 + 1,
+            y0: r.y0 + 1,
+            x1: r.x1 - 1,
+            y1: r.y1 - 1,
+        };
+        let (w, h) = (img.width(), img.height());
+        let mut occupied = vec![false; w as usize * h as usize];
+        for (i, pts) in points.iter().enumerate() {
+            let mut cov = Coverage::new(w, h, inner);
+            if let [p] = pts[..] {
+                cov.dot((self.px(p.0), self.py(p.1)), width.max(1.5));
+            }
+            for seg in pts.windows(2) {
+                let (a, b) = (seg[0], seg[1]);
+                let (pa, pb) = ((self.px(a.0), self.py(a.1)), (self.px(b.0), self.py(b.1)));
+                cov.line(pa, pb, width);
+            }
+            cov.blend(img, colour(i), &mut occupied);
         }
-        for seg in pts.windows(2) {
-            let (a, b) = (seg[0], seg[1]);
-            cov.line((px(a.0), py(a.1)), (px(b.0), py(b.1)), opts.line_width);
-        }
-        cov.blend(&mut img, colour(i), &mut occupied);
+        occupied
     }
 
-    frame_rect(&mut img, r, FOREGROUND);
-    for (v, label) in &yt {
-        let y = py(*v).round() as i64;
-        if y < r.y0 || y > r.y1 {
-            continue;
-        }
-        fill_rect(
-            &mut img,
-            Rect {
+    /// The frame, and the ticks with their labels on both axes.
+    fn draw_ticks(&self, img: &mut RgbImage) {
+        let (r, s, char_h) = (self.r, self.s, self.char_h);
+        frame_rect(img, r, FOREGROUND);
+        for (v, label) in &self.yt {
+            let y = self.py(*v).round() as i64;
+            if y < r.y0 || y > r.y1 {
+                continue;
+            }
+            let tick = Rect {
                 x0: r.x0 - TICK_LEN,
                 x1: r.x0 - 1,
                 y0: y,
                 y1: y,
-            },
-            FOREGROUND,
-        );
-        let tw = text_width(label, s) as i64;
-        draw_text(
-            &mut img,
-            r.x0 - TICK_LEN - 4 - tw,
-            y - char_h / 2,
-            label,
-            FOREGROUND,
-            s,
-        );
-    }
-    for (v, label) in &xt {
-        let x = px(*v).round() as i64;
-        if x < r.x0 || x > r.x1 {
-            continue;
+            };
+            fill_rect(img, tick, FOREGROUND);
+            let tw = text_width(label, s) as i64;
+            let x = r.x0 - TICK_LEN - 4 - tw;
+            draw_text(img, x, y - char_h / 2, label, FOREGROUND, s);
         }
-        fill_rect(
-            &mut img,
-            Rect {
+        for (v, label) in &self.xt {
+            let x = self.px(*v).round() as i64;
+            if x < r.x0 || x > r.x1 {
+                continue;
+            }
+            let tick = Rect {
                 x0: x,
                 x1: x,
                 y0: r.y1 + 1,
                 y1: r.y1 + TICK_LEN,
-            },
-            FOREGROUND,
-        );
-        let tw = text_width(label, s) as i64;
-        draw_text(
-            &mut img,
-            x - tw / 2,
-            r.y1 + TICK_LEN + 4,
-            label,
-            FOREGROUND,
-            s,
-        );
+            };
+            fill_rect(img, tick, FOREGROUND);
+            let tw = text_width(label, s) as i64;
+            draw_text(img, x - tw / 2, r.y1 + TICK_LEN + 4, label, FOREGROUND, s);
+        }
     }
 
-    let centre_x = |text: &str| r.x0 + (plot_w - text_width(text, s) as i64) / 2;
-    if let Some(t) = &opts.title {
-        draw_text(&mut img, centre_x(t), PAD, t, FOREGROUND, s);
+    /// The title, the axis labels, and "no data" when nothing could be drawn.
+    fn draw_titles(&self, img: &mut RgbImage, opts: &PlotOptions, no_data: bool) {
+        let (r, s, char_h) = (self.r, self.s, self.char_h);
+        let centre_x = |text: &str| r.x0 + (self.plot_w - text_width(text, s) as i64) / 2;
+        if let Some(t) = &opts.title {
+            draw_text(img, centre_x(t), PAD, t, FOREGROUND, s);
+        }
+        if let Some(t) = &opts.y_label {
+            draw_text(img, PAD, r.y0 - PAD / 2 - char_h, t, FOREGROUND, s);
+        }
+        if let Some(t) = &opts.x_label {
+            let y = r.y1 + TICK_LEN + 4 + char_h + PAD;
+            draw_text(img, centre_x(t), y, t, FOREGROUND, s);
+        }
+        if no_data {
+            let t = "no data";
+            let y = r.y0 + (self.plot_h - char_h) / 2;
+            draw_text(img, centre_x(t), y, t, FOREGROUND, s);
+        }
     }
-    if let Some(t) = &opts.y_label {
-        draw_text(&mut img, PAD, r.y0 - PAD / 2 - char_h, t, FOREGROUND, s);
-    }
-    if let Some(t) = &opts.x_label {
-        let y = r.y1 + TICK_LEN + 4 + char_h + PAD;
-        draw_text(&mut img, centre_x(t), y, t, FOREGROUND, s);
-    }
-    if found.is_none() {
-        let t = "no data";
-        draw_text(
-            &mut img,
-            centre_x(t),
-            r.y0 + (plot_h - char_h) / 2,
-            t,
-            FOREGROUND,
-            s,
-        );
-    }
-    draw_legend(&mut img, series, r, s, &occupied);
-    img
 }
 
 /// Legend box in whichever corner of the plot covers the fewest drawn data pixels.
@@ -668,8 +706,8 @@ pub fn save(path: &Path, series: &[Series], opts: &PlotOptions) -> Result<(), Pl
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use crate::persist::atomic::test_dir::names_in;
 
     fn count_colour(img: &RgbImage, c: [u8; 3], tol: i32) -> usize {
         img.pixels()
@@ -693,7 +731,7 @@ mod tests {
 
     #[test]
     fn renders_series_to_requested_size_and_saves() {
-        let dir = TestDir::new("plot");
+        let dir = tempfile::tempdir().unwrap();
         let g: Vec<(f64, f64)> = (0..500)
             .map(|i| (i as f64 * 10.0, (i as f64 * 0.05).sin()))
             .collect();
@@ -703,7 +741,7 @@ mod tests {
         let series = [Series::new("loss_G", g), Series::new("loss_D", d)];
         let path = dir.path().join("loss.png");
         save(&path, &series, &opts()).unwrap();
-        assert_eq!(dir.files(), vec!["loss.png"]);
+        assert_eq!(names_in(dir.path()), vec!["loss.png"]);
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (640, 400));
         let blank = RgbImage::from_pixel(640, 400, BACKGROUND);

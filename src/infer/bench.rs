@@ -7,11 +7,12 @@
 //! timed with timestamp queries (which costs a little time of its own) and the kernels are
 //! summed by name.
 
-use super::config::TrainConfig;
-use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
-use super::state::TrainState;
 use crate::ops;
+use crate::train::config::TrainConfig;
+use crate::train::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
+use crate::train::state::TrainState;
 use crate::vk::{merge_profiles, Context, KernelTime, VkError};
+use serde::Serialize;
 use std::time::Instant;
 
 /// What to measure.
@@ -58,27 +59,48 @@ impl BenchReport {
 
     /// One line of JSON: the four fields the comparison script reads first, then the rest.
     pub fn to_json(&self) -> String {
-        let s = |v: &str| serde_json::to_string(v).expect("a string serialises");
-        format!(
-            "{{\"device\": {}, \"plain_img_per_s\": {:.4}, \"regularized_img_per_s\": {:.4}, \
-             \"peak_device_bytes\": {}, \"driver\": {}, \"image_size\": {}, \"batch\": {}, \
-             \"d_latent\": {}, \"steps\": {}, \"plain_s_per_step\": {:.4}, \
-             \"regularized_s_per_step\": {:.4}, \"peak_in_use_bytes\": {}, \"build_s\": {:.3}}}",
-            s(&self.device),
-            self.plain_img_per_s(),
-            self.regularized_img_per_s(),
-            self.peak_device_bytes,
-            s(&self.driver),
-            self.image_size,
-            self.batch,
-            self.d_latent,
-            self.steps,
-            self.plain_s_per_step,
-            self.regularized_s_per_step,
-            self.peak_in_use_bytes,
-            self.build_s,
-        )
+        let line = BenchLine {
+            device: &self.device,
+            plain_img_per_s: decimals(self.plain_img_per_s(), 4),
+            regularized_img_per_s: decimals(self.regularized_img_per_s(), 4),
+            peak_device_bytes: self.peak_device_bytes,
+            driver: &self.driver,
+            image_size: self.image_size,
+            batch: self.batch,
+            d_latent: self.d_latent,
+            steps: self.steps,
+            plain_s_per_step: decimals(self.plain_s_per_step, 4),
+            regularized_s_per_step: decimals(self.regularized_s_per_step, 4),
+            peak_in_use_bytes: self.peak_in_use_bytes,
+            build_s: decimals(self.build_s, 3),
+        };
+        serde_json::to_string(&line).expect("a bench report serialises")
     }
+}
+
+/// The JSON line of a [`BenchReport`]; serde writes the fields in this order, which
+/// `scripts/bench_compare.py` and `tests/cli_bench.rs` rely on.
+#[derive(Serialize)]
+struct BenchLine<'a> {
+    device: &'a str,
+    plain_img_per_s: f64,
+    regularized_img_per_s: f64,
+    peak_device_bytes: u64,
+    driver: &'a str,
+    image_size: usize,
+    batch: usize,
+    d_latent: usize,
+    steps: u64,
+    plain_s_per_step: f64,
+    regularized_s_per_step: f64,
+    peak_in_use_bytes: u64,
+    build_s: f64,
+}
+
+/// `x` rounded to `places` decimals: timings are not precise beyond that, and more digits only
+/// make the line harder to read.
+fn decimals(x: f64, places: usize) -> f64 {
+    format!("{x:.places$}").parse().unwrap_or(x)
 }
 
 /// A table of `profile` (kernel, calls, ms, share of the total), longest first.
@@ -293,7 +315,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert!(json["plain_img_per_s"].as_f64().unwrap() > 0.0);
         assert_eq!(json["peak_device_bytes"], report.peak_device_bytes);
-        assert!(report.to_json().starts_with("{\"device\": "));
+        assert!(report.to_json().starts_with("{\"device\":"));
         let table = profile_table(&report.plain_profile);
         assert!(table.contains("adam") && table.contains("total"));
     }

@@ -1,4 +1,5 @@
-//! The training metrics log: `metrics.jsonl`, one JSON object per logged step, append-only.
+//! The run log: `metrics.jsonl`, one JSON object per logged step of a training run
+//! (losses, scores, MS-SWD), append-only.
 //!
 //! A line looks like `{"step":1200,"time":1718000000.25,"loss_D":0.61,"loss_G":1.93}`: `step`
 //! (u64), `time` (seconds since the Unix epoch) and one number per named value. JSON has no NaN
@@ -7,10 +8,10 @@
 //! Crash safety: each record is written with a single `write` of the whole line including its
 //! newline to a file opened in append mode, with no user-space buffer, so a process crash loses
 //! at most the line being written. A record counts once its newline is on disk: the reader
-//! ignores an unterminated last fragment, and [`MetricsWriter::open`] cuts such a fragment off
-//! before appending, so the next record starts on a fresh line. [`MetricsWriter::resume`] also
+//! ignores an unterminated last fragment, and [`RunLogWriter::open`] cuts such a fragment off
+//! before appending, so the next record starts on a fresh line. [`RunLogWriter::resume`] also
 //! drops records newer than the checkpoint a run resumes from, so the curves do not double back.
-//! Durability against power loss needs [`MetricsWriter::sync`].
+//! Durability against power loss needs [`RunLogWriter::sync`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -19,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::atomic;
 use super::plot::Series;
+use crate::persist::atomic;
 
 #[derive(Debug, thiserror::Error)]
-pub enum MetricsError {
+pub enum RunLogError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("metric name '{0}' is reserved (the record's own fields are 'step' and 'time')")]
@@ -34,8 +35,8 @@ pub enum MetricsError {
     BadTime(f64),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> MetricsError + '_ {
-    move |source| MetricsError::Io {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RunLogError + '_ {
+    move |source| RunLogError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -64,17 +65,17 @@ fn json_value(v: f64) -> String {
 }
 
 /// The JSON line (with its newline) for one record.
-fn format_line(step: u64, time: f64, values: &[(&str, f64)]) -> Result<String, MetricsError> {
+fn format_line(step: u64, time: f64, values: &[(&str, f64)]) -> Result<String, RunLogError> {
     if !time.is_finite() {
-        return Err(MetricsError::BadTime(time));
+        return Err(RunLogError::BadTime(time));
     }
     let mut line = format!("{{\"step\":{step},\"time\":{}", json_value(time));
     for (k, &(name, v)) in values.iter().enumerate() {
         if name == "step" || name == "time" {
-            return Err(MetricsError::ReservedName(name.to_string()));
+            return Err(RunLogError::ReservedName(name.to_string()));
         }
         if values[..k].iter().any(|(n, _)| *n == name) {
-            return Err(MetricsError::DuplicateName(name.to_string()));
+            return Err(RunLogError::DuplicateName(name.to_string()));
         }
         let key = serde_json::to_string(name).expect("strings serialize");
         line.push_str(&format!(",{key}:{}", json_value(v)));
@@ -112,7 +113,7 @@ pub fn parse_line(line: &str) -> Option<Record> {
 
 /// Appends records to a metrics file.
 #[derive(Debug)]
-pub struct MetricsWriter {
+pub struct RunLogWriter {
     file: File,
     path: PathBuf,
 }
@@ -122,15 +123,15 @@ fn complete_len(bytes: &[u8]) -> usize {
     bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
 }
 
-impl MetricsWriter {
+impl RunLogWriter {
     /// Starts an empty log at `path`, replacing any existing file.
-    pub fn create(path: &Path) -> Result<Self, MetricsError> {
+    pub fn create(path: &Path) -> Result<Self, RunLogError> {
         File::create(path).map_err(io_err(path))?;
         Self::open(path)
     }
 
     /// Opens `path` for appending (creating it if missing), first cutting off a torn last line.
-    pub fn open(path: &Path) -> Result<Self, MetricsError> {
+    pub fn open(path: &Path) -> Result<Self, RunLogError> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -142,7 +143,7 @@ impl MetricsWriter {
         if keep < bytes.len() {
             file.set_len(keep as u64).map_err(io_err(path))?;
         }
-        Ok(MetricsWriter {
+        Ok(RunLogWriter {
             file,
             path: path.to_path_buf(),
         })
@@ -151,7 +152,7 @@ impl MetricsWriter {
     /// For a run resuming from a checkpoint at `step`: drops the records with a larger step (and
     /// a torn last line), replacing the file atomically, then opens it for appending. Lines that
     /// are not records are kept as they are.
-    pub fn resume(path: &Path, step: u64) -> Result<Self, MetricsError> {
+    pub fn resume(path: &Path, step: u64) -> Result<Self, RunLogError> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Self::open(path),
@@ -175,7 +176,7 @@ impl MetricsWriter {
     }
 
     /// Logs `values` for `step`, stamped with the current time.
-    pub fn log(&mut self, step: u64, values: &[(&str, f64)]) -> Result<(), MetricsError> {
+    pub fn log(&mut self, step: u64, values: &[(&str, f64)]) -> Result<(), RunLogError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -188,7 +189,7 @@ impl MetricsWriter {
         step: u64,
         time: f64,
         values: &[(&str, f64)],
-    ) -> Result<(), MetricsError> {
+    ) -> Result<(), RunLogError> {
         let line = format_line(step, time, values)?;
         // One write of the whole line: `File` has no buffer, and O_APPEND places it at the end.
         self.file
@@ -197,7 +198,7 @@ impl MetricsWriter {
     }
 
     /// Forces the log to stable storage.
-    pub fn sync(&self) -> Result<(), MetricsError> {
+    pub fn sync(&self) -> Result<(), RunLogError> {
         self.file.sync_data().map_err(io_err(&self.path))
     }
 
@@ -208,7 +209,7 @@ impl MetricsWriter {
 
 /// The records of a metrics file, plus what could not be read.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct MetricsLog {
+pub struct RunLog {
     pub records: Vec<Record>,
     /// 1-based numbers of complete lines that are not records (blank lines excepted).
     pub bad_lines: Vec<usize>,
@@ -217,10 +218,10 @@ pub struct MetricsLog {
 }
 
 /// Reads a metrics file. A missing file is an error; an empty one has no records.
-pub fn read(path: &Path) -> Result<MetricsLog, MetricsError> {
+pub fn read(path: &Path) -> Result<RunLog, RunLogError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
     let keep = complete_len(&bytes);
-    let mut log = MetricsLog {
+    let mut log = RunLog {
         torn_tail: keep < bytes.len(),
         ..Default::default()
     };
@@ -237,7 +238,7 @@ pub fn read(path: &Path) -> Result<MetricsLog, MetricsError> {
 }
 
 /// One series per metric name (sorted by name), x = step, in step order. Where a step was
-/// logged more than once (a run resumed without [`MetricsWriter::resume`]), the later record
+/// logged more than once (a run resumed without [`RunLogWriter::resume`]), the later record
 /// wins.
 pub fn series(records: &[Record]) -> Vec<Series> {
     let mut by_name: BTreeMap<&str, BTreeMap<u64, f64>> = BTreeMap::new();
@@ -254,14 +255,14 @@ pub fn series(records: &[Record]) -> Vec<Series> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use crate::persist::atomic::test_dir::names_in;
 
     #[test]
     fn round_trip() {
-        let dir = TestDir::new("metrics-rt");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
-        let mut w = MetricsWriter::create(&path).unwrap();
+        let mut w = RunLogWriter::create(&path).unwrap();
         w.log_at(0, 1000.5, &[("loss_G", 0.1 + 0.2), ("loss_D", -1e-300)])
             .unwrap();
         w.log_at(
@@ -303,28 +304,28 @@ mod tests {
 
     #[test]
     fn rejects_reserved_and_duplicate_names() {
-        let dir = TestDir::new("metrics-names");
-        let mut w = MetricsWriter::create(&dir.path().join("m.jsonl")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = RunLogWriter::create(&dir.path().join("m.jsonl")).unwrap();
         assert!(matches!(
             w.log(1, &[("step", 1.0)]),
-            Err(MetricsError::ReservedName(_))
+            Err(RunLogError::ReservedName(_))
         ));
         assert!(matches!(
             w.log(1, &[("a", 1.0), ("a", 2.0)]),
-            Err(MetricsError::DuplicateName(_))
+            Err(RunLogError::DuplicateName(_))
         ));
         assert!(matches!(
             w.log_at(1, f64::NAN, &[]),
-            Err(MetricsError::BadTime(_))
+            Err(RunLogError::BadTime(_))
         ));
         assert!(fs::read(w.path()).unwrap().is_empty());
     }
 
     #[test]
     fn torn_last_line_is_ignored_and_cut_before_appending() {
-        let dir = TestDir::new("metrics-torn");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
-        let mut w = MetricsWriter::create(&path).unwrap();
+        let mut w = RunLogWriter::create(&path).unwrap();
         w.log_at(1, 1.0, &[("a", 1.0)]).unwrap();
         w.log_at(2, 2.0, &[("a", 2.0)]).unwrap();
         drop(w);
@@ -338,7 +339,7 @@ mod tests {
         assert!(log.torn_tail && log.bad_lines.is_empty());
 
         // Reopening cuts the fragment, so the next record is on its own line.
-        let mut w = MetricsWriter::open(&path).unwrap();
+        let mut w = RunLogWriter::open(&path).unwrap();
         w.log_at(3, 3.5, &[("a", 3.5)]).unwrap();
         drop(w);
         let log = read(&path).unwrap();
@@ -350,7 +351,7 @@ mod tests {
 
     #[test]
     fn bad_middle_lines_are_reported_not_fatal() {
-        let dir = TestDir::new("metrics-bad");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         fs::write(
             &path,
@@ -367,9 +368,9 @@ mod tests {
 
     #[test]
     fn resume_drops_later_steps_and_later_records_win_in_series() {
-        let dir = TestDir::new("metrics-resume");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
-        let mut w = MetricsWriter::create(&path).unwrap();
+        let mut w = RunLogWriter::create(&path).unwrap();
         for step in [0, 10, 20, 30] {
             w.log_at(step, step as f64, &[("a", step as f64)]).unwrap();
         }
@@ -380,10 +381,10 @@ mod tests {
             .unwrap()
             .write_all(b"{\"step\":40")
             .unwrap();
-        let mut w = MetricsWriter::resume(&path, 20).unwrap();
+        let mut w = RunLogWriter::resume(&path, 20).unwrap();
         w.log_at(30, 99.0, &[("a", -30.0)]).unwrap();
         drop(w);
-        assert_eq!(dir.files(), ["metrics.jsonl"]);
+        assert_eq!(names_in(dir.path()), ["metrics.jsonl"]);
         let log = read(&path).unwrap();
         let steps: Vec<u64> = log.records.iter().map(|r| r.step).collect();
         assert_eq!(steps, [0, 10, 20, 30]);
@@ -405,7 +406,7 @@ mod tests {
         assert_eq!(series(&dup)[0].points, [(5.0, 2.0)]);
         // Resuming a missing file just creates it.
         let other = dir.path().join("new.jsonl");
-        MetricsWriter::resume(&other, 5).unwrap();
+        RunLogWriter::resume(&other, 5).unwrap();
         assert!(other.exists());
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, Rgb, RgbImage};
 
-use super::atomic;
+use crate::persist::atomic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -270,8 +270,8 @@ pub fn save_each(
 
 #[cfg(test)]
 mod tests {
-    use super::super::atomic::test_dir::TestDir;
     use super::*;
+    use crate::persist::atomic::test_dir::names_in;
 
     /// Image i, channel c, pixel (y, x) has a value that identifies all four.
     fn value(i: usize, c: usize, y: usize, x: usize) -> f32 {
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn each_image_decodes_with_right_pixels() {
-        let dir = TestDir::new("img-each");
+        let dir = tempfile::tempdir().unwrap();
         let (b, h, w) = (3, 5, 7);
         let data = batch_data(b, h, w);
         let batch = Batch::new(&data, [b, 3, h, w]).unwrap();
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn grid_layout_and_gutter() {
-        let dir = TestDir::new("img-grid");
+        let dir = tempfile::tempdir().unwrap();
         let (b, h, w) = (5, 4, 6);
         let data = batch_data(b, h, w);
         let batch = Batch::new(&data, [b, 3, h, w]).unwrap();
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(grid_dims(5, &opts), (3, 2));
         let path = dir.path().join("grid.png");
         save_png(&path, &grid(&batch, &opts).unwrap()).unwrap();
-        assert_eq!(dir.files(), vec!["grid.png"]);
+        assert_eq!(names_in(dir.path()), vec!["grid.png"]);
         let img = image::open(&path).unwrap().to_rgb8();
         // 3 cells of 12 px + 4 gutters of 2; 2 rows of 8 px + 3 gutters.
         assert_eq!(img.dimensions(), (3 * 12 + 4 * 2, 2 * 8 + 3 * 2));

@@ -1,4 +1,5 @@
-//! Training checkpoints as safetensors files.
+//! Checkpoints as safetensors files: the crate's one reader and writer of the format (files on
+//! disk, and golden files in memory through [`from_bytes`]), with one error type.
 //!
 //! A [`Checkpoint`] is a set of named tensors (f32 parameters and optimizer moments; u32/u64 for
 //! values that must resume bit-exactly, such as RNG states and counters) plus string metadata
@@ -12,19 +13,12 @@
 //! Files written elsewhere (without a checksum) are read without that check. Reserved keys are
 //! stripped from [`Checkpoint::metadata`] on read.
 //!
-//! In a run directory the files are named `checkpoint-<step, 8 digits>.safetensors`. [`save`]
-//! writes through [`super::atomic`] (temporary sibling, fsync, rename, directory fsync), and only
-//! after the new file is in place does it delete older checkpoints beyond the retention count.
-//! [`latest`] returns the newest checkpoint that reads back intact, skipping (and reporting)
-//! corrupt ones. One writer per directory is assumed.
-//!
 //! [`read`] checks the header before it reads the body, and reads the body only as far as the
 //! header says; [`write`] sorts metadata and tensors so identical states give identical bytes.
 //! A `vkgan.format` other than `1` is refused with the version named.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -39,11 +33,6 @@ const FORMAT_VERSION: &str = "1";
 /// Largest safetensors header read. A vkgan checkpoint's is about 50 KB; the bound keeps a
 /// hostile length field from costing more than this before anything is checked.
 pub const MAX_HEADER_BYTES: u64 = 4 << 20;
-const PREFIX: &str = "checkpoint-";
-const SUFFIX: &str = ".safetensors";
-
-/// Metadata key [`save`] fills with the step.
-pub const STEP_KEY: &str = "step";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -88,6 +77,14 @@ pub enum CheckpointError {
         found: &'static str,
         expected: &'static str,
     },
+    #[error("the checkpoint lacks `{0}` (it was made for another model configuration)")]
+    MissingParameter(String),
+    #[error("`{name}` has shape {found:?} but this configuration needs {expected:?} (the checkpoint was made for another model configuration)")]
+    WrongShape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
     #[error("checkpoint has no metadata key '{0}'")]
     MissingMetadata(String),
     #[error("metadata '{key}' = {value:?} is not a valid {ty}")]
@@ -98,7 +95,7 @@ pub enum CheckpointError {
     },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
@@ -271,6 +268,25 @@ impl Checkpoint {
         }
     }
 
+    /// The values of a model parameter, which must be stored as f32 in `shape`: a tensor that
+    /// is absent or of another dtype is [`CheckpointError::MissingParameter`], one of another
+    /// shape [`CheckpointError::WrongShape`] (both say the file is for another configuration).
+    pub fn parameter(&self, name: &str, shape: &[usize]) -> Result<&[f32], CheckpointError> {
+        let (found, data) = self
+            .f32(name)
+            .map_err(|_| CheckpointError::MissingParameter(name.to_string()))?;
+        check_shape(name, found, shape)?;
+        Ok(data)
+    }
+
+    /// The values of an f32 tensor that must have `shape`; unlike [`Checkpoint::parameter`], an
+    /// absent tensor or one of another dtype is reported as such.
+    pub fn f32_shaped(&self, name: &str, shape: &[usize]) -> Result<&[f32], CheckpointError> {
+        let (found, data) = self.f32(name)?;
+        check_shape(name, found, shape)?;
+        Ok(data)
+    }
+
     /// Sets a metadata entry; numbers go through `to_string`, which round-trips exactly for
     /// integers and (shortest representation) for floats.
     pub fn set_meta(&mut self, key: impl Into<String>, value: impl ToString) {
@@ -293,6 +309,17 @@ impl Checkpoint {
             ty: std::any::type_name::<T>(),
         })
     }
+}
+
+fn check_shape(name: &str, found: &[usize], expected: &[usize]) -> Result<(), CheckpointError> {
+    if found != expected {
+        return Err(CheckpointError::WrongShape {
+            name: name.into(),
+            found: found.to_vec(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// Error-detection hash (not cryptographic): FNV-1a's multiply step over 64-bit little-endian
@@ -337,7 +364,7 @@ impl Hasher {
     }
 }
 
-/// Writes `ckpt` to `path` atomically (see the module doc). Any reserved `vkgan.*` keys in the
+/// Writes `ckpt` to `path` atomically (temporary sibling, fsync, rename, directory fsync). Any reserved `vkgan.*` keys in the
 /// metadata are overwritten.
 ///
 /// The safetensors layout is written here rather than by the `safetensors` crate, whose header
@@ -395,6 +422,15 @@ struct HeaderEntry {
     data_offsets: (u64, u64),
 }
 
+/// A header entry whose dtype is supported and whose size fits its shape.
+struct Entry {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    start: u64,
+    end: u64,
+}
+
 /// Reads a checkpoint, checking its structure and (when present) its checksum.
 ///
 /// The header is read and checked first (its length bounded by [`MAX_HEADER_BYTES`], every
@@ -404,137 +440,240 @@ struct HeaderEntry {
 /// length field of 2^63) is refused at the cost of its header, never more memory than the
 /// tensors it validly describes.
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let eof_is_corrupt = |what: &'static str| {
-        move |e: io::Error| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                CheckpointError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: format!("the file ends inside the {what}"),
-                }
-            } else {
-                io_err(path)(e)
-            }
-        }
-    };
-    let mut file = File::open(path).map_err(io_err(path))?;
+    let file = File::open(path).map_err(io_err(path))?;
     // Only a regular file's length is known up front; a device or pipe is read as far as the
     // header says and no further.
-    let file_len = file
+    let len = file
         .metadata()
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len());
-    let mut len_bytes = [0u8; 8];
-    file.read_exact(&mut len_bytes)
-        .map_err(eof_is_corrupt("8-byte header length"))?;
-    let header_len = u64::from_le_bytes(len_bytes);
-    if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
-        return Err(corrupt(format!(
-            "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
-        )));
+    Reader {
+        src: file,
+        len,
+        path,
     }
-    if let Some(len) = file_len {
-        if 8 + header_len > len {
-            return Err(corrupt(format!(
-                "the header of {header_len} bytes runs past the end of the {len}-byte file"
-            )));
+    .read()
+}
+
+/// Parses a safetensors file held in memory (a golden file, say) with the checks of [`read`];
+/// errors name it `<memory>`.
+pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    Reader {
+        src: bytes,
+        len: Some(bytes.len() as u64),
+        path: Path::new("<memory>"),
+    }
+    .read()
+}
+
+/// The one safetensors reader: `src` holds `len` bytes when that is known, and `path` names
+/// it in errors.
+struct Reader<'a, R> {
+    src: R,
+    len: Option<u64>,
+    path: &'a Path,
+}
+
+impl<R: Read> Reader<'_, R> {
+    fn corrupt(&self, reason: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            path: self.path.to_path_buf(),
+            reason,
         }
     }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(eof_is_corrupt("header"))?;
-    let mut header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| corrupt(format!("header: {e}")))?;
-    let mut metadata: BTreeMap<String, String> = match header.remove("__metadata__") {
-        Some(m) => serde_json::from_value(m).map_err(|e| corrupt(format!("metadata: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    if let Some(version) = metadata.get(FORMAT_KEY) {
-        if version != FORMAT_VERSION {
-            return Err(CheckpointError::UnsupportedFormat {
-                path: path.to_path_buf(),
-                version: version.clone(),
+
+    fn io(&self, source: io::Error) -> CheckpointError {
+        io_err(self.path)(source)
+    }
+
+    /// Fills `buf`; running out of bytes means the file is cut inside `what`.
+    fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<(), CheckpointError> {
+        self.src.read_exact(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                self.corrupt(format!("the file ends inside the {what}"))
+            } else {
+                self.io(e)
+            }
+        })
+    }
+
+    fn read(mut self) -> Result<Checkpoint, CheckpointError> {
+        let (header_len, mut header) = self.header()?;
+        let (metadata, stored_checksum) = self.metadata(&mut header)?;
+        let mut entries = self.entries(header)?;
+        let body_len = self.check_layout(&mut entries, header_len)?;
+        let body = self.body(body_len)?;
+        let (tensors, checksum) = decode(entries, &body);
+        if let Some(stored) = stored_checksum {
+            if u64::from_str_radix(&stored, 16).ok() != Some(checksum) {
+                return Err(CheckpointError::Checksum {
+                    path: self.path.to_path_buf(),
+                    stored,
+                    computed: checksum,
+                });
+            }
+        }
+        Ok(Checkpoint { tensors, metadata })
+    }
+
+    /// The header's length and its JSON object, bounded before anything is allocated.
+    fn header(
+        &mut self,
+    ) -> Result<(u64, serde_json::Map<String, serde_json::Value>), CheckpointError> {
+        let mut len_bytes = [0u8; 8];
+        self.fill(&mut len_bytes, "8-byte header length")?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
+            return Err(self.corrupt(format!(
+                "header length {header_len} is outside 2..={MAX_HEADER_BYTES} bytes"
+            )));
+        }
+        if let Some(len) = self.len {
+            if 8 + header_len > len {
+                return Err(self.corrupt(format!(
+                    "the header of {header_len} bytes runs past the end of the {len}-byte file"
+                )));
+            }
+        }
+        let mut header = vec![0u8; header_len as usize];
+        self.fill(&mut header, "header")?;
+        let header =
+            serde_json::from_slice(&header).map_err(|e| self.corrupt(format!("header: {e}")))?;
+        Ok((header_len, header))
+    }
+
+    /// Takes the metadata out of `header`: the user's entries, and the stored checksum. A format
+    /// version other than this reader's is refused here.
+    fn metadata(
+        &self,
+        header: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(BTreeMap<String, String>, Option<String>), CheckpointError> {
+        let mut metadata: BTreeMap<String, String> = match header.remove("__metadata__") {
+            Some(m) => {
+                serde_json::from_value(m).map_err(|e| self.corrupt(format!("metadata: {e}")))?
+            }
+            None => BTreeMap::new(),
+        };
+        if let Some(version) = metadata.get(FORMAT_KEY) {
+            if version != FORMAT_VERSION {
+                return Err(CheckpointError::UnsupportedFormat {
+                    path: self.path.to_path_buf(),
+                    version: version.clone(),
+                });
+            }
+        }
+        let stored_checksum = metadata.remove(CHECKSUM_KEY);
+        metadata.remove(FORMAT_KEY);
+        Ok((metadata, stored_checksum))
+    }
+
+    /// Every tensor entry, its dtype supported and its byte range the size of its shape.
+    fn entries(
+        &self,
+        header: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Entry>, CheckpointError> {
+        let mut entries = Vec::with_capacity(header.len());
+        for (name, value) in header {
+            let entry: HeaderEntry = serde_json::from_value(value)
+                .map_err(|e| self.corrupt(format!("tensor '{name}': {e}")))?;
+            let dtype = match entry.dtype.as_str() {
+                "F32" => Dtype::F32,
+                "U32" => Dtype::U32,
+                "U64" => Dtype::U64,
+                _ => {
+                    return Err(CheckpointError::UnsupportedDtype {
+                        path: self.path.to_path_buf(),
+                        name,
+                        dtype: entry.dtype,
+                    })
+                }
+            };
+            let bytes = entry
+                .shape
+                .iter()
+                .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64));
+            let (start, end) = entry.data_offsets;
+            if bytes != end.checked_sub(start) {
+                return Err(self.corrupt(format!(
+                    "tensor '{name}' of shape {:?} does not fit its data offsets {start}..{end}",
+                    entry.shape
+                )));
+            }
+            entries.push(Entry {
+                name,
+                dtype,
+                shape: entry.shape,
+                start,
+                end,
             });
         }
+        Ok(entries)
     }
-    let stored_checksum = metadata.remove(CHECKSUM_KEY);
-    metadata.remove(FORMAT_KEY);
 
-    let mut entries = Vec::with_capacity(header.len());
-    for (name, value) in header {
-        let entry: HeaderEntry =
-            serde_json::from_value(value).map_err(|e| corrupt(format!("tensor '{name}': {e}")))?;
-        let dtype = match entry.dtype.as_str() {
-            "F32" => Dtype::F32,
-            "U32" => Dtype::U32,
-            "U64" => Dtype::U64,
-            _ => {
-                return Err(CheckpointError::UnsupportedDtype {
-                    path: path.to_path_buf(),
-                    name,
-                    dtype: entry.dtype,
-                })
+    /// Checks that the tensors tile the body without gap or overlap (sorting `entries` by
+    /// offset) and, where the length is known, that the body is what the file holds. Returns
+    /// the body's length.
+    fn check_layout(&self, entries: &mut [Entry], header_len: u64) -> Result<u64, CheckpointError> {
+        entries.sort_by_key(|e| (e.start, e.end));
+        let mut body_len = 0u64;
+        for e in entries.iter() {
+            if e.start != body_len {
+                return Err(self.corrupt(format!(
+                    "tensor '{}' starts at byte {}, not {body_len}: the offsets overlap or \
+                     leave a gap",
+                    e.name, e.start
+                )));
             }
-        };
-        let bytes = entry
-            .shape
-            .iter()
-            .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64));
-        let (start, end) = entry.data_offsets;
-        if bytes != end.checked_sub(start) {
-            return Err(corrupt(format!(
-                "tensor '{name}' of shape {:?} does not fit its data offsets {start}..{end}",
-                entry.shape
-            )));
+            body_len = e.end;
         }
-        entries.push((name, dtype, entry.shape, start, end));
-    }
-    entries.sort_by_key(|e| (e.3, e.4));
-    let mut body_len = 0u64;
-    for (name, _, _, start, end) in &entries {
-        if *start != body_len {
-            return Err(corrupt(format!(
-                "tensor '{name}' starts at byte {start}, not {body_len}: the offsets overlap or \
-                 leave a gap"
-            )));
+        if let Some(len) = self.len {
+            let held = len - 8 - header_len;
+            if held != body_len {
+                return Err(self.corrupt(format!(
+                    "the header describes {body_len} bytes of tensors but the file holds {held}"
+                )));
+            }
         }
-        body_len = *end;
-    }
-    if let Some(len) = file_len {
-        let held = len - 8 - header_len;
-        if held != body_len {
-            return Err(corrupt(format!(
-                "the header describes {body_len} bytes of tensors but the file holds {held}"
-            )));
-        }
-    }
-    let body_size = usize::try_from(body_len).map_err(|_| corrupt("too large".into()))?;
-    let mut body = Vec::new();
-    if file_len.is_some() {
-        // The length was checked against the file, so this is what the file really holds.
-        body.reserve_exact(body_size);
-    }
-    let got = (&mut file)
-        .take(body_len)
-        .read_to_end(&mut body)
-        .map_err(io_err(path))?;
-    if got as u64 != body_len {
-        return Err(corrupt(format!(
-            "the file ends after {got} of the {body_len} bytes of tensors"
-        )));
-    }
-    if file_len.is_none() && file.read(&mut [0u8; 1]).map_err(io_err(path))? != 0 {
-        return Err(corrupt("data continues past the last tensor".into()));
+        Ok(body_len)
     }
 
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    /// The `body_len` bytes after the header, and a check that nothing follows them.
+    fn body(&mut self, body_len: u64) -> Result<Vec<u8>, CheckpointError> {
+        let body_size = usize::try_from(body_len).map_err(|_| self.corrupt("too large".into()))?;
+        let mut body = Vec::new();
+        if self.len.is_some() {
+            // The length was checked against the file, so this is what the file really holds.
+            body.reserve_exact(body_size);
+        }
+        let got = (&mut self.src).take(body_len).read_to_end(&mut body);
+        let got = got.map_err(|e| self.io(e))?;
+        if got as u64 != body_len {
+            return Err(self.corrupt(format!(
+                "the file ends after {got} of the {body_len} bytes of tensors"
+            )));
+        }
+        if self.len.is_none() && self.src.read(&mut [0u8; 1]).map_err(|e| self.io(e))? != 0 {
+            return Err(self.corrupt("data continues past the last tensor".into()));
+        }
+        Ok(body)
+    }
+}
+
+/// The tensors of `body`, and the checksum of what was read.
+fn decode(mut entries: Vec<Entry>, body: &[u8]) -> (BTreeMap<String, Tensor>, u64) {
+    // By name, as `write` hashes them.
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut hasher = Hasher::new();
     let mut tensors = BTreeMap::new();
-    for (name, dtype, shape, start, end) in entries {
+    for Entry {
+        name,
+        dtype,
+        shape,
+        start,
+        end,
+    } in entries
+    {
         let raw = &body[start as usize..end as usize];
         hasher.tensor(&name, dtype, &shape, raw);
         let data = match dtype {
@@ -556,146 +695,16 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
         };
         tensors.insert(name, Tensor { shape, data });
     }
-    if let Some(stored) = stored_checksum {
-        if u64::from_str_radix(&stored, 16).ok() != Some(hasher.0) {
-            return Err(CheckpointError::Checksum {
-                path: path.to_path_buf(),
-                stored,
-                computed: hasher.0,
-            });
-        }
-    }
-    Ok(Checkpoint { tensors, metadata })
-}
-
-/// `dir/checkpoint-<step padded to 8 digits>.safetensors`.
-pub fn checkpoint_path(dir: &Path, step: u64) -> PathBuf {
-    dir.join(format!("{PREFIX}{step:08}{SUFFIX}"))
-}
-
-/// The step in a checkpoint file name, or `None` for any other file (temporaries included).
-pub fn step_of(path: &Path) -> Option<u64> {
-    let name = path.file_name()?.to_str()?;
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Checkpoint files in `dir`, sorted by step (oldest first). A missing directory has none.
-pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, CheckpointError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(io_err(dir))?.path();
-        if let Some(step) = step_of(&path) {
-            found.push((step, path));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// Writes `ckpt` as the checkpoint for `step` in `dir` (created if needed; the step is also put
-/// in the metadata under [`STEP_KEY`]), then keeps the newest `keep` checkpoints with a step
-/// up to `step` and deletes older ones (`keep == 0` keeps all). Checkpoints with a larger step
-/// (left by an abandoned run) are not touched. Temporary files left by an earlier crash are
-/// removed. Returns the new file's path.
-pub fn save(
-    dir: &Path,
-    step: u64,
-    ckpt: &Checkpoint,
-    keep: usize,
-) -> Result<PathBuf, CheckpointError> {
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    remove_stale_temps(dir)?;
-    let path = checkpoint_path(dir, step);
-    let mut ckpt = Cow::Borrowed(ckpt);
-    if ckpt.metadata.get(STEP_KEY).map(String::as_str) != Some(&step.to_string()) {
-        ckpt.to_mut().set_meta(STEP_KEY, step);
-    }
-    write(&path, &ckpt)?;
-    if keep > 0 {
-        let older: Vec<_> = list(dir)?.into_iter().filter(|(s, _)| *s < step).collect();
-        // The new file is one of the `keep`.
-        let drop_count = older.len().saturating_sub(keep - 1);
-        for (_, old) in &older[..drop_count] {
-            match fs::remove_file(old) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(old)(e)),
-            }
-        }
-        if drop_count > 0 {
-            atomic::sync_dir(dir).map_err(io_err(dir))?;
-        }
-    }
-    Ok(path)
-}
-
-fn remove_stale_temps(dir: &Path) -> Result<(), CheckpointError> {
-    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-        let entry = entry.map_err(io_err(dir))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&format!(".{PREFIX}")) && name.contains(atomic::TEMP_MARKER) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// The newest checkpoint in a directory that reads back intact.
-#[derive(Debug)]
-pub struct Latest {
-    pub step: u64,
-    pub path: PathBuf,
-    pub checkpoint: Checkpoint,
-    /// Newer checkpoint files that failed to read, newest first, so the caller can warn.
-    pub skipped: Vec<CheckpointError>,
-}
-
-/// Finds the newest valid checkpoint in `dir`; `Ok(None)` when it holds no checkpoint file.
-/// When there are some but none reads, the error ([`CheckpointError::NoneReadable`]) names the
-/// newest and why it failed, rather than claiming there is no checkpoint.
-pub fn latest(dir: &Path) -> Result<Option<Latest>, CheckpointError> {
-    let mut skipped = Vec::new();
-    let files = list(dir)?;
-    if files.is_empty() {
-        return Ok(None);
-    }
-    for (step, path) in files.into_iter().rev() {
-        match read(&path) {
-            Ok(checkpoint) => {
-                return Ok(Some(Latest {
-                    step,
-                    path,
-                    checkpoint,
-                    skipped,
-                }))
-            }
-            Err(e) => skipped.push(e),
-        }
-    }
-    Err(CheckpointError::NoneReadable {
-        dir: dir.to_path_buf(),
-        count: skipped.len(),
-        newest: Box::new(skipped.remove(0)),
-    })
+    (tensors, hasher.0)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::atomic::test_dir::TestDir;
+pub(super) mod tests {
     use super::*;
-    use safetensors::SafeTensors;
+    use std::fs;
 
-    fn sample(step: u64) -> Checkpoint {
+    /// A checkpoint of every dtype, its values depending on `step`.
+    pub(in crate::persist) fn sample(step: u64) -> Checkpoint {
         let mut c = Checkpoint::new();
         let w: Vec<f32> = (0..2 * 3 * 5)
             .map(|i| i as f32 * 0.25 - 3.0 + step as f32)
@@ -714,40 +723,34 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_tensors_and_metadata() {
-        let dir = TestDir::new("ckpt-rt");
-        let c = sample(3);
-        let path = save(dir.path(), 3, &c, 2).unwrap();
-        assert_eq!(path, dir.path().join("checkpoint-00000003.safetensors"));
-        let back = read(&path).unwrap();
-        let mut expected = c.clone();
-        expected.set_meta(STEP_KEY, 3);
-        assert_eq!(back, expected);
-        assert_eq!(back.meta_parse::<u64>("step").unwrap(), 3);
-        assert_eq!(back.meta_parse::<u64>("seed").unwrap(), 12345);
-        assert_eq!(back.u64("counters").unwrap().1, &[u64::MAX, 3]);
-        assert_eq!(back.f32("scalar").unwrap(), (&[][..], &[7.5f32][..]));
-        // -0.0 must survive bit-exactly.
-        assert_eq!(
-            back.f32("G.bias").unwrap().1[1].to_bits(),
-            (-0.0f32).to_bits()
+    fn bytes_in_memory_read_as_the_file_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        write(&p, &sample(2)).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        assert_eq!(from_bytes(&bytes).unwrap(), read(&p).unwrap());
+        let err = from_bytes(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("<memory>"), "{err}");
+    }
+
+    #[test]
+    fn parameters_must_be_f32_of_the_configured_shape() {
+        let c = sample(1);
+        assert_eq!(c.parameter("G.bias", &[3]).unwrap().len(), 3);
+        let e = c.parameter("G.bias", &[4]).unwrap_err().to_string();
+        assert!(
+            e.contains("needs [4]") && e.contains("model configuration"),
+            "{e}"
         );
         assert!(matches!(
-            back.u32("G.bias"),
+            c.parameter("rng.state", &[4]),
+            Err(CheckpointError::MissingParameter(_))
+        ));
+        assert!(matches!(
+            c.f32_shaped("rng.state", &[4]),
             Err(CheckpointError::WrongDtype { .. })
         ));
-        assert!(matches!(
-            back.f32("nope"),
-            Err(CheckpointError::MissingTensor(_))
-        ));
-        assert!(matches!(
-            back.meta_parse::<u64>("config"),
-            Err(CheckpointError::BadMetadata { .. })
-        ));
-        // Plain safetensors readers see the same data.
-        let bytes = fs::read(&path).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(st.tensor("G.conv.weight").unwrap().shape(), &[2, 3, 5]);
     }
 
     #[test]
@@ -765,133 +768,10 @@ mod tests {
     }
 
     #[test]
-    fn atomic_save_leaves_no_temp_files_and_retention_keeps_k() {
-        let dir = TestDir::new("ckpt-keep");
-        // A temp file from a "crashed" earlier writer gets cleaned up.
-        fs::write(
-            dir.path()
-                .join(".checkpoint-00000001.safetensors.tmp-99999"),
-            b"torn",
-        )
-        .unwrap();
-        fs::write(dir.path().join("notes.txt"), b"keep me").unwrap();
-        for step in [0u64, 100, 200, 300, 400, 500] {
-            save(dir.path(), step, &sample(step), 3).unwrap();
-            assert!(
-                dir.files().iter().all(|f| !f.contains(".tmp-")),
-                "{:?}",
-                dir.files()
-            );
-        }
-        assert_eq!(
-            dir.files(),
-            vec![
-                "checkpoint-00000300.safetensors",
-                "checkpoint-00000400.safetensors",
-                "checkpoint-00000500.safetensors",
-                "notes.txt",
-            ]
-        );
-        let l = latest(dir.path()).unwrap().unwrap();
-        assert_eq!(l.step, 500);
-        assert!(l.skipped.is_empty());
-        assert_eq!(l.checkpoint.u64("counters").unwrap().1, &[u64::MAX, 500]);
-
-        // keep == 1 leaves only the newest; keep == 0 keeps everything.
-        save(dir.path(), 600, &sample(600), 1).unwrap();
-        let steps: Vec<u64> = list(dir.path()).unwrap().iter().map(|s| s.0).collect();
-        assert_eq!(steps, vec![600]);
-        for step in [700, 800, 900] {
-            save(dir.path(), step, &sample(step), 0).unwrap();
-        }
-        assert_eq!(list(dir.path()).unwrap().len(), 4);
-    }
-
-    #[test]
-    fn retention_leaves_newer_steps_alone() {
-        let dir = TestDir::new("ckpt-newer");
-        for step in [10u64, 20, 30] {
-            save(dir.path(), step, &sample(step), 0).unwrap();
-        }
-        save(dir.path(), 15, &sample(15), 1).unwrap();
-        let steps: Vec<u64> = list(dir.path()).unwrap().iter().map(|s| s.0).collect();
-        assert_eq!(steps, vec![15, 20, 30]);
-    }
-
-    #[test]
-    fn corrupt_and_truncated_files_are_errors_and_latest_skips_them() {
-        let dir = TestDir::new("ckpt-bad");
-        let good = save(dir.path(), 1, &sample(1), 0).unwrap();
-        let bytes = fs::read(&good).unwrap();
-
-        // Truncated at many points: always a clean error.
-        for cut in [0, 3, 8, 20, bytes.len() / 2, bytes.len() - 1] {
-            let p = checkpoint_path(dir.path(), 2);
-            fs::write(&p, &bytes[..cut]).unwrap();
-            let err = read(&p).unwrap_err();
-            assert!(
-                matches!(err, CheckpointError::Corrupt { .. }),
-                "cut {cut}: {err}"
-            );
-            assert!(err.to_string().contains("checkpoint-00000002"), "{err}");
-        }
-
-        // One flipped bit in the tensor data: caught by the checksum.
-        let mut flipped = bytes.clone();
-        let last = flipped.len() - 5;
-        flipped[last] ^= 0x10;
-        let p3 = checkpoint_path(dir.path(), 3);
-        fs::write(&p3, &flipped).unwrap();
-        let err = read(&p3).unwrap_err();
-        assert!(matches!(err, CheckpointError::Checksum { .. }), "{err}");
-
-        // Garbage header bytes.
-        let mut garbage = bytes.clone();
-        garbage[10] = 0xff;
-        let p4 = checkpoint_path(dir.path(), 4);
-        fs::write(&p4, &garbage).unwrap();
-        assert!(matches!(
-            read(&p4).unwrap_err(),
-            CheckpointError::Corrupt { .. }
-        ));
-
-        // Missing file: an I/O error naming the path.
-        let err = read(&dir.path().join("checkpoint-00000099.safetensors")).unwrap_err();
-        assert!(matches!(err, CheckpointError::Io { .. }));
-
-        let l = latest(dir.path()).unwrap().unwrap();
-        assert_eq!(l.step, 1);
-        assert_eq!(l.skipped.len(), 3);
-    }
-
-    #[test]
-    fn latest_of_missing_or_empty_dir_is_none() {
-        let dir = TestDir::new("ckpt-empty");
-        assert!(latest(dir.path()).unwrap().is_none());
-        assert!(latest(&dir.path().join("missing")).unwrap().is_none());
-    }
-
-    #[test]
-    fn file_names() {
-        let d = Path::new("/runs/x");
-        assert_eq!(
-            checkpoint_path(d, 42),
-            Path::new("/runs/x/checkpoint-00000042.safetensors")
-        );
-        assert_eq!(step_of(&checkpoint_path(d, 123_456_789)), Some(123_456_789));
-        assert_eq!(
-            step_of(Path::new(".checkpoint-00000042.safetensors.tmp-1")),
-            None
-        );
-        assert_eq!(step_of(Path::new("checkpoint-.safetensors")), None);
-        assert_eq!(step_of(Path::new("checkpoint-12a.safetensors")), None);
-    }
-
-    #[test]
     fn identical_checkpoints_are_identical_bytes() {
         // Two checkpoints built separately (each metadata map its own), keys inserted in
         // opposite orders: the files must still match byte for byte.
-        let dir = TestDir::new("ckpt-bytes");
+        let dir = tempfile::tempdir().unwrap();
         let build = |rev: bool| {
             let mut c = sample(7);
             let mut keys: Vec<String> = (0..24).map(|i| format!("key{i}")).collect();
@@ -912,7 +792,7 @@ mod tests {
 
     #[test]
     fn unknown_format_versions_are_refused_naming_the_version() {
-        let dir = TestDir::new("ckpt-version");
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("v.safetensors");
         write(&p, &sample(1)).unwrap();
         let bytes = fs::read(&p).unwrap();
@@ -938,7 +818,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_refused_before_the_body_is_read() {
-        let dir = TestDir::new("ckpt-hostile");
+        let dir = tempfile::tempdir().unwrap();
         // A device that never ends.
         let err = read(Path::new("/dev/zero")).unwrap_err();
         assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
@@ -972,21 +852,8 @@ mod tests {
     }
 
     #[test]
-    fn latest_names_the_newest_unreadable_file_when_none_reads() {
-        let dir = TestDir::new("ckpt-none");
-        let p = save(dir.path(), 5, &sample(5), 0).unwrap();
-        fs::write(&p, b"garbage").unwrap();
-        let err = latest(dir.path()).unwrap_err();
-        assert!(
-            matches!(err, CheckpointError::NoneReadable { count: 1, .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("checkpoint-00000005"), "{err}");
-    }
-
-    #[test]
     fn foreign_file_without_checksum_reads() {
-        let dir = TestDir::new("ckpt-foreign");
+        let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = [1.5f32, -2.0]
             .iter()
             .flat_map(|x| x.to_le_bytes())

@@ -62,59 +62,30 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Shared by the tests of the modules that write files.
 #[cfg(test)]
 pub(crate) mod test_dir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::path::Path;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    pub(crate) struct TestDir(PathBuf);
-
-    impl TestDir {
-        pub(crate) fn new(tag: &str) -> Self {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "vkgan-test-{tag}-{}-{n}-{nanos}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            TestDir(dir)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-
-        pub(crate) fn files(&self) -> Vec<String> {
-            let mut names: Vec<String> = std::fs::read_dir(&self.0)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            names
-        }
-    }
-
-    impl Drop for TestDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// The names of the entries of `dir`, sorted.
+    pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_dir::TestDir;
+    use super::test_dir::names_in;
     use super::*;
 
     #[test]
     fn replace_leaves_no_temp_and_failure_keeps_old() {
-        let dir = TestDir::new("atomic");
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.txt");
         replace_file(&path, |tmp| fs::write(tmp, b"one")).unwrap();
         replace_file(&path, |tmp| fs::write(tmp, b"two")).unwrap();
@@ -125,6 +96,6 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        assert_eq!(dir.files(), vec!["a.txt".to_string()]);
+        assert_eq!(names_in(dir.path()), vec!["a.txt".to_string()]);
     }
 }
