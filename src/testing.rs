@@ -201,130 +201,193 @@ impl OpCase {
 
 /// Runs all four checks of the module header on `case`.
 pub fn check_op(case: OpCase) {
-    let ctx = context();
-    let name = &case.name;
     let mut t = Tape::new();
-    let xs: Vec<Var> = case
-        .inputs
-        .iter()
-        .zip(&case.differentiable)
-        .map(|(x, &d)| t.leaf(&x.shape, d))
-        .collect();
-    let y = (case.build)(&mut t, &xs);
-    let y_shape = t.shape(y).to_vec();
-    let u_value = random(&y_shape, 99);
-    let u = t.leaf(&y_shape, true);
-    let diff: Vec<Var> = xs
-        .iter()
-        .zip(&case.differentiable)
-        .filter(|(_, &d)| d)
-        .map(|(&x, _)| x)
-        .collect();
-    let first = t.grad(&[y], &diff, Some(&[u]), true);
+    let g = CheckGraph::build(&mut t, &case);
+    let cpu_bindings: Vec<(Var, &CpuTensor)> = g.cpu_leaves.iter().map(|(v, c)| (*v, c)).collect();
+    check_device(&t, &case, &g, &cpu_bindings);
+    check_first_order_fd(&t, &case, &g, &cpu_bindings);
+    check_second_order_fd(&t, &case, &g, &cpu_bindings);
+}
 
-    // h = sum_i <g_i, v_i> over the inputs that got a gradient.
-    let mut v_leaves = Vec::new();
-    let mut h = None;
-    for (k, g) in first.iter().enumerate() {
-        if let Some(g) = *g {
-            let shape = t.shape(g).to_vec();
-            let v = t.leaf(&shape, false);
-            v_leaves.push((v, random(&shape, 500 + k as u64)));
-            let gv = ops::mul(&mut t, g, v);
-            let s = ops::sum_all(&mut t, gv);
-            h = Some(match h {
-                Some(acc) => ops::add(&mut t, acc, s),
-                None => s,
-            });
+/// The tape `check_op` evaluates: y = op(xs), its first gradient against the cotangent u, and
+/// the gradient of h = sum_i <dy/dx_i, v_i> with respect to the inputs and u.
+struct CheckGraph {
+    xs: Vec<Var>,
+    y: Var,
+    u: Var,
+    /// The differentiable inputs.
+    diff: Vec<Var>,
+    first: Vec<Option<Var>>,
+    h: Option<Var>,
+    /// `diff` and then u.
+    second_wrt: Vec<Var>,
+    second: Vec<Option<Var>>,
+    /// Values of xs, then u, then the v_i.
+    cpu_leaves: Vec<(Var, CpuTensor)>,
+}
+
+impl CheckGraph {
+    fn build(t: &mut Tape, case: &OpCase) -> Self {
+        let xs: Vec<Var> = case
+            .inputs
+            .iter()
+            .zip(&case.differentiable)
+            .map(|(x, &d)| t.leaf(&x.shape, d))
+            .collect();
+        let y = (case.build)(t, &xs);
+        let y_shape = t.shape(y).to_vec();
+        let u_value = random(&y_shape, 99);
+        let u = t.leaf(&y_shape, true);
+        let diff: Vec<Var> = xs
+            .iter()
+            .zip(&case.differentiable)
+            .filter(|(_, &d)| d)
+            .map(|(&x, _)| x)
+            .collect();
+        let first = t.grad(&[y], &diff, Some(&[u]), true);
+
+        // h = sum_i <g_i, v_i> over the inputs that got a gradient.
+        let mut v_leaves = Vec::new();
+        let mut h = None;
+        for (k, g) in first.iter().enumerate() {
+            if let Some(g) = *g {
+                let shape = t.shape(g).to_vec();
+                let v = t.leaf(&shape, false);
+                v_leaves.push((v, random(&shape, 500 + k as u64)));
+                let gv = ops::mul(t, g, v);
+                let s = ops::sum_all(t, gv);
+                h = Some(match h {
+                    Some(acc) => ops::add(t, acc, s),
+                    None => s,
+                });
+            }
+        }
+        let mut second_wrt = diff.clone();
+        second_wrt.push(u);
+        let second = match h {
+            Some(h) => t.grad(&[h], &second_wrt, None, false),
+            None => Vec::new(),
+        };
+        let mut cpu_leaves: Vec<(Var, CpuTensor)> =
+            xs.iter().copied().zip(case.inputs.clone()).collect();
+        cpu_leaves.push((u, u_value));
+        cpu_leaves.extend(v_leaves);
+        CheckGraph {
+            xs,
+            y,
+            u,
+            diff,
+            first,
+            h,
+            second_wrt,
+            second,
+            cpu_leaves,
         }
     }
-    let mut second_wrt = diff.clone();
-    second_wrt.push(u);
-    let second = match h {
-        Some(h) => t.grad(&[h], &second_wrt, None, false),
-        None => Vec::new(),
-    };
+}
 
-    let mut cpu_leaves: Vec<(Var, CpuTensor)> =
-        xs.iter().copied().zip(case.inputs.clone()).collect();
-    cpu_leaves.push((u, u_value));
-    cpu_leaves.extend(v_leaves.iter().cloned());
-
-    // Everything on the device in one program, and on the CPU.
-    let mut outputs = vec![y];
-    outputs.extend(first.iter().flatten());
-    outputs.extend(second.iter().flatten());
-    let device_leaves: Vec<(Var, Tensor)> = cpu_leaves
+/// Everything on the device in one program, against the CPU.
+fn check_device(t: &Tape, case: &OpCase, g: &CheckGraph, cpu_bindings: &[(Var, &CpuTensor)]) {
+    let ctx = context();
+    let mut outputs = vec![g.y];
+    outputs.extend(g.first.iter().flatten());
+    outputs.extend(g.second.iter().flatten());
+    let device_leaves: Vec<(Var, Tensor)> = g
+        .cpu_leaves
         .iter()
         .map(|(v, c)| (*v, Tensor::from_cpu(&ctx, c).unwrap()))
         .collect();
     let bindings: Vec<(Var, &Tensor)> = device_leaves.iter().map(|(v, t)| (*v, t)).collect();
     let gpu = t.eval(&ctx, &outputs, &bindings).unwrap();
-    let cpu_bindings: Vec<(Var, &CpuTensor)> = cpu_leaves.iter().map(|(v, c)| (*v, c)).collect();
-    let cpu = t.eval_cpu(&outputs, &cpu_bindings);
-    for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+    let cpu = t.eval_cpu(&outputs, cpu_bindings);
+    let firsts = g.first.iter().flatten().count();
+    for (k, (got, want)) in gpu.iter().zip(&cpu).enumerate() {
         let what = match k {
             0 => "forward".to_string(),
-            k if k <= first.iter().flatten().count() => format!("gradient #{k}"),
-            k => format!(
-                "second-order gradient #{}",
-                k - first.iter().flatten().count()
-            ),
+            k if k <= firsts => format!("gradient #{k}"),
+            k => format!("second-order gradient #{}", k - firsts),
         };
         assert_close(
-            g,
-            &c.data,
+            got,
+            &want.data,
             case.atol,
             case.rtol,
-            &format!("{name}: device {what}"),
+            &format!("{}: device {what}", case.name),
         );
     }
+}
 
-    // Finite differences of F(x) = <y(x), u> against the CPU first gradient.
+/// Values on the CPU of the gradients in `grads` (None where there is no gradient).
+fn cpu_values(
+    t: &Tape,
+    grads: &[Option<Var>],
+    cpu_bindings: &[(Var, &CpuTensor)],
+) -> Vec<Option<CpuTensor>> {
+    let present: Vec<Var> = grads.iter().flatten().copied().collect();
+    let mut vals = t.eval_cpu(&present, cpu_bindings).into_iter();
+    grads
+        .iter()
+        .map(|g| g.map(|_| vals.next().unwrap()))
+        .collect()
+}
+
+/// Finite differences of F(x) = <y(x), u> against the CPU first gradient.
+fn check_first_order_fd(
+    t: &Tape,
+    case: &OpCase,
+    g: &CheckGraph,
+    cpu_bindings: &[(Var, &CpuTensor)],
+) {
+    let u_value = &g.cpu_leaves[g.xs.len()].1;
+    debug_assert!(g.cpu_leaves[g.xs.len()].0 == g.u);
     let f = |leaves: &[(Var, &CpuTensor)]| -> f64 {
-        let out = t.eval_cpu(&[y], leaves);
+        let out = t.eval_cpu(&[g.y], leaves);
         out[0]
             .data
             .iter()
-            .zip(&cpu_leaves[xs.len()].1.data)
+            .zip(&u_value.data)
             .map(|(a, b)| a * b)
             .sum()
     };
-    let first_cpu: Vec<Option<CpuTensor>> = {
-        let present: Vec<Var> = first.iter().flatten().copied().collect();
-        let mut vals = t.eval_cpu(&present, &cpu_bindings).into_iter();
-        first
-            .iter()
-            .map(|g| g.map(|_| vals.next().unwrap()))
-            .collect()
-    };
-    for (k, &x) in diff.iter().enumerate() {
-        let slot = xs.iter().position(|&v| v == x).unwrap();
+    let first_cpu = cpu_values(t, &g.first, cpu_bindings);
+    for (k, &x) in g.diff.iter().enumerate() {
+        let slot = g.xs.iter().position(|&v| v == x).unwrap();
         let analytic = first_cpu[k].clone();
-        check_fd(name, "gradient", &cpu_leaves, slot, analytic, FD_TOL, &f);
+        check_fd(
+            &case.name,
+            "gradient",
+            &g.cpu_leaves,
+            slot,
+            analytic,
+            FD_TOL,
+            &f,
+        );
     }
+}
 
-    // Finite differences of h against the CPU second gradient (inputs, then u).
-    if let Some(h) = h {
-        let fh = |leaves: &[(Var, &CpuTensor)]| -> f64 { t.eval_cpu(&[h], leaves)[0].data[0] };
-        let present: Vec<Var> = second.iter().flatten().copied().collect();
-        let mut vals = t.eval_cpu(&present, &cpu_bindings).into_iter();
-        let second_cpu: Vec<Option<CpuTensor>> = second
-            .iter()
-            .map(|g| g.map(|_| vals.next().unwrap()))
-            .collect();
-        for (k, &x) in second_wrt.iter().enumerate() {
-            let slot = cpu_leaves.iter().position(|(v, _)| *v == x).unwrap();
-            check_fd(
-                name,
-                "second-order gradient",
-                &cpu_leaves,
-                slot,
-                second_cpu[k].clone(),
-                FD_TOL,
-                &fh,
-            );
-        }
+/// Finite differences of h against the CPU second gradient (inputs, then u).
+fn check_second_order_fd(
+    t: &Tape,
+    case: &OpCase,
+    g: &CheckGraph,
+    cpu_bindings: &[(Var, &CpuTensor)],
+) {
+    let Some(h) = g.h else {
+        return;
+    };
+    let fh = |leaves: &[(Var, &CpuTensor)]| -> f64 { t.eval_cpu(&[h], leaves)[0].data[0] };
+    let second_cpu = cpu_values(t, &g.second, cpu_bindings);
+    for (k, &x) in g.second_wrt.iter().enumerate() {
+        let slot = g.cpu_leaves.iter().position(|(v, _)| *v == x).unwrap();
+        check_fd(
+            &case.name,
+            "second-order gradient",
+            &g.cpu_leaves,
+            slot,
+            second_cpu[k].clone(),
+            FD_TOL,
+            &fh,
+        );
     }
 }
 

@@ -57,60 +57,14 @@ impl Tape {
         leaves: &[(Var, &Tensor)],
     ) -> Result<Program, VkError> {
         let needed = self.ancestors(outputs);
+        let mut tensors = self.bind_leaves(&needed, leaves);
+        let release_at = self.release_plan(&needed, outputs);
         let end = needed.len();
-        let mut tensors: Vec<Option<Tensor>> = vec![None; end];
-        for &(v, t) in leaves {
-            if v.0 < end && needed[v.0] {
-                assert!(self.is_leaf(v), "node {} is bound but is not a leaf", v.0);
-                assert_eq!(
-                    t.shape(),
-                    self.shape(v),
-                    "leaf {} bound with another shape",
-                    v.0
-                );
-                tensors[v.0] = Some(t.clone());
-            }
-        }
-
-        // Storage: views share their input's; a storage is free after its last reader.
-        let mut storage: Vec<usize> = (0..end).collect();
-        for i in 0..end {
-            if let Some(op) = &self.nodes[i].op {
-                if needed[i] && op.is_view() {
-                    storage[i] = storage[self.nodes[i].inputs[0].0];
-                }
-            }
-        }
-        let mut last_use = vec![0usize; end];
-        for i in 0..end {
-            if !needed[i] {
-                continue;
-            }
-            last_use[storage[i]] = last_use[storage[i]].max(i);
-            for v in &self.nodes[i].inputs {
-                last_use[storage[v.0]] = last_use[storage[v.0]].max(i);
-            }
-        }
-        let mut pinned = vec![false; end];
-        for v in outputs {
-            pinned[storage[v.0]] = true;
-        }
-        let mut release_at: Vec<Vec<usize>> = vec![Vec::new(); end];
-        for s in 0..end {
-            let owned = needed[s] && storage[s] == s && !self.is_leaf(Var(s));
-            if owned && !pinned[s] {
-                release_at[last_use[s]].push(s);
-            }
-        }
-
         let mut recorder = Recorder::new(ctx);
         let params: Vec<Param> = self.scalars.iter().map(|&v| recorder.param(v)).collect();
         let mut free: HashMap<u64, Vec<Buffer>> = HashMap::new();
         let mut buffers: Vec<Option<Buffer>> = vec![None; end];
-        for i in 0..end {
-            if !needed[i] {
-                continue;
-            }
+        for i in (0..end).filter(|&i| needed[i]) {
             let node = &self.nodes[i];
             match &node.op {
                 None => {
@@ -159,6 +113,57 @@ impl Tape {
             params,
             outputs,
         })
+    }
+
+    /// The bound tensor of each needed leaf, by node (checked against the leaf's shape).
+    fn bind_leaves(&self, needed: &[bool], leaves: &[(Var, &Tensor)]) -> Vec<Option<Tensor>> {
+        let mut tensors: Vec<Option<Tensor>> = vec![None; needed.len()];
+        for &(v, t) in leaves {
+            if v.0 < needed.len() && needed[v.0] {
+                assert!(self.is_leaf(v), "node {} is bound but is not a leaf", v.0);
+                assert_eq!(
+                    t.shape(),
+                    self.shape(v),
+                    "leaf {} bound with another shape",
+                    v.0
+                );
+                tensors[v.0] = Some(t.clone());
+            }
+        }
+        tensors
+    }
+
+    /// For each node, the storages whose memory is free once it is recorded. Views share their
+    /// input's storage; a storage is free after its last reader, unless an output holds it.
+    fn release_plan(&self, needed: &[bool], outputs: &[Var]) -> Vec<Vec<usize>> {
+        let end = needed.len();
+        let mut storage: Vec<usize> = (0..end).collect();
+        for i in 0..end {
+            if let Some(op) = &self.nodes[i].op {
+                if needed[i] && op.is_view() {
+                    storage[i] = storage[self.nodes[i].inputs[0].0];
+                }
+            }
+        }
+        let mut last_use = vec![0usize; end];
+        for i in (0..end).filter(|&i| needed[i]) {
+            last_use[storage[i]] = last_use[storage[i]].max(i);
+            for v in &self.nodes[i].inputs {
+                last_use[storage[v.0]] = last_use[storage[v.0]].max(i);
+            }
+        }
+        let mut pinned = vec![false; end];
+        for v in outputs {
+            pinned[storage[v.0]] = true;
+        }
+        let mut release_at: Vec<Vec<usize>> = vec![Vec::new(); end];
+        for s in 0..end {
+            let owned = needed[s] && storage[s] == s && !self.is_leaf(Var(s));
+            if owned && !pinned[s] {
+                release_at[last_use[s]].push(s);
+            }
+        }
+        release_at
     }
 
     /// Compiles, runs once and reads `outputs` back: for tests and one-off work.
