@@ -110,10 +110,9 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Shaders compiled without spirv-opt. Its loop unroller needs GBs of memory on the
-/// register-blocked convolution kernels (13.8 GB peak for the whole build script with it,
-/// 0.5 GB without); these leave `[[unroll]]` to the driver's compiler, which unrolls them the
-/// same (step time unchanged on llvmpipe).
+/// Shaders compiled without spirv-opt: its loop unroller needs gigabytes of memory on the
+/// register-blocked convolution kernels (figures in the README, How it works); these leave
+/// `[[unroll]]` to the driver's compiler, which unrolls them the same.
 const UNOPTIMIZED: &[&str] = &[
     "conv2d_w2",
     "conv2d_w4",

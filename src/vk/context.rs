@@ -34,8 +34,8 @@ pub enum KernelFamily {
     /// in seconds.
     Cpu,
     /// Small per-invocation tiles, many invocations: for GPUs, where registers are per thread,
-    /// and for every other driver. SwiftShader's JIT took 34 s and 9.4 GB to compile the Cpu
-    /// family's conv2d_w8 and 38 s and 14 GB for conv2d_wgrad3 (peak RSS, 2-core EPYC).
+    /// and for every other driver: other compilers (SwiftShader's JIT among them) take minutes
+    /// and gigabytes on the Cpu family's unrolled tiles (figures in the README, Devices).
     Gpu,
 }
 
