@@ -517,12 +517,13 @@ fn spec_constant(
     format!(
         "pub const {constant}: KernelSpec = KernelSpec {{ name: {name:?}, io: Io::{io}, \
          spirv: include_bytes!({spv:?}), bindings: {}, binding_names: &{:?}, texels: &{:?}, \
-         push_bytes: {}, local_size: {:?}, storage: {storage} }};\n",
+         push_bytes: {}, local_size: {:?}, shared_bytes: {}, storage: {storage} }};\n",
         r.bindings,
         r.binding_names,
         r.texels,
         r.push_bytes,
         r.local_size,
+        r.shared_bytes,
         spv = spv.display().to_string(),
     )
 }

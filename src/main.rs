@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vkgan::data::{Dataset, Source};
-use vkgan::infer::bench::{bench, profile_table, BenchOptions, BenchReport};
+use vkgan::infer::bench::{bench, profile_table, shape_table, BenchOptions, BenchReport};
 use vkgan::infer::generate::{
     check_truncation, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
 };
@@ -232,6 +232,10 @@ struct BenchArgs {
     /// Time every kernel with timestamp queries and print where the time goes.
     #[arg(long)]
     profile: bool,
+    /// Print each kernel's dispatches, invocations and shared memory: how much parallel work
+    /// the steps offer a device (needs no timestamps, so it tells something on any device).
+    #[arg(long)]
+    shapes: bool,
 }
 
 fn main() -> ExitCode {
@@ -682,13 +686,13 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         profile: args.profile,
     };
     let report = bench(&ctx, &cfg, &options)?;
-    print_bench(&report, args.profile, args.json);
+    print_bench(&report, args.profile, args.shapes, args.json);
     Ok(())
 }
 
 /// The report as one JSON line or as a table (with the kernel profiles when measured).
-fn print_bench(report: &BenchReport, profile: bool, json: bool) {
-    let tables = if profile {
+fn print_bench(report: &BenchReport, profile: bool, shapes: bool, json: bool) {
+    let mut tables = if profile {
         format!(
             "\ntime per kernel, plain step (D + G), {} steps:\n{}\ntime per kernel, regularized \
              step (D+R1 + G+path length), {} steps:\n{}",
@@ -700,13 +704,25 @@ fn print_bench(report: &BenchReport, profile: bool, json: bool) {
     } else {
         String::new()
     };
+    if shapes {
+        tables.push_str(&format!(
+            "\ndispatches, plain step (D + G), {} kernels:\n{}\ndispatches, regularized step \
+             (D+R1 + G+path length):\n{}",
+            report.kernels,
+            shape_table(&report.plain_shapes),
+            shape_table(&report.regularized_shapes)
+        ));
+    }
     if json {
         eprint!("{tables}");
         println!("{}", report.to_json());
         return;
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!("device: {} ({})", report.device, report.driver);
+    println!(
+        "device: {} ({}), {} kernels, {} limits",
+        report.device, report.driver, report.kernels, report.limits
+    );
     println!(
         "plain step (D + G):                    {:8.3} s/step {:10.2} img/s",
         report.plain_s_per_step,

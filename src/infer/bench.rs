@@ -11,7 +11,7 @@ use crate::ops;
 use crate::train::config::TrainConfig;
 use crate::train::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
 use crate::train::state::TrainState;
-use crate::vk::{merge_profiles, Context, KernelTime, VkError};
+use crate::vk::{merge_profiles, Context, DispatchShape, KernelTime, LimitsMode, VkError};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -31,6 +31,10 @@ pub struct BenchOptions {
 pub struct BenchReport {
     pub device: String,
     pub driver: String,
+    /// The kernel family that ran (`cpu` or `gpu`).
+    pub kernels: &'static str,
+    /// The limits kept to (`device` or `minimum`).
+    pub limits: &'static str,
     pub image_size: usize,
     pub batch: usize,
     pub d_latent: usize,
@@ -46,6 +50,9 @@ pub struct BenchReport {
     /// Per kernel over the timed steps (empty without profiling).
     pub plain_profile: Vec<KernelTime>,
     pub regularized_profile: Vec<KernelTime>,
+    /// What every dispatch of each step asks of the device.
+    pub plain_shapes: Vec<DispatchShape>,
+    pub regularized_shapes: Vec<DispatchShape>,
 }
 
 impl BenchReport {
@@ -65,6 +72,8 @@ impl BenchReport {
             regularized_img_per_s: decimals(self.regularized_img_per_s(), 4),
             peak_device_bytes: self.peak_device_bytes,
             driver: &self.driver,
+            kernels: self.kernels,
+            limits: self.limits,
             image_size: self.image_size,
             batch: self.batch,
             d_latent: self.d_latent,
@@ -87,6 +96,8 @@ struct BenchLine<'a> {
     regularized_img_per_s: f64,
     peak_device_bytes: u64,
     driver: &'a str,
+    kernels: &'a str,
+    limits: &'a str,
     image_size: usize,
     batch: usize,
     d_latent: usize,
@@ -101,6 +112,43 @@ struct BenchLine<'a> {
 /// make the line harder to read.
 fn decimals(x: f64, places: usize) -> f64 {
     format!("{x:.places$}").parse().unwrap_or(x)
+}
+
+/// A table of `shapes` per kernel (dispatches, invocations per dispatch from least to most, all
+/// invocations, shared memory per workgroup), most invocations first: how much parallel work
+/// each kernel offers a device, which a GPU needs by the tens of thousands to fill itself.
+pub fn shape_table(shapes: &[DispatchShape]) -> String {
+    let mut rows: Vec<(&str, u64, u64, u64, u64, u32)> = Vec::new();
+    for s in shapes {
+        match rows.iter_mut().find(|r| r.0 == s.name) {
+            Some(r) => {
+                r.1 += 1;
+                r.2 = r.2.min(s.invocations);
+                r.3 = r.3.max(s.invocations);
+                r.4 += s.invocations;
+            }
+            None => rows.push((
+                s.name,
+                1,
+                s.invocations,
+                s.invocations,
+                s.invocations,
+                s.shared_bytes,
+            )),
+        }
+    }
+    rows.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(b.0)));
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(6).max(6);
+    let mut out = format!(
+        "{:width$} {:>10} {:>12} {:>12} {:>14} {:>8}\n",
+        "kernel", "dispatches", "least", "most", "invocations", "shared"
+    );
+    for (name, n, least, most, total, shared) in rows {
+        out.push_str(&format!(
+            "{name:width$} {n:>10} {least:>12} {most:>12} {total:>14} {shared:>8}\n"
+        ));
+    }
+    out
 }
 
 /// A table of `profile` (kernel, calls, ms, share of the total), longest first.
@@ -167,6 +215,12 @@ impl Step {
     fn reset_profile(&mut self) {
         self.d.program.graph_mut().reset_profile();
         self.g.program.graph_mut().reset_profile();
+    }
+
+    fn shapes(&self) -> Vec<DispatchShape> {
+        let mut shapes = self.d.program.graph().dispatch_shapes();
+        shapes.extend(self.g.program.graph().dispatch_shapes());
+        shapes
     }
 
     fn profile(&self) -> Vec<KernelTime> {
@@ -259,6 +313,11 @@ pub fn bench(
     Ok(BenchReport {
         device: info.name.clone(),
         driver: info.driver.clone(),
+        kernels: ctx.kernel_family().label(),
+        limits: match ctx.limits_mode() {
+            LimitsMode::Device => "device",
+            LimitsMode::Minimum => "minimum",
+        },
         image_size: r,
         batch: b * cfg.accumulate,
         d_latent: cfg.model.d_latent,
@@ -270,6 +329,8 @@ pub fn bench(
         peak_in_use_bytes: stats.peak_in_use_bytes,
         plain_profile: plain.profile(),
         regularized_profile: regularized.profile(),
+        plain_shapes: plain.shapes(),
+        regularized_shapes: regularized.shapes(),
     })
 }
 

@@ -21,6 +21,10 @@ use crate::vk::{read, write, KernelFamily};
 const MAX_RANK: usize = 6;
 /// Elements one invocation sums (see the shader on why loops stay short).
 const CHUNK: usize = 4096;
+/// Invocations per output of the tree kernels (their workgroup size).
+const TREE: usize = 64;
+/// Outputs past which one invocation per output already fills a GPU.
+const TREE_OUTPUTS: usize = 1 << 16;
 
 /// One pass of the chunked sum kernel: `out[i * chunks + c]` = chunk c of element i.
 #[allow(clippy::too_many_arguments)]
@@ -44,14 +48,19 @@ fn sum_pass(
         red_dims: u32s(red),
         red_strides: u32s(red_strides),
     };
-    // The GPU family's tree kernels take a workgroup of 64 per output value.
+    // The GPU family's tree kernels take a workgroup of 64 per output value: for few outputs
+    // with long sums. Short sums, or outputs enough to fill a device one invocation each, run
+    // one invocation per output as in the CPU family.
     let kernels = ctx.kernels();
-    let (kernel, invocations) = match ctx.kernel_family() {
-        KernelFamily::Cpu => (&kernels.sum_axes, n_out * chunks),
-        KernelFamily::Gpu if ctx.limits().subgroup_arithmetic => {
-            (&kernels.sum_axes_subgroup, n_out * chunks * 64)
+    let tree = ctx.kernel_family() == KernelFamily::Gpu
+        && n_red.min(CHUNK) >= TREE
+        && n_out * chunks < TREE_OUTPUTS;
+    let (kernel, invocations) = match tree {
+        false => (&kernels.sum_axes, n_out * chunks),
+        true if ctx.limits().subgroup_arithmetic => {
+            (&kernels.sum_axes_subgroup, n_out * chunks * TREE)
         }
-        KernelFamily::Gpu => (&kernels.sum_axes_tree, n_out * chunks * 64),
+        true => (&kernels.sum_axes_tree, n_out * chunks * TREE),
     };
     dispatch_1d(
         rec,
@@ -291,8 +300,7 @@ mod tests {
             (&[3, 300_007], &[1]),
             (&[700, 3, 101], &[0, 2]),
             (&[16_777_220], &[0]),
-            // More outputs than one row of 65535 workgroups (the GPU family's tree kernel
-            // takes a workgroup per output).
+            // More outputs than one row of 65535 workgroups of 64.
             (&[70_001, 3], &[1]),
         ] {
             let mut t = Tape::new();
@@ -321,15 +329,22 @@ mod tests {
             (LimitsMode::Minimum, KernelFamily::Gpu),
         ] {
             let ctx = context_with(limits, Some(family));
-            let want = match family {
+            let long = match family {
                 KernelFamily::Cpu => "sum_axes",
                 KernelFamily::Gpu if ctx.limits().subgroup_arithmetic => "sum_axes_subgroup",
                 KernelFamily::Gpu => "sum_axes_tree",
             };
             if limits == LimitsMode::Minimum {
-                assert_eq!(want, "sum_axes_tree");
+                assert_eq!(long, "sum_axes_tree");
             }
-            for (shape, axes) in [(&[5usize, 9001][..], &[1usize][..]), (&[3, 7, 5], &[0, 2])] {
+            // Long sums over few outputs take the family's kernel; short sums and many outputs
+            // one invocation per output in either family.
+            for (shape, axes, want) in [
+                (&[5usize, 9001][..], &[1usize][..], long),
+                (&[64, 7, 33], &[0, 2], long),
+                (&[1000, 3], &[1], "sum_axes"),
+                (&[70_001, 65], &[1], "sum_axes"),
+            ] {
                 let mut t = Tape::new();
                 let x = t.leaf(shape, false);
                 let y = sum(&mut t, x, axes, false);

@@ -38,6 +38,8 @@ pub struct KernelSpec {
     pub texels: &'static [(u32, u32)],
     pub push_bytes: u32,
     pub local_size: [u32; 3],
+    /// Bytes of workgroup shared memory the kernel declares.
+    pub shared_bytes: u32,
     /// The storage-buffer build, for a kernel with texel bindings (same bindings, push block
     /// and workgroup size).
     pub storage: Option<&'static KernelSpec>,

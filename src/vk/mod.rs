@@ -16,8 +16,8 @@ pub use context::{
 pub use kernels::{Io, Kernel, KernelBuilds, KernelSpec, Kernels};
 pub use limits::{Limits, LimitsMode};
 pub use recorder::{
-    grid, merge_profiles, read, read_write, write, Access, Binding, Graph, KernelTime, Param,
-    Recorder, Word,
+    grid, merge_profiles, read, read_write, write, Access, Binding, DispatchShape, Graph,
+    KernelTime, Param, Recorder, Word,
 };
 
 use ash::vk;

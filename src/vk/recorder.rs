@@ -96,8 +96,18 @@ struct Dispatch {
     words: Vec<Word>,
     groups: [u32; 3],
     barrier_before: bool,
-    name: &'static str,
-    io: Io,
+    /// The build that runs.
+    spec: &'static KernelSpec,
+}
+
+/// What one dispatch asks of the device: a GPU-free proxy for how well it can fill one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchShape {
+    pub name: &'static str,
+    /// Workgroups times invocations per workgroup.
+    pub invocations: u64,
+    /// Shared memory per workgroup.
+    pub shared_bytes: u32,
 }
 
 /// Time spent in one kernel over the profiled runs of one or more graphs.
@@ -250,8 +260,7 @@ impl Recorder {
             words,
             groups,
             barrier_before: hazard,
-            name: spec.name,
-            io: spec.io,
+            spec,
         });
     }
 
@@ -419,12 +428,28 @@ impl Graph {
 
     /// Kernel names in dispatch order (for profiles and tests).
     pub fn kernel_names(&self) -> Vec<&'static str> {
-        self.dispatches.iter().map(|d| d.name).collect()
+        self.dispatches.iter().map(|d| d.spec.name).collect()
+    }
+
+    /// Invocations and shared memory of each dispatch, in dispatch order.
+    pub fn dispatch_shapes(&self) -> Vec<DispatchShape> {
+        self.dispatches
+            .iter()
+            .map(|d| {
+                let groups: u64 = d.groups.iter().map(|&g| g as u64).product();
+                let local: u64 = d.spec.local_size.iter().map(|&l| l as u64).product();
+                DispatchShape {
+                    name: d.spec.name,
+                    invocations: groups * local,
+                    shared_bytes: d.spec.shared_bytes,
+                }
+            })
+            .collect()
     }
 
     /// The I/O build of each dispatch's kernel, in dispatch order.
     pub fn kernel_io(&self) -> Vec<Io> {
-        self.dispatches.iter().map(|d| d.io).collect()
+        self.dispatches.iter().map(|d| d.spec.io).collect()
     }
 
     /// Submits the graph and waits for it to finish.
@@ -476,7 +501,7 @@ impl Graph {
                 .iter()
                 .zip(&p.ns)
                 .map(|(d, &ns)| KernelTime {
-                    name: d.name,
+                    name: d.spec.name,
                     calls: p.runs,
                     ns,
                 }),
