@@ -9,7 +9,8 @@ use std::sync::Arc;
 use vkgan::data::{Dataset, Source};
 use vkgan::infer::bench::{bench, profile_table, shape_table, BenchOptions, BenchReport};
 use vkgan::infer::generate::{
-    check_truncation, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
+    check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
+    MAX_SCALE,
 };
 use vkgan::infer::load::load_generator;
 use vkgan::infer::measure::swd_against;
@@ -162,6 +163,10 @@ struct GenerateArgs {
     /// Also write grid.png with every image.
     #[arg(long)]
     grid: bool,
+    /// Enlarge every image N times (nearest neighbour). Default: the model's own resolution
+    /// for the per-seed images, about 128 pixels an image for grid.png.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
+    scale: Option<u32>,
     #[arg(long)]
     device: Option<usize>,
 }
@@ -205,6 +210,9 @@ struct MixArgs {
     truncation: f32,
     #[arg(long, default_value = "mixing.png")]
     out: PathBuf,
+    /// Enlarge every cell N times (nearest neighbour); default: about 128 pixels a cell.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
+    scale: Option<u32>,
     #[arg(long)]
     device: Option<usize>,
 }
@@ -619,13 +627,27 @@ fn generate_command(args: GenerateArgs) -> Result<()> {
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
     let gen = load_generator(&ctx, &args.checkpoint)?;
     warn_skipped(&gen.skipped);
-    let paths = write_images(&ctx, &gen, &seeds, args.truncation, &args.out, args.grid)?;
+    let paths = write_images(
+        &ctx,
+        &gen,
+        &seeds,
+        args.truncation,
+        &args.out,
+        args.grid,
+        args.scale,
+    )?;
+    let r = gen.cfg.image_size as u32;
+    let side = r * args.scale.unwrap_or(1);
     eprintln!(
-        "wrote {} images to {}{}",
+        "wrote {} images of {side}x{side} pixels to {}{}",
         paths.len(),
         args.out.display(),
         if args.grid { " (and grid.png)" } else { "" }
     );
+    let grid_scale = figure_scale(r as usize, args.scale);
+    if args.grid && args.scale.is_none() && grid_scale > 1 {
+        eprintln!("grid.png shows them enlarged {grid_scale}x for viewing (--scale N to choose)");
+    }
     Ok(())
 }
 
@@ -641,9 +663,26 @@ fn mix_command(args: MixArgs) -> Result<()> {
     if crossover > blocks {
         bail!("--crossover {crossover}: the generator has {blocks} blocks");
     }
-    let figure = mixing_figure(&ctx, &gen, &rows, &cols, crossover, args.truncation)?;
+    let figure = mixing_figure(
+        &ctx,
+        &gen,
+        &rows,
+        &cols,
+        crossover,
+        args.truncation,
+        args.scale,
+    )?;
     save_png(&args.out, &figure)?;
-    eprintln!("wrote {}", args.out.display());
+    let cell_scale = figure_scale(gen.cfg.image_size, args.scale);
+    eprintln!(
+        "wrote {} (cells enlarged {cell_scale}x{})",
+        args.out.display(),
+        if args.scale.is_none() {
+            " for viewing; --scale N to choose"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

@@ -40,7 +40,7 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
                 .collect::<Vec<_>>(),
         )
         .expect_ok();
-        assert!(run.stderr.contains("wrote 4 images"), "{run}");
+        assert!(run.stderr.contains("wrote 4 images of 8x8 pixels"), "{run}");
     }
     let names = [
         "seed0000.png",
@@ -52,9 +52,9 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     for name in names {
         let a = std::fs::read(one.join(name)).unwrap();
         assert_eq!(a, std::fs::read(two.join(name)).unwrap(), "{name}");
-        // Upscaled from 8x8 to 128x128.
+        // The model's own resolution, as a metric or a dataset wants it.
         let img = decode(&one.join(name));
-        assert_eq!(img.dimensions(), (128, 128));
+        assert_eq!(img.dimensions(), (8, 8));
     }
     // Different seeds give different images.
     assert_ne!(decode(&one.join(names[0])), decode(&one.join(names[1])));
@@ -93,11 +93,35 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     .expect_ok();
     let grid = decode(&gridded.join("grid.png"));
     assert_eq!(grid.dimensions(), (2 * 128 + 3 * 2, 2 * 128 + 3 * 2));
-    // Its bottom-left cell is seed 2.
+    // Its bottom-left cell is seed 2, enlarged 16 times.
     let seed2 = decode(&one.join("seed0002.png"));
-    for (x, y, p) in seed2.enumerate_pixels() {
-        assert_eq!(grid.get_pixel(2 + x, 2 + 128 + 2 + y), p);
+    for (x, y) in (0..128).flat_map(|y| (0..128).map(move |x| (x, y))) {
+        let want = seed2.get_pixel(x / 16, y / 16);
+        assert_eq!(grid.get_pixel(2 + x, 2 + 128 + 2 + y), want);
     }
+
+    // --scale enlarges the per-seed images and the grid alike.
+    let scaled = tmp.path().join("scaled");
+    let run = vkgan(&[
+        "generate",
+        "--checkpoint",
+        s(&ck),
+        "--seeds",
+        "2",
+        "--scale",
+        "3",
+        "--grid",
+        "--out",
+        s(&scaled),
+    ])
+    .expect_ok();
+    assert!(run.stderr.contains("of 24x24 pixels"), "{run}");
+    let big = decode(&scaled.join("seed0002.png"));
+    assert_eq!(big.dimensions(), (24, 24));
+    for (x, y, p) in big.enumerate_pixels() {
+        assert_eq!(p, seed2.get_pixel(x / 3, y / 3));
+    }
+    assert_eq!(decode(&scaled.join("grid.png")).dimensions(), (28, 28));
 
     // Truncation 0 puts every seed at the average w; only the noise still differs.
     let truncated = tmp.path().join("truncated");
@@ -151,9 +175,29 @@ fn mix_writes_a_figure_of_the_right_size() {
     .expect_ok();
     let seed3 = decode(&gen.join("seed0003.png"));
     let x0 = 2 + 2 * (128 + 2);
-    for (x, y, p) in seed3.enumerate_pixels() {
-        assert_eq!(img.get_pixel(x0 + x, 2 + y), p);
+    for (x, y) in (0..128).flat_map(|y| (0..128).map(move |x| (x, y))) {
+        assert_eq!(
+            img.get_pixel(x0 + x, 2 + y),
+            seed3.get_pixel(x / 16, y / 16)
+        );
     }
+    // --scale 1: the model's resolution, 8-pixel cells.
+    let native = tmp.path().join("native.png");
+    vkgan(&[
+        "mix",
+        "--checkpoint",
+        s(&ck),
+        "--rows",
+        "0-1",
+        "--cols",
+        "2-4",
+        "--scale",
+        "1",
+        "--out",
+        s(&native),
+    ])
+    .expect_ok();
+    assert_eq!(decode(&native).dimensions(), (4 * 8 + 5 * 2, 3 * 8 + 4 * 2));
     // The generator has one block at 4x4 and one at 8x8: crossover 3 is out of range.
     vkgan(&[
         "mix",

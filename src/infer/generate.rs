@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub const MAX_SEEDS: usize = 10_000;
 /// Most row or column seeds of a style-mixing figure (its cells are held in memory at once).
 pub const MAX_MIX_SEEDS: usize = 32;
+/// Largest `--scale`: a 256-pixel model's images at 64x are 16384 pixels a side already.
+pub const MAX_SCALE: u32 = 64;
 
 /// Parses "0-15", "3", "1,5,9" or combinations like "0-3,10", of at most [`MAX_SEEDS`] seeds.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
@@ -63,7 +65,15 @@ pub(crate) fn upscale(size: usize) -> u32 {
     (128 / size as u32).max(1)
 }
 
-/// One PNG per seed (`seed0007.png`) in `out`, and optionally `grid.png`.
+/// The enlargement of a figure (grid, mixing figure) of images of side `size`: `scale` when
+/// given, else enough to show each image at about 128 pixels, for viewing.
+pub fn figure_scale(size: usize, scale: Option<u32>) -> u32 {
+    scale.unwrap_or_else(|| upscale(size))
+}
+
+/// One PNG per seed (`seed0007.png`) in `out` at the model's resolution times `scale` (1
+/// unless given: what a metric or another tool expects), and optionally `grid.png`, enlarged
+/// by [`figure_scale`].
 pub fn write_images(
     ctx: &Context,
     gen: &LoadedGenerator,
@@ -71,6 +81,7 @@ pub fn write_images(
     truncation: f32,
     out: &Path,
     grid: bool,
+    scale: Option<u32>,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
@@ -79,12 +90,12 @@ pub fn write_images(
     let r = gen.cfg.image_size;
     let all = sampler.generate_all(seeds, truncation)?;
     let shown = Batch::new(&all, [seeds.len(), 3, r, r])?;
-    let paths = images::save_each(out, &shown, upscale(r), |i| {
+    let paths = images::save_each(out, &shown, scale.unwrap_or(1), |i| {
         format!("seed{:04}.png", seeds[i])
     })?;
     if grid {
         let opts = GridOptions {
-            scale: upscale(r),
+            scale: figure_scale(r, scale),
             ..GridOptions::default()
         };
         images::save_png(&out.join("grid.png"), &images::grid(&shown, &opts)?)?;

@@ -1,6 +1,6 @@
 //! `vkgan mix`: the style-mixing figure of a generator.
 
-use super::generate::upscale;
+use super::generate::figure_scale;
 use super::load::LoadedGenerator;
 use crate::outputs::images::{self, Batch, GridOptions};
 use crate::train::sample::Sampler;
@@ -18,6 +18,7 @@ pub fn mixing_figure(
     cols: &[u64],
     crossover: usize,
     truncation: f32,
+    scale: Option<u32>,
 ) -> Result<RgbImage> {
     let r = gen.cfg.image_size;
     let per = 3 * r * r;
@@ -52,7 +53,7 @@ pub fn mixing_figure(
     let shown = Batch::new(&cells, [n, 3, r, r])?;
     let opts = GridOptions {
         cols: Some(cols.len() + 1),
-        scale: upscale(r),
+        scale: figure_scale(r, scale),
         ..GridOptions::default()
     };
     Ok(images::grid(&shown, &opts)?)
