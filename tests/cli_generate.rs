@@ -5,6 +5,7 @@
 mod cli;
 
 use cli::{checkpoint, decode, s, scratch, train, vkgan};
+use image::RgbImage;
 use std::path::{Path, PathBuf};
 use vkgan::persist::checkpoint::{read, write, Checkpoint, TensorData};
 
@@ -12,6 +13,21 @@ use vkgan::persist::checkpoint::{read, write, Checkpoint, TensorData};
 fn trained(dir: &Path) -> PathBuf {
     train(&["--out", s(dir), "--steps", "2", "--sample-every", "2"]).expect_ok();
     checkpoint(dir, 2)
+}
+
+/// Asserts that `figure` holds `image` enlarged `scale` times by pixel replication, with its
+/// top-left corner at `at`.
+fn assert_enlarged(figure: &RgbImage, at: (u32, u32), image: &RgbImage, scale: u32) {
+    let (w, h) = image.dimensions();
+    for y in 0..h * scale {
+        for x in 0..w * scale {
+            assert_eq!(
+                figure.get_pixel(at.0 + x, at.1 + y),
+                image.get_pixel(x / scale, y / scale),
+                "pixel ({x}, {y}) of the image at {at:?}, enlarged {scale}x"
+            );
+        }
+    }
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -95,10 +111,7 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     assert_eq!(grid.dimensions(), (2 * 128 + 3 * 2, 2 * 128 + 3 * 2));
     // Its bottom-left cell is seed 2, enlarged 16 times.
     let seed2 = decode(&one.join("seed0002.png"));
-    for (x, y) in (0..128).flat_map(|y| (0..128).map(move |x| (x, y))) {
-        let want = seed2.get_pixel(x / 16, y / 16);
-        assert_eq!(grid.get_pixel(2 + x, 2 + 128 + 2 + y), want);
-    }
+    assert_enlarged(&grid, (2, 2 + 128 + 2), &seed2, 16);
 
     // --scale enlarges the per-seed images and the grid alike.
     let scaled = tmp.path().join("scaled");
@@ -118,9 +131,7 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
     assert!(run.stderr.contains("of 24x24 pixels"), "{run}");
     let big = decode(&scaled.join("seed0002.png"));
     assert_eq!(big.dimensions(), (24, 24));
-    for (x, y, p) in big.enumerate_pixels() {
-        assert_eq!(p, seed2.get_pixel(x / 3, y / 3));
-    }
+    assert_enlarged(&big, (0, 0), &seed2, 3);
     assert_eq!(decode(&scaled.join("grid.png")).dimensions(), (28, 28));
 
     // Truncation 0 puts every seed at the average w; only the noise still differs.
@@ -144,19 +155,22 @@ fn generate_is_reproducible_and_independent_of_the_batch() {
 fn mix_writes_a_figure_of_the_right_size() {
     let tmp = scratch("mix");
     let ck = trained(&tmp.path().join("run"));
+    // Rows 0-1 and columns 2-4 into `out`, with `extra` flags.
+    let mix = |out: &Path, extra: &[&str]| {
+        let args = [
+            "mix",
+            "--checkpoint",
+            s(&ck),
+            "--rows",
+            "0-1",
+            "--cols",
+            "2-4",
+        ];
+        let out = ["--out", s(out)];
+        vkgan(&[&args[..], extra, &out[..]].concat()).expect_ok()
+    };
     let figure = tmp.path().join("mixing.png");
-    let run = vkgan(&[
-        "mix",
-        "--checkpoint",
-        s(&ck),
-        "--rows",
-        "0-1",
-        "--cols",
-        "2-4",
-        "--out",
-        s(&figure),
-    ])
-    .expect_ok();
+    let run = mix(&figure, &[]);
     assert!(run.stderr.contains("wrote"), "{run}");
     // (2 + 1) rows x (3 + 1) columns of 128-pixel cells with 2-pixel gutters.
     let img = decode(&figure);
@@ -174,29 +188,10 @@ fn mix_writes_a_figure_of_the_right_size() {
     ])
     .expect_ok();
     let seed3 = decode(&gen.join("seed0003.png"));
-    let x0 = 2 + 2 * (128 + 2);
-    for (x, y) in (0..128).flat_map(|y| (0..128).map(move |x| (x, y))) {
-        assert_eq!(
-            img.get_pixel(x0 + x, 2 + y),
-            seed3.get_pixel(x / 16, y / 16)
-        );
-    }
+    assert_enlarged(&img, (2 + 2 * (128 + 2), 2), &seed3, 16);
     // --scale 1: the model's resolution, 8-pixel cells.
     let native = tmp.path().join("native.png");
-    vkgan(&[
-        "mix",
-        "--checkpoint",
-        s(&ck),
-        "--rows",
-        "0-1",
-        "--cols",
-        "2-4",
-        "--scale",
-        "1",
-        "--out",
-        s(&native),
-    ])
-    .expect_ok();
+    mix(&native, &["--scale", "1"]);
     assert_eq!(decode(&native).dimensions(), (4 * 8 + 5 * 2, 3 * 8 + 4 * 2));
     // The generator has one block at 4x4 and one at 8x8: crossover 3 is out of range.
     vkgan(&[

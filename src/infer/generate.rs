@@ -60,15 +60,10 @@ pub fn check_truncation(psi: f32) -> Result<()> {
     Ok(())
 }
 
-/// The pixel replication that shows an image of side `size` at about 128 pixels.
-pub(crate) fn upscale(size: usize) -> u32 {
-    (128 / size as u32).max(1)
-}
-
 /// The enlargement of a figure (grid, mixing figure) of images of side `size`: `scale` when
-/// given, else enough to show each image at about 128 pixels, for viewing.
+/// given, else the pixel replication that shows each image at about 128 pixels, for viewing.
 pub fn figure_scale(size: usize, scale: Option<u32>) -> u32 {
-    scale.unwrap_or_else(|| upscale(size))
+    scale.unwrap_or_else(|| (128 / size as u32).max(1))
 }
 
 /// One PNG per seed (`seed0007.png`) in `out` at the model's resolution times `scale` (1

@@ -33,7 +33,7 @@
 //! per (16 output x 4 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
 //! batch, and `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
-use super::{dispatch_1d, scale, sum};
+use super::{dispatch_1d, group_count, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::{
@@ -240,7 +240,11 @@ fn record_tile_conv(
     let (kernel, groups, tiles_x) = if family == KernelFamily::Gpu {
         // 32 channels x 64 pixels a workgroup (conv2d_gemm.comp).
         let pixels = conv.b * conv.out_hw.0 * conv.out_hw.1;
-        let groups = [count(pixels.div_ceil(64)), count(conv.o.div_ceil(32)), 1];
+        let groups = [
+            group_count(pixels.div_ceil(64)),
+            group_count(conv.o.div_ceil(32)),
+            1,
+        ];
         (&kernels.conv2d_gemm, groups, 0)
     } else {
         // (kernel, channels, rows, columns) per invocation.
@@ -257,8 +261,8 @@ fn record_tile_conv(
         let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
         let local = kernel.spec.local_size[0] as usize;
         let groups = [
-            count(invocations.div_ceil(local)),
-            count(conv.o.div_ceil(to)),
+            group_count(invocations.div_ceil(local)),
+            group_count(conv.o.div_ceil(to)),
             1,
         ];
         (kernel, groups, tiles_x)
@@ -288,12 +292,6 @@ fn record_tile_conv(
         &push,
         groups,
     );
-}
-
-/// A workgroup count past u32 as u32::MAX, which the recorder refuses with an error naming
-/// the limit.
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The kernel `w` as the tile kernels read it: in blocks of 4 output channels
@@ -329,7 +327,7 @@ fn pack_weights(
         },
         [
             o4.div_ceil(pack.spec.local_size[0] as usize) as u32,
-            count(conv.c * conv.k * conv.k),
+            group_count(conv.c * conv.k * conv.k),
             1,
         ],
     );
@@ -565,7 +563,7 @@ impl Op for Conv2dWeightGrad {
             P: (self.padding as i32).into(),
             per_split: u(per_split),
         };
-        let groups = [count(gx), count(gy), count(splits)];
+        let groups = [group_count(gx), group_count(gy), group_count(splits)];
         let target = part.as_ref().unwrap_or(out.buffer());
         rec.dispatch(
             kernel,

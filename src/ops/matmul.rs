@@ -19,6 +19,7 @@
 //! element per invocation, strided scalar loads); in the GPU family `matmul_gemm` (32 x 64
 //! tiles a workgroup through shared memory, strided loads) for every shape.
 
+use super::group_count;
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::{MatmulPush, MatmulSmallPush};
@@ -150,9 +151,8 @@ impl Op for Matmul {
                 alpha: self.alpha.into(),
             };
             // matmul_gemm: 32 rows x 64 columns a workgroup.
-            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             let groups = if gpu {
-                [count(n.div_ceil(64)), count(m.div_ceil(32)), 1]
+                [group_count(n.div_ceil(64)), group_count(m.div_ceil(32)), 1]
             } else {
                 grid((m * n) as u64, kernel.spec.local_size[0])
             };

@@ -55,6 +55,12 @@ use crate::autograd::Recording;
 use crate::vk::push::PushBlock;
 use crate::vk::{grid, Binding, Kernel};
 
+/// A workgroup count past u32 as u32::MAX, which the recorder refuses with an error naming
+/// the limit.
+pub(crate) fn group_count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Dispatches a kernel over `n` invocations in 1-D (the shader indexes with `flat_index()`).
 pub(crate) fn dispatch_1d<P: PushBlock>(
     rec: &mut Recording,
