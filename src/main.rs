@@ -15,6 +15,7 @@ use vkgan::infer::generate::{
 use vkgan::infer::load::load_generator;
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
+use vkgan::infer::project::{self, ProjectOptions};
 use vkgan::outputs::images::save_png;
 use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
@@ -44,6 +45,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Write the style-mixing figure: coarse styles from row seeds, fine from column seeds.
     Mix(MixArgs),
+    /// Find the latent w (and noise maps) with which the generator draws a given image.
+    Project(ProjectArgs),
     /// Multi-scale sliced Wasserstein distance between generated and real images.
     Metrics(MetricsArgs),
     /// Time training steps on synthetic data: images/s of the plain and the regularized step,
@@ -217,6 +220,46 @@ struct MixArgs {
     device: Option<usize>,
 }
 
+#[derive(Args)]
+struct ProjectArgs {
+    /// As for `generate`; its discriminator gives the feature distance.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The image to reproduce (resized and centre-cropped to the model's resolution, as
+    /// training images are).
+    #[arg(long)]
+    target: PathBuf,
+    /// Optimisation steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Peak learning rate of Adam on w and the noise maps.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f32,
+    /// Weight of the discriminator-feature distance against the pixel distance (0: pixels
+    /// only).
+    #[arg(long, default_value_t = 0.1)]
+    feature_weight: f32,
+    /// Weight of the regulariser that keeps the optimised noise maps white.
+    #[arg(long, default_value_t = 1e5)]
+    noise_weight: f32,
+    /// Keep the noise maps at their initial random draw; optimise w alone.
+    #[arg(long)]
+    fixed_noise: bool,
+    /// Seed of the initial noise maps and of the perturbations of w.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory: target.png, projected.png, progress.png, w.safetensors.
+    #[arg(long, default_value = "projection")]
+    out: PathBuf,
+    /// Enlarge target.png and projected.png N times (default: the model's resolution) and
+    /// the progress strip (default: about 128 pixels an image).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
+    scale: Option<u32>,
+    /// Vulkan device index (see `vkgan devices`).
+    #[arg(long)]
+    device: Option<usize>,
+}
+
 /// Benchmark flags; the model and hyper-parameters are the reference's unless set.
 #[derive(Args)]
 struct BenchArgs {
@@ -253,6 +296,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(*args),
         Command::Generate(args) => generate_command(args),
         Command::Mix(args) => mix_command(args),
+        Command::Project(args) => project_command(args),
         Command::Metrics(args) => metrics_command(args),
         Command::Bench(args) => bench_command(args),
     };
@@ -682,6 +726,57 @@ fn mix_command(args: MixArgs) -> Result<()> {
         } else {
             ""
         }
+    );
+    Ok(())
+}
+
+fn project_command(args: ProjectArgs) -> Result<()> {
+    let options = ProjectOptions {
+        steps: args.steps,
+        lr: args.lr,
+        feature_weight: args.feature_weight,
+        noise_weight: args.noise_weight,
+        optimize_noise: !args.fixed_noise,
+        seed: args.seed,
+    };
+    options.validate().map_err(|e| anyhow!(e))?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let gen = load_generator(&ctx, &args.checkpoint)?;
+    warn_skipped(&gen.skipped);
+    let r = gen.cfg.image_size;
+    let target = project::load_target(&args.target, r)?;
+    ensure_writable(&args.out)?;
+    eprintln!(
+        "projecting {} onto the {r}x{r} generator of {} in {} steps on {}",
+        args.target.display(),
+        args.checkpoint.display(),
+        args.steps,
+        ctx.info().name
+    );
+    let every = (args.steps / 10).max(1);
+    let report = |loss: &project::StepLoss| {
+        let done = loss.step + 1;
+        if done == 1 || done % every == 0 || done == args.steps {
+            eprintln!(
+                "step {done}/{}: pixel mse {:.5}, feature distance {:.4}, noise reg {:.2e}",
+                args.steps, loss.pixel, loss.feature, loss.noise
+            );
+        }
+    };
+    let projection = project::project(&ctx, &gen, &target, &options, 7, report)?;
+    let scale = args.scale.unwrap_or(1);
+    let strip = figure_scale(r, args.scale);
+    project::save(&args.out, &gen.cfg, &target, &projection, scale, strip)?;
+    eprintln!(
+        "wrote target.png, projected.png, progress.png (target, then steps {}) and \
+         w.safetensors to {}",
+        projection
+            .snapshots
+            .iter()
+            .map(|(s, _)| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.out.display()
     );
     Ok(())
 }

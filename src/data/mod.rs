@@ -37,7 +37,7 @@ mod convert;
 pub mod emoji;
 mod loader;
 
-pub use convert::{rgb_on_white, square, RESIZE_FILTER};
+pub use convert::{load_into, rgb_on_white, square, RESIZE_FILTER};
 pub use loader::{batch_indices, epoch_permutation, Batch, Loader};
 
 use std::collections::BTreeSet;

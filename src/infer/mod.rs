@@ -8,3 +8,4 @@ pub mod generate;
 pub mod load;
 pub mod measure;
 pub mod mix;
+pub mod project;

@@ -9,5 +9,5 @@ pub mod params;
 pub mod step;
 
 pub use config::ModelConfig;
-pub use networks::{discriminator, generator, mapping, BlockNoise};
+pub use networks::{discriminator, discriminator_features, generator, mapping, BlockNoise};
 pub use params::{parameter_specs, Bound, Net, ParamError, ParamSpec, ParamStore};

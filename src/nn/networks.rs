@@ -51,10 +51,25 @@ pub fn generator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, w: Var, noise: &[Bl
 
 /// Images [B,3,R,R] -> scores [B,1].
 pub fn discriminator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> Var {
+    let features = discriminator_features(t, p, cfg, image);
+    let mut x = *features.last().expect("from_rgb gives the first features");
+    x = ops::minibatch_stddev(t, x, 4);
+    x = equalized_conv(t, p, "discriminator.conv", x, 0);
+    let batch = t.shape(x)[0];
+    let flat: usize = t.shape(x)[1..].iter().product();
+    x = ops::reshape(t, x, &[batch, flat]);
+    equalized_linear(t, p, "discriminator.final", x)
+}
+
+/// The discriminator's activations before its minibatch-stddev head: from_rgb's output, then
+/// each residual block's, from full resolution down to 4x4. Every one is a function of its own
+/// image alone, which is what lets `vkgan project` compare images by them.
+pub fn discriminator_features(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> Vec<Var> {
     let features = cfg.discriminator_features();
     let mut x = ops::add_scalar(t, image, -0.5);
     x = equalized_conv(t, p, "discriminator.from_rgb.0", x, 0);
     x = ops::leaky_relu(t, x, LRELU_SLOPE);
+    let mut out = vec![x];
     for i in 0..features.len() - 1 {
         let prefix = format!("discriminator.blocks.{i}");
         let down = ops::downsample(t, x);
@@ -66,11 +81,7 @@ pub fn discriminator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> 
         x = ops::downsample(t, x);
         x = ops::add(t, x, residual);
         x = ops::scale(t, x, std::f32::consts::FRAC_1_SQRT_2);
+        out.push(x);
     }
-    x = ops::minibatch_stddev(t, x, 4);
-    x = equalized_conv(t, p, "discriminator.conv", x, 0);
-    let batch = t.shape(x)[0];
-    let flat: usize = t.shape(x)[1..].iter().product();
-    x = ops::reshape(t, x, &[batch, flat]);
-    equalized_linear(t, p, "discriminator.final", x)
+    out
 }
