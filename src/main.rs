@@ -12,7 +12,7 @@ use vkgan::infer::generate::{
     check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
     MAX_SCALE,
 };
-use vkgan::infer::load::load_generator;
+use vkgan::infer::load::{load_generator, load_generator_with, Weights};
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
 use vkgan::infer::project::{self, ProjectOptions};
@@ -122,6 +122,10 @@ struct TrainArgs {
     /// Half-life of the generator's moving average, in thousands of images.
     #[arg(long)]
     ema_kimg: Option<f32>,
+    /// Cap the moving average's half-life at this fraction of the images seen so far (0: no
+    /// ramp; default 0.05).
+    #[arg(long, value_name = "FRACTION")]
+    ema_rampup: Option<f32>,
     #[arg(long)]
     sample_every: Option<u64>,
     #[arg(long)]
@@ -166,6 +170,9 @@ struct GenerateArgs {
     /// Also write grid.png with every image.
     #[arg(long)]
     grid: bool,
+    /// Use the weights the optimizer trained instead of their moving average.
+    #[arg(long)]
+    raw: bool,
     /// Enlarge every image N times (nearest neighbour). Default: the model's own resolution
     /// for the per-seed images, about 128 pixels an image for grid.png.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
@@ -191,6 +198,9 @@ struct MetricsArgs {
     /// One line of JSON: {"swd_levels": [...], "swd_mean": ...}.
     #[arg(long)]
     json: bool,
+    /// Measure the weights the optimizer trained instead of their moving average.
+    #[arg(long)]
+    raw: bool,
     #[arg(long)]
     device: Option<usize>,
 }
@@ -424,6 +434,7 @@ fn apply_flags(args: &TrainArgs, cfg: &mut TrainConfig) {
         accumulate => accumulate;
         seed => seed;
         ema_kimg => ema_kimg;
+        ema_rampup => ema_rampup;
         sample_every => sample_every;
         checkpoint_every => checkpoint_every;
         keep_checkpoints => keep_checkpoints;
@@ -669,7 +680,8 @@ fn generate_command(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
     check_truncation(args.truncation)?;
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
-    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let weights = if args.raw { Weights::Raw } else { Weights::Ema };
+    let gen = load_generator_with(&ctx, &args.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let paths = write_images(
         &ctx,
@@ -888,7 +900,8 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
         );
     }
     let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
-    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let weights = if args.raw { Weights::Raw } else { Weights::Ema };
+    let gen = load_generator_with(&ctx, &args.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let source = match &args.data {
         Some(dir) => Source::Dir(dir.clone()),

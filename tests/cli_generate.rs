@@ -291,3 +291,43 @@ fn bad_checkpoints_and_arguments_are_one_line_errors() {
         TensorData::F32(ref v) if v.iter().all(|x| x.is_finite())
     ));
 }
+
+/// `--raw` samples the trained weights: the same images as the average where the two are
+/// equal (one step of a ramped run), other images where they are not.
+#[test]
+fn generate_raw_uses_the_trained_weights() {
+    let tmp = scratch("generate-raw");
+    let mut images = Vec::new();
+    for rampup in ["0.05", "0"] {
+        let out = tmp.path().join(format!("run-{rampup}"));
+        train(&[
+            "--out",
+            s(&out),
+            "--steps",
+            "1",
+            "--sample-every",
+            "1",
+            "--ema-rampup",
+            rampup,
+        ])
+        .expect_ok();
+        let ck = checkpoint(&out, 1);
+        let pair: Vec<RgbImage> = [None, Some("--raw")]
+            .into_iter()
+            .map(|raw| {
+                let dir = out.join(if raw.is_some() { "raw" } else { "ema" });
+                let mut args = vec!["generate", "--checkpoint", s(&ck), "--seeds", "5"];
+                args.extend(["--out", s(&dir)]);
+                args.extend(raw);
+                vkgan(&args).expect_ok();
+                decode(&dir.join("seed0005.png"))
+            })
+            .collect();
+        images.push(pair);
+    }
+    assert_eq!(
+        images[0][0], images[0][1],
+        "ramped: the average is the weights"
+    );
+    assert_ne!(images[1][0], images[1][1], "unramped: the average lags");
+}

@@ -384,3 +384,34 @@ fn a_fresh_run_never_overwrites_an_existing_one() {
         metrics
     );
 }
+
+/// The moving average's ramp: after the first step of a ramped run it is the updated weights
+/// themselves (decay 0), where an unramped run's average has barely left the initial ones.
+#[test]
+fn the_ema_ramp_starts_the_average_at_the_trained_weights() {
+    let tmp = scratch("train-ema-rampup");
+    let f32s =
+        |ck: &vkgan::persist::checkpoint::Checkpoint, name: &str| ck.f32(name).unwrap().1.to_vec();
+    for (rampup, same) in [("0.05", true), ("0", false)] {
+        let out = tmp.path().join(format!("run-{rampup}"));
+        train(&[
+            "--out",
+            s(&out),
+            "--steps",
+            "1",
+            "--sample-every",
+            "1",
+            "--ema-rampup",
+            rampup,
+        ])
+        .expect_ok();
+        let ck = read(&checkpoint(&out, 1)).unwrap();
+        for name in [
+            "generator.initial_constant",
+            "mapping_network.net.0.weight.weight",
+        ] {
+            let (weights, average) = (f32s(&ck, name), f32s(&ck, &format!("ema.{name}")));
+            assert_eq!(weights == average, same, "--ema-rampup {rampup}: {name}");
+        }
+    }
+}

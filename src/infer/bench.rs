@@ -284,6 +284,8 @@ pub fn bench(
     // The path-length penalty with its running mean in use, as from its second step on.
     host.plp_debias.write(&[1.0 / (1.0 - cfg.plp_beta)])?;
     host.plp_enabled.write(&[1.0])?;
+    // The average at its full half-life, as after the ramp.
+    host.set_ema_beta(cfg, u64::from(u32::MAX))?;
 
     let mut next_idx = 0u32;
     let began = Instant::now();

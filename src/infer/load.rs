@@ -90,8 +90,27 @@ pub fn read_checkpoint(path: &Path) -> Result<(PathBuf, Checkpoint, Vec<String>)
     Ok((latest.path, latest.checkpoint, skipped))
 }
 
-/// Reads the checkpoint `path` names (see [`read_checkpoint`]) and builds its generator.
+/// Which of a checkpoint's generator weights to sample with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// The moving average when the checkpoint has one (what `generate` shows by default).
+    Ema,
+    /// The weights the optimizer trained.
+    Raw,
+}
+
+/// Reads the checkpoint `path` names (see [`read_checkpoint`]) and builds its generator from
+/// the moving-average weights when it has them.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
+    load_generator_with(ctx, path, Weights::Ema)
+}
+
+/// As [`load_generator`], with the choice of weights.
+pub fn load_generator_with(
+    ctx: &Context,
+    path: &Path,
+    weights: Weights,
+) -> Result<LoadedGenerator> {
     let (path, ck, skipped) = read_checkpoint(path)?;
     let path = &path;
     let cfg = match TrainState::config_of(&ck) {
@@ -100,7 +119,8 @@ pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {
     };
     cfg.validate()
         .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let used_ema = ck.tensors.contains_key("ema.generator.initial_constant");
+    let used_ema =
+        weights == Weights::Ema && ck.tensors.contains_key("ema.generator.initial_constant");
     let store = ParamStore::from_fn(ctx, &cfg, |spec| -> Result<Vec<f32>> {
         let ema_name = format!("ema.{}", spec.name);
         let gen_side = Net::of(&spec.name) != Some(Net::Discriminator) && spec.trainable;

@@ -41,6 +41,11 @@ pub struct TrainConfig {
     pub style_mixing_prob: f32,
     /// Half-life of the generator's exponential moving average, in thousands of images.
     pub ema_kimg: f32,
+    /// The half-life is at most this fraction of the images seen so far (NVlabs'
+    /// `ema_rampup`), so that the average of a young run is not dominated by its random start.
+    /// 0: no ramp (runs from before the ramp existed read as 0 and resume unchanged).
+    #[serde(default)]
+    pub ema_rampup: f32,
     pub seed: u64,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -79,6 +84,7 @@ impl Default for TrainConfig {
             plp_beta: 0.99,
             style_mixing_prob: 0.9,
             ema_kimg: 10.0,
+            ema_rampup: 0.05,
             seed: 0,
             sample_every: 500,
             checkpoint_every: 2000,
@@ -144,6 +150,7 @@ impl TrainConfig {
             ("plp-beta", self.plp_beta),
             ("style-mixing-prob", self.style_mixing_prob),
             ("ema-kimg", self.ema_kimg),
+            ("ema-rampup", self.ema_rampup),
         ];
         for (name, v) in floats {
             if !v.is_finite() {
@@ -184,16 +191,28 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.plp_beta) {
             return Err("--plp-beta must lie in [0, 1)".into());
         }
+        if self.ema_rampup < 0.0 {
+            return Err("--ema-rampup must not be negative (0: no ramp)".into());
+        }
         if self.mapping_lr < 0.0 || self.r1_gamma < 0.0 {
             return Err("--mapping-lr and --r1-gamma must not be negative".into());
         }
         Ok(())
     }
 
-    /// The EMA decay per step: half-life `ema_kimg` thousand images.
-    pub fn ema_beta(&self) -> f32 {
-        let images = (self.batch * self.accumulate) as f64;
-        0.5f64.powf(images / (self.ema_kimg as f64 * 1000.0)) as f32
+    /// The EMA decay of step `idx` (from 0): half-life `ema_kimg` thousand images, or
+    /// `ema_rampup` times the images seen before the step when that is less. The first step
+    /// of a ramped run has decay 0: the average starts as the first updated weights.
+    pub fn ema_beta(&self, idx: u64) -> f32 {
+        let per_step = (self.batch * self.accumulate) as f64;
+        let mut half_life = self.ema_kimg as f64 * 1000.0;
+        if self.ema_rampup > 0.0 {
+            half_life = half_life.min(idx as f64 * per_step * self.ema_rampup as f64);
+        }
+        if half_life <= 0.0 {
+            return 0.0;
+        }
+        0.5f64.powf(per_step / half_life) as f32
     }
 
     /// Whether step `idx` (from 0) carries the R1 penalty.
@@ -248,6 +267,38 @@ impl Preset {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_ema_half_life_ramps_with_the_images_seen() {
+        let cfg = super::TrainConfig {
+            batch: 32,
+            ema_kimg: 10.0,
+            ema_rampup: 0.05,
+            ..super::TrainConfig::default()
+        };
+        // Step 0: no images seen, the average takes the weights.
+        assert_eq!(cfg.ema_beta(0), 0.0);
+        // Step 100: 3,200 images seen, half-life 160 images: 0.5^(32/160).
+        assert!((cfg.ema_beta(100) - 0.5f32.powf(0.2)).abs() < 1e-7);
+        // From 200,000 images on, the full 10 kimg.
+        let full = 0.5f64.powf(32.0 / 10_000.0) as f32;
+        assert_eq!(cfg.ema_beta(6250), full);
+        assert_eq!(cfg.ema_beta(1_000_000), full);
+        let flat = super::TrainConfig {
+            ema_rampup: 0.0,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            flat.ema_beta(0),
+            full,
+            "no ramp: the full half-life at once"
+        );
+        // A config saved before the ramp existed reads as no ramp.
+        let mut old = serde_json::to_value(&cfg).unwrap();
+        old.as_object_mut().unwrap().remove("ema_rampup");
+        let old: super::TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(old.ema_rampup, 0.0);
+    }
+
     use super::*;
 
     fn refused(f: impl Fn(&mut TrainConfig)) -> String {

@@ -24,9 +24,19 @@ pub struct HostInputs {
     pub plp_debias: Tensor,
     /// [1] 1 once the path-length mean exists, else 0.
     pub plp_enabled: Tensor,
+    /// [1] the EMA decay of this step, and [1] one minus it (see `TrainConfig::ema_beta`).
+    pub ema_beta: Tensor,
+    pub ema_fresh: Tensor,
 }
 
 impl HostInputs {
+    /// Writes the EMA decay of step `idx`.
+    pub fn set_ema_beta(&self, cfg: &TrainConfig, idx: u64) -> Result<(), VkError> {
+        let beta = cfg.ema_beta(idx);
+        self.ema_beta.write(&[beta])?;
+        self.ema_fresh.write(&[1.0 - beta])
+    }
+
     pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
         let r = cfg.model.image_size;
         let many = |shape: &[usize]| -> Result<Vec<Tensor>, VkError> {
@@ -40,6 +50,8 @@ impl HostInputs {
             crossover_g: many(&[1])?,
             plp_debias: Tensor::zeros(ctx, &[1])?,
             plp_enabled: Tensor::zeros(ctx, &[1])?,
+            ema_beta: Tensor::zeros(ctx, &[1])?,
+            ema_fresh: Tensor::zeros(ctx, &[1])?,
         })
     }
 }
@@ -231,6 +243,14 @@ pub struct GProgram {
     pub rng_step: Scalar,
 }
 
+/// How much of the old average an EMA update keeps: a constant, or the step's decay that the
+/// host writes before every run (`beta`, `1 - beta`, both [1]).
+#[derive(Clone, Copy)]
+enum Decay {
+    Fixed(f32),
+    PerStep { beta: Var, fresh: Var },
+}
+
 /// `target <- beta * target + (1 - beta) * value`, as an effect on a persistent tensor;
 /// binds the leaf that reads the old value.
 fn ema_update(
@@ -238,13 +258,15 @@ fn ema_update(
     leaves: &mut Vec<(Var, Tensor)>,
     target: &Tensor,
     value: Var,
-    beta: f32,
+    decay: Decay,
 ) -> Var {
     t.no_grad(|t| {
         let old = t.leaf(target.shape(), false);
         leaves.push((old, target.clone()));
-        let kept = ops::scale(t, old, beta);
-        let fresh = ops::scale(t, value, 1.0 - beta);
+        let (kept, fresh) = match decay {
+            Decay::Fixed(beta) => (ops::scale(t, old, beta), ops::scale(t, value, 1.0 - beta)),
+            Decay::PerStep { beta, fresh } => (ops::mul(t, old, beta), ops::mul(t, value, fresh)),
+        };
         let new = ops::add(t, kept, fresh);
         ops::assign(t, target, new)
     })
@@ -300,7 +322,14 @@ pub fn build_g(
         mean_norm = Some(norm_mean);
     }
     // After the updates: the EMA reads the new parameters.
-    outputs.extend(ema_updates(&mut t, &mut leaves, state, &bound, &parts.ws));
+    outputs.extend(ema_updates(
+        &mut t,
+        &mut leaves,
+        state,
+        host,
+        &bound,
+        &parts.ws,
+    ));
     let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
     Ok(GProgram {
         program: t.compile(ctx, &outputs, &refs)?,
@@ -400,22 +429,33 @@ fn ema_updates(
     t: &mut Tape,
     leaves: &mut Vec<(Var, Tensor)>,
     state: &TrainState,
+    host: &HostInputs,
     bound: &Bound,
     ws: &[Var],
 ) -> Vec<Var> {
-    let beta = state.cfg.ema_beta();
+    let beta = t.leaf(&[1], false);
+    let fresh = t.leaf(&[1], false);
+    leaves.push((beta, host.ema_beta.clone()));
+    leaves.push((fresh, host.ema_fresh.clone()));
+    let decay = Decay::PerStep { beta, fresh };
     let mut updates = Vec::new();
     for net in [Net::Generator, Net::Mapping] {
         for (spec, _) in state.params.trainable(net) {
             let value = bound.get(&spec.name);
             let target = state.ema.get(&spec.name);
-            updates.push(ema_update(t, leaves, target, value, beta));
+            updates.push(ema_update(t, leaves, target, value, decay));
         }
     }
     let w_mean = t.no_grad(|t| {
         let all = mean_of(t, ws);
         ops::mean(t, all, &[0, 1], false)
     });
-    updates.push(ema_update(t, leaves, &state.w_avg, w_mean, W_AVG_BETA));
+    updates.push(ema_update(
+        t,
+        leaves,
+        &state.w_avg,
+        w_mean,
+        Decay::Fixed(W_AVG_BETA),
+    ));
     updates
 }

@@ -327,6 +327,7 @@ impl<'a> Run<'a> {
             *slot = Some(build_g(self.ctx, &self.state, &self.host, plp)?);
         }
         let g = slot.as_mut().expect("just built");
+        self.host.set_ema_beta(&self.cfg, idx)?;
         g.program.set_scalar(g.rng_step, idx as u32);
         g.program.set_scalar(g.adam_g, self.state.opt_g.advance());
         g.program.set_scalar(g.adam_m, self.state.opt_m.advance());
