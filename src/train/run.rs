@@ -9,6 +9,7 @@
 
 use super::config::TrainConfig;
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
+use super::progress::{Status, Throughput};
 use super::snapshots::Snapshots;
 use super::state::TrainState;
 use crate::data::{Dataset, Loader, Source};
@@ -28,7 +29,8 @@ const MIXING_STREAM: u32 = 9_000_000;
 /// How to run, beyond the configuration.
 pub struct RunOptions {
     pub out: PathBuf,
-    /// Show a progress bar (else one line per sample interval).
+    /// Show a progress bar (else one line per sample interval); both show
+    /// [`super::progress::Status`].
     pub progress: bool,
     /// Set to stop after the current step.
     pub stop: Arc<AtomicBool>,
@@ -183,7 +185,8 @@ impl<'a> Run<'a> {
             RunLogWriter::resume(&log_path, start)?
         };
         let bar = progress_bar(progress, start, total);
-        let began = Instant::now();
+        let images_per_step = (self.cfg.batch * self.cfg.accumulate) as u64;
+        let mut rate = Throughput::new(images_per_step, start, Instant::now());
         let mut last_checkpoint = None;
         let mut stopped_early = false;
         for idx in start..total {
@@ -192,13 +195,14 @@ impl<'a> Run<'a> {
                 break;
             }
             let m = self.step(idx)?;
-            log.log(idx, &m.values)?;
-            let (d_loss, g_loss) = (m.d_loss, m.g_loss);
-            if let Some(bar) = &bar {
-                bar.set_position(idx + 1);
-                bar.set_message(format!("D {d_loss:.3}  G {g_loss:.3}"));
-            }
             let done = idx + 1;
+            rate.record(done, Instant::now());
+            log.log(idx, &m.values)?;
+            let status = Status::new(&rate, done, total, m.d_loss, m.g_loss);
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+                bar.set_message(status.to_string());
+            }
             let last = done == total;
             if done % self.cfg.checkpoint_every == 0 || last {
                 last_checkpoint = Some(self.save()?);
@@ -206,10 +210,7 @@ impl<'a> Run<'a> {
             if done % self.cfg.sample_every == 0 || last {
                 self.snapshots.write(&self.cfg, self.out, done)?;
                 if bar.is_none() {
-                    let images =
-                        (done - start) as f64 * (self.cfg.batch * self.cfg.accumulate) as f64;
-                    let rate = images / began.elapsed().as_secs_f64();
-                    eprintln!("step {done}/{total}: D {d_loss:.4}  G {g_loss:.4}  {rate:.1} img/s");
+                    eprintln!("step {done}/{total}: {status}");
                 }
             }
         }
@@ -368,6 +369,7 @@ impl<'a> Run<'a> {
     }
 }
 
+/// A bar of steps followed by the [`Status`] fields, which the loop sets as its message.
 fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::ProgressBar> {
     if !show {
         return None;
@@ -376,7 +378,7 @@ fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::Progres
     bar.set_position(start);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] step {pos}/{len} {per_sec} ETA {eta} {msg}",
+            "{elapsed_precise} [{bar:20}] step {pos}/{len}: {msg}",
         )
         .expect("valid template")
         .progress_chars("=> "),
