@@ -2,7 +2,7 @@
 //! four recorded step programs, the state a run carries between steps (and its checkpoint
 //! layout), the sampler of the moving-average generator, the loop that drives them, the
 //! snapshots (sample grids, plots, MS-SWD) it takes along the way and what it reports on the
-//! console (throughput, kimg, time left).
+//! console (throughput, kimg, time left), and which settings a resumed run may change.
 //! Files a run writes go through [`crate::persist`] (checkpoints) and [`crate::outputs`]
 //! (sample grids, plots, the run log).
 
@@ -10,6 +10,7 @@ pub mod config;
 pub mod optim;
 pub mod programs;
 pub mod progress;
+pub mod resume;
 pub mod run;
 pub mod sample;
 mod snapshots;

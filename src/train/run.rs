@@ -66,6 +66,37 @@ pub fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
+/// Where a run goes when no directory is named: `runs/<YYYYmmdd-HHMMSS, UTC>`, so that runs
+/// sort by when they started.
+pub fn default_out_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(utc_timestamp(secs))
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC (days-to-civil conversion of the proleptic Gregorian calendar).
+fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// The crossover of step `idx` for micro-batch `micro` and program kind `kind`: with
 /// probability `style_mixing_prob` a uniform block index, else `n_blocks` (one w for all).
 fn crossover(cfg: &TrainConfig, idx: u64, kind: u32, micro: usize) -> f32 {
@@ -391,6 +422,13 @@ mod tests {
     use super::*;
     use crate::nn::ModelConfig;
     use crate::persist::atomic::test_dir::names_in;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(utc_timestamp(0), "19700101-000000");
+        assert_eq!(utc_timestamp(1_795_901_696), "20261128-213456");
+        assert_eq!(utc_timestamp(951_827_696), "20000229-123456");
+    }
 
     #[test]
     fn a_stop_before_the_first_step_writes_and_claims_nothing() {
