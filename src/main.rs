@@ -16,11 +16,12 @@ use vkgan::infer::load::{load_generator, load_generator_with, Weights};
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
 use vkgan::infer::project::{self, ProjectOptions};
+use vkgan::nn::ModelConfig;
 use vkgan::outputs::images::save_png;
 use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
 use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
-use vkgan::train::run::{checkpoint_dir, open_dataset, train, RunOptions};
+use vkgan::train::run::{checkpoint_dir, default_out_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
 
@@ -40,6 +41,11 @@ enum Command {
     /// List every Vulkan device and mark the one used by default.
     Devices,
     /// Train StyleGAN2 on a folder of images (or the embedded emoji set).
+    ///
+    /// Unset flags take the preset's values, shown as [default: REFERENCE; quick: QUICK]. With
+    /// --resume they keep the run's own, and only the schedule may change. Progress shows the
+    /// losses, images per second over the last minute, thousands of images seen (kimg) and the
+    /// time left: `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA 14m39s`.
     Train(Box<TrainArgs>),
     /// Write one PNG per seed from a checkpoint's generator.
     Generate(GenerateArgs),
@@ -51,11 +57,171 @@ enum Command {
     Metrics(MetricsArgs),
     /// Time training steps on synthetic data: images/s of the plain and the regularized step,
     /// peak device memory, and with --profile the time per kernel.
+    ///
+    /// The model and batch are the preset's unless set, shown as [default: REFERENCE; quick:
+    /// QUICK].
     Bench(BenchArgs),
 }
 
-/// Training flags. Unset flags take the preset's values (the reference's by default); with
-/// --resume they take the run's own.
+/// The flag of every command that uses a device.
+#[derive(Args)]
+struct DeviceArg {
+    /// Vulkan device index, as `vkgan devices` lists them; default: the one it marks with `*`
+    /// (a discrete GPU before an integrated one, a GPU before a CPU).
+    #[arg(long = "device", value_name = "N")]
+    index: Option<usize>,
+}
+
+/// The generator of `generate`, `mix` and `metrics`.
+#[derive(Args)]
+struct CheckpointArg {
+    /// A vkgan checkpoint, a run directory (its newest checkpoint that reads), or a PyTorch
+    /// reference state dict in safetensors.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: PathBuf,
+}
+
+/// The sizes of the three networks (`train` and `bench`).
+#[derive(Args)]
+#[command(next_help_heading = "Model size")]
+struct ModelArgs {
+    /// Image side in pixels: a power of two from 8 to 256 [default: 32; quick: 16].
+    #[arg(long, value_name = "PIXELS")]
+    image_size: Option<usize>,
+    /// Size of the latent z and of the style w [default: 512; quick: 64].
+    #[arg(long, value_name = "N")]
+    d_latent: Option<usize>,
+    /// Fully connected layers of the mapping network from z to w [default: 8; quick: 2].
+    #[arg(long, value_name = "N")]
+    mapping_layers: Option<usize>,
+    /// Generator feature maps at full resolution, doubling each block towards 4x4 up to
+    /// --g-max-features [default: 32; quick: 16].
+    #[arg(long, value_name = "N")]
+    g_features: Option<usize>,
+    /// Most feature maps of any generator block [default: 512; quick: 64].
+    #[arg(long, value_name = "N")]
+    g_max_features: Option<usize>,
+    /// Discriminator feature maps at full resolution, doubling each block towards 4x4 up to
+    /// --d-max-features [default: 64; quick: 16].
+    #[arg(long, value_name = "N")]
+    d_features: Option<usize>,
+    /// Most feature maps of any discriminator block [default: 512; quick: 64].
+    #[arg(long, value_name = "N")]
+    d_max_features: Option<usize>,
+}
+
+/// Sets each field of `$cfg` whose flag (of the same name) in `$args` was given.
+macro_rules! set_given {
+    ($args:expr => $cfg:expr; $($field:ident),+ $(,)?) => {
+        $(if let Some(v) = $args.$field { $cfg.$field = v; })+
+    };
+}
+
+impl ModelArgs {
+    fn apply(&self, cfg: &mut ModelConfig) {
+        set_given!(self => cfg; image_size, d_latent, mapping_layers, g_features,
+            g_max_features, d_features, d_max_features);
+    }
+}
+
+/// What each step does: batch, optimizer, penalties, moving average and seed.
+#[derive(Args)]
+#[command(next_help_heading = "Optimization")]
+struct OptimArgs {
+    /// Images per micro-batch: a multiple of 4, the minibatch-stddev group [default: 32;
+    /// quick: 16].
+    #[arg(long, value_name = "IMAGES")]
+    batch: Option<usize>,
+    /// Micro-batches per optimizer step (gradient accumulation): a step sees batch times this
+    /// many images [default: 1].
+    #[arg(long, value_name = "N")]
+    accumulate: Option<usize>,
+    /// Adam learning rate of the generator and the discriminator [default: 0.001; quick:
+    /// 0.002].
+    #[arg(long, value_name = "RATE")]
+    lr: Option<f32>,
+    /// Adam learning rate of the mapping network [default: 0.00001; quick: 0.0002].
+    #[arg(long, value_name = "RATE")]
+    mapping_lr: Option<f32>,
+    /// Adam's moment decays, each in [0, 1) [default: 0,0.99].
+    #[arg(long, value_name = "B1,B2", value_parser = parse_betas)]
+    betas: Option<(f32, f32)>,
+    /// Weight of the R1 gradient penalty on real images; 0 turns it off [default: 10].
+    #[arg(long, value_name = "GAMMA")]
+    r1_gamma: Option<f32>,
+    /// Steps between R1 penalties (lazy regularization) [default: 4].
+    #[arg(long, value_name = "STEPS")]
+    r1_interval: Option<u64>,
+    /// Steps between path-length penalties of the generator [default: 32; quick: 8].
+    #[arg(long, value_name = "STEPS")]
+    plp_interval: Option<u64>,
+    /// Steps before the path-length penalty starts [default: 5000; quick: 500].
+    #[arg(long, value_name = "STEPS")]
+    plp_after: Option<u64>,
+    /// Decay of the path-length penalty's running mean per penalized step, in [0, 1)
+    /// [default: 0.99].
+    #[arg(long, value_name = "BETA")]
+    plp_beta: Option<f32>,
+    /// Probability that a micro-batch mixes two latents' styles at a random block, in [0, 1]
+    /// [default: 0.9].
+    #[arg(long, value_name = "P")]
+    style_mixing_prob: Option<f32>,
+    /// Half-life of the generator's moving average, in thousands of images [default: 10;
+    /// quick: 1].
+    #[arg(long, value_name = "KIMG")]
+    ema_kimg: Option<f32>,
+    /// Cap that half-life at this fraction of the images seen so far, so a young run's
+    /// average follows its weights; 0: no ramp [default: 0.05].
+    #[arg(long, value_name = "FRACTION")]
+    ema_rampup: Option<f32>,
+    /// Seed of every random draw: initial weights, data order, latents and noise [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl OptimArgs {
+    fn apply(&self, cfg: &mut TrainConfig) {
+        set_given!(self => cfg; batch, accumulate, lr, mapping_lr, betas, r1_gamma,
+            r1_interval, plp_interval, plp_after, plp_beta, style_mixing_prob, ema_kimg, ema_rampup, seed);
+    }
+}
+
+/// When a run stops and what it writes along the way: the settings a resumed run may change
+/// (`vkgan::train::resume::RESUMABLE_FLAGS`, the same flags in the same order).
+#[derive(Args)]
+#[command(next_help_heading = "Schedule (may change on --resume)")]
+struct ScheduleArgs {
+    /// Step to train up to, counted from the run's start (a resumed run continues to it)
+    /// [default: 150000; quick: 1500].
+    #[arg(long, value_name = "STEPS")]
+    steps: Option<u64>,
+    /// Steps between sample grids (samples/step-N.png) and loss plots, and between the log
+    /// lines of --no-progress [default: 500; quick: 100].
+    #[arg(long, value_name = "STEPS")]
+    sample_every: Option<u64>,
+    /// Steps between checkpoints [default: 2000; quick: 250].
+    #[arg(long, value_name = "STEPS")]
+    checkpoint_every: Option<u64>,
+    /// How many of the newest checkpoints to keep [default: 3].
+    #[arg(long, value_name = "N")]
+    keep_checkpoints: Option<usize>,
+    /// Steps between MS-SWD measurements into metrics.jsonl and swd.png; 0: never [default:
+    /// 0; quick: 250].
+    #[arg(long, value_name = "STEPS")]
+    swd_every: Option<u64>,
+    /// Images on each side of those measurements [default: 256].
+    #[arg(long, value_name = "IMAGES")]
+    swd_num: Option<usize>,
+}
+
+impl ScheduleArgs {
+    fn apply(&self, cfg: &mut TrainConfig) {
+        set_given!(self => cfg; steps, sample_every, checkpoint_every, keep_checkpoints,
+            swd_every, swd_num);
+    }
+}
+
+/// `vkgan train`: where the run comes from and goes, then its settings in three groups.
 #[derive(Args)]
 struct TrainArgs {
     /// Named settings to start from: `reference` (the default) or `quick` (small and fast).
@@ -63,82 +229,47 @@ struct TrainArgs {
     preset: Option<Preset>,
     /// Folder of images (jpg, png, webp, bmp, searched recursively); default: the embedded
     /// 1,412 Noto Emoji.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Output directory; default runs/<UTC timestamp>.
-    #[arg(long)]
+    /// Output directory of checkpoints, samples, plots and metrics.jsonl; default:
+    /// runs/<UTC timestamp>.
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the newest checkpoint of this run directory, with its settings.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
-    /// Vulkan device index (see `vkgan devices`).
-    #[arg(long)]
-    device: Option<usize>,
-    /// No progress bar: one line per sample interval.
+    #[command(flatten)]
+    device: DeviceArg,
+    /// No progress bar: one line per sample interval, with the same fields.
     #[arg(long)]
     no_progress: bool,
-    #[arg(long)]
-    steps: Option<u64>,
-    #[arg(long)]
-    image_size: Option<usize>,
-    #[arg(long)]
-    batch: Option<usize>,
-    #[arg(long)]
-    d_latent: Option<usize>,
-    #[arg(long)]
-    mapping_layers: Option<usize>,
-    #[arg(long)]
-    g_features: Option<usize>,
-    #[arg(long)]
-    g_max_features: Option<usize>,
-    #[arg(long)]
-    d_features: Option<usize>,
-    #[arg(long)]
-    d_max_features: Option<usize>,
-    #[arg(long)]
-    lr: Option<f32>,
-    #[arg(long)]
-    mapping_lr: Option<f32>,
-    /// Adam betas as `B1,B2`.
-    #[arg(long, value_parser = parse_betas)]
-    betas: Option<(f32, f32)>,
-    #[arg(long)]
-    r1_gamma: Option<f32>,
-    #[arg(long)]
-    r1_interval: Option<u64>,
-    #[arg(long)]
-    plp_interval: Option<u64>,
-    #[arg(long)]
-    plp_after: Option<u64>,
-    #[arg(long)]
-    plp_beta: Option<f32>,
-    #[arg(long)]
-    style_mixing_prob: Option<f32>,
-    /// Micro-batches per optimizer step (gradient accumulation).
-    #[arg(long)]
-    accumulate: Option<usize>,
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Half-life of the generator's moving average, in thousands of images.
-    #[arg(long)]
-    ema_kimg: Option<f32>,
-    /// Cap the moving average's half-life at this fraction of the images seen so far (0: no
-    /// ramp; default 0.05).
-    #[arg(long, value_name = "FRACTION")]
-    ema_rampup: Option<f32>,
-    #[arg(long)]
-    sample_every: Option<u64>,
-    #[arg(long)]
-    checkpoint_every: Option<u64>,
-    /// How many checkpoints to keep.
-    #[arg(long)]
-    keep_checkpoints: Option<usize>,
-    /// Steps between MS-SWD measurements into metrics.jsonl and swd.png (0: never).
-    #[arg(long)]
-    swd_every: Option<u64>,
-    /// Images on each side of those measurements.
-    #[arg(long)]
-    swd_num: Option<usize>,
+    // The groups come last: clap keeps a flattened group's help heading for the flags after
+    // it.
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+}
+
+impl TrainArgs {
+    /// Applies every flag the user set to `cfg`.
+    fn apply(&self, cfg: &mut TrainConfig) {
+        self.model.apply(&mut cfg.model);
+        self.optim.apply(cfg);
+        self.schedule.apply(cfg);
+        if let Some(dir) = &self.data {
+            cfg.data = Some(dir.clone());
+        }
+    }
+
+    /// The preset with the flags applied.
+    fn fresh_config(&self) -> TrainConfig {
+        let mut cfg = self.preset.unwrap_or(Preset::Reference).config();
+        self.apply(&mut cfg);
+        cfg
+    }
 }
 
 fn parse_betas(text: &str) -> Result<(f32, f32), String> {
@@ -155,17 +286,16 @@ fn parse_betas(text: &str) -> Result<(f32, f32), String> {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// A vkgan checkpoint, a run directory (its newest checkpoint), or a PyTorch reference
-    /// state dict in safetensors.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Seeds: 0-15, 3, 1,5,9 ...
+    #[command(flatten)]
+    generator: CheckpointArg,
+    /// Seeds, one image each: a seed, a range or a list of them, such as 3, 0-15 or 0-3,10.
     #[arg(long, default_value = "0-15")]
     seeds: String,
-    /// Truncation psi (1 = none).
-    #[arg(long, default_value_t = 1.0)]
+    /// Truncation psi: 1 is none; lower trades variety for typical images.
+    #[arg(long, value_name = "PSI", default_value_t = 1.0)]
     truncation: f32,
-    #[arg(long, default_value = "generated")]
+    /// Folder to write seedNNNN.png (and grid.png) into.
+    #[arg(long, value_name = "DIR", default_value = "generated")]
     out: PathBuf,
     /// Also write grid.png with every image.
     #[arg(long)]
@@ -173,26 +303,25 @@ struct GenerateArgs {
     /// Use the weights the optimizer trained instead of their moving average.
     #[arg(long)]
     raw: bool,
-    /// Enlarge every image N times (nearest neighbour). Default: the model's own resolution
+    /// Enlarge every image N times (nearest neighbour); default: the model's own resolution
     /// for the per-seed images, about 128 pixels an image for grid.png.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
     scale: Option<u32>,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(Args)]
 struct MetricsArgs {
-    /// As for `generate`.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Real images to compare with; default: the embedded emoji set.
-    #[arg(long)]
+    #[command(flatten)]
+    generator: CheckpointArg,
+    /// Folder of real images to compare with; default: the embedded emoji set.
+    #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Images on each side.
-    #[arg(long, default_value_t = 2048)]
+    /// Images on each side, generated and real.
+    #[arg(long, value_name = "IMAGES", default_value_t = 2048)]
     num: usize,
-    /// Seed of the patch positions and projections.
+    /// Seed of the generated images' latents, the patch positions and the projections.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// One line of JSON: {"swd_levels": [...], "swd_mean": ...}.
@@ -201,49 +330,50 @@ struct MetricsArgs {
     /// Measure the weights the optimizer trained instead of their moving average.
     #[arg(long)]
     raw: bool,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(Args)]
 struct MixArgs {
-    /// As for `generate`.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Seeds of the rows (their coarse styles).
+    #[command(flatten)]
+    generator: CheckpointArg,
+    /// Seeds of the rows (their coarse styles), as for `generate --seeds`.
     #[arg(long, default_value = "0-3")]
     rows: String,
     /// Seeds of the columns (their fine styles).
     #[arg(long, default_value = "4-7")]
     cols: String,
-    /// Generator blocks taking the row's style (default: half of them).
-    #[arg(long)]
+    /// Generator blocks, from 4x4 up, that take the row's style; default: half of them.
+    #[arg(long, value_name = "BLOCKS")]
     crossover: Option<usize>,
-    #[arg(long, default_value_t = 1.0)]
+    /// Truncation psi: 1 is none; lower trades variety for typical images.
+    #[arg(long, value_name = "PSI", default_value_t = 1.0)]
     truncation: f32,
-    #[arg(long, default_value = "mixing.png")]
+    /// The PNG file to write the figure to.
+    #[arg(long, value_name = "FILE", default_value = "mixing.png")]
     out: PathBuf,
     /// Enlarge every cell N times (nearest neighbour); default: about 128 pixels a cell.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
     scale: Option<u32>,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(Args)]
 struct ProjectArgs {
-    /// As for `generate`; its discriminator gives the feature distance.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    /// Its discriminator gives the feature distance.
+    #[command(flatten)]
+    generator: CheckpointArg,
     /// The image to reproduce (resized and centre-cropped to the model's resolution, as
     /// training images are).
     #[arg(long)]
     target: PathBuf,
     /// Optimisation steps.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_name = "STEPS", default_value_t = 1000)]
     steps: usize,
     /// Peak learning rate of Adam on w and the noise maps.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.1)]
     lr: f32,
     /// Weight of the discriminator-feature distance against the pixel distance (0: pixels
     /// only).
@@ -258,35 +388,34 @@ struct ProjectArgs {
     /// Seed of the initial noise maps and of the perturbations of w.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output directory: target.png, projected.png, progress.png, w.safetensors.
-    #[arg(long, default_value = "projection")]
+    /// Folder to write target.png, projected.png, progress.png and w.safetensors into.
+    #[arg(long, value_name = "DIR", default_value = "projection")]
     out: PathBuf,
     /// Enlarge target.png and projected.png N times (default: the model's resolution) and
     /// the progress strip (default: about 128 pixels an image).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
     scale: Option<u32>,
-    /// Vulkan device index (see `vkgan devices`).
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
-/// Benchmark flags; the model and hyper-parameters are the reference's unless set.
+/// `vkgan bench`: the preset, batch and model to time, and how.
 #[derive(Args)]
 struct BenchArgs {
-    #[arg(long)]
-    image_size: Option<usize>,
-    #[arg(long)]
+    /// Named settings to take the model and batch from: `reference` (the default) or `quick`.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Images per step: a multiple of 4 [default: 32; quick: 16].
+    #[arg(long, value_name = "IMAGES")]
     batch: Option<usize>,
-    #[arg(long)]
-    d_latent: Option<usize>,
     /// Timed steps of each kind.
     #[arg(long, default_value_t = 5)]
     steps: u64,
     /// Untimed steps of each kind first.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "STEPS", default_value_t = 1)]
     warmup: u64,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Print one line of JSON (tables, if any, go to stderr).
     #[arg(long)]
     json: bool,
@@ -297,6 +426,21 @@ struct BenchArgs {
     /// the steps offer a device (needs no timestamps, so it tells something on any device).
     #[arg(long)]
     shapes: bool,
+    // Last: clap keeps a flattened group's help heading for the flags after it.
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+impl BenchArgs {
+    /// The preset with the model and batch flags applied.
+    fn config(&self) -> TrainConfig {
+        let mut cfg = self.preset.unwrap_or(Preset::Reference).config();
+        self.model.apply(&mut cfg.model);
+        if let Some(batch) = self.batch {
+            cfg.batch = batch;
+        }
+        cfg
+    }
 }
 
 fn main() -> ExitCode {
@@ -405,117 +549,6 @@ fn bytes_label(bytes: u64) -> String {
     }
 }
 
-/// Applies every flag the user set to `cfg`.
-fn apply_flags(args: &TrainArgs, cfg: &mut TrainConfig) {
-    macro_rules! set {
-        ($($flag:ident => $($field:ident).+;)*) => {
-            $(if let Some(v) = args.$flag.clone() { cfg.$($field).+ = v; })*
-        };
-    }
-    set! {
-        steps => steps;
-        image_size => model.image_size;
-        batch => batch;
-        d_latent => model.d_latent;
-        mapping_layers => model.mapping_layers;
-        g_features => model.g_features;
-        g_max_features => model.g_max_features;
-        d_features => model.d_features;
-        d_max_features => model.d_max_features;
-        lr => lr;
-        mapping_lr => mapping_lr;
-        betas => betas;
-        r1_gamma => r1_gamma;
-        r1_interval => r1_interval;
-        plp_interval => plp_interval;
-        plp_after => plp_after;
-        plp_beta => plp_beta;
-        style_mixing_prob => style_mixing_prob;
-        accumulate => accumulate;
-        seed => seed;
-        ema_kimg => ema_kimg;
-        ema_rampup => ema_rampup;
-        sample_every => sample_every;
-        checkpoint_every => checkpoint_every;
-        keep_checkpoints => keep_checkpoints;
-        swd_every => swd_every;
-        swd_num => swd_num;
-    }
-    if args.data.is_some() {
-        cfg.data = args.data.clone();
-    }
-}
-
-/// On resume only the schedule may change; a flag that would change the model or the
-/// optimisation is an error naming the field.
-fn check_resume_flags(args: &TrainArgs, run: &TrainConfig) -> Result<()> {
-    let mut wanted = run.clone();
-    apply_flags(args, &mut wanted);
-    wanted.steps = run.steps;
-    wanted.sample_every = run.sample_every;
-    wanted.checkpoint_every = run.checkpoint_every;
-    wanted.keep_checkpoints = run.keep_checkpoints;
-    wanted.swd_every = run.swd_every;
-    wanted.swd_num = run.swd_num;
-    if wanted == *run && args.preset.is_none() {
-        return Ok(());
-    }
-    let a = serde_json::to_value(run)?;
-    let b = serde_json::to_value(&wanted)?;
-    let field = differing_field(&a, &b, "").unwrap_or_else(|| "preset".into());
-    bail!(
-        "the run being resumed was trained with a different `{field}`: a resumed run keeps its \
-         own settings (only --steps, --sample-every, --checkpoint-every, --keep-checkpoints, \
-         --swd-every and --swd-num may change)"
-    )
-}
-
-fn differing_field(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
-    match (a, b) {
-        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
-            x.iter().find_map(|(k, v)| {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                differing_field(v, y.get(k)?, &p)
-            })
-        }
-        _ if a != b => Some(path.to_string()),
-        _ => None,
-    }
-}
-
-fn default_out_dir() -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    PathBuf::from("runs").join(utc_timestamp(secs))
-}
-
-/// `YYYYmmdd-HHMMSS` in UTC (days-to-civil conversion of the proleptic Gregorian calendar).
-fn utc_timestamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// Whether two paths name the same directory (the same text, or the same existing folder).
 fn same_dir(a: &Path, b: &Path) -> bool {
     a == b
@@ -555,7 +588,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let dataset = open_dataset(&cfg)?;
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
     let state = match state_source {
         Some(ck) => {
             let mut state = TrainState::from_checkpoint(&ctx, &ck)?;
@@ -612,6 +645,9 @@ fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, Trai
             dir.display()
         );
     }
+    if args.preset.is_some() {
+        bail!("--preset cannot be combined with --resume: a resumed run keeps its own settings");
+    }
     let latest = run_dir::latest(&checkpoint_dir(dir))
         .with_context(|| format!("cannot read checkpoints of {}", dir.display()))?
         .ok_or_else(|| {
@@ -621,16 +657,16 @@ fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, Trai
             )
         })?;
     warn_skipped(&latest.skipped);
-    let mut cfg = TrainState::config_of(&latest.checkpoint)?;
-    check_resume_flags(args, &cfg)?;
-    apply_flags(args, &mut cfg);
+    let run = TrainState::config_of(&latest.checkpoint)?;
+    let mut cfg = run.clone();
+    args.apply(&mut cfg);
+    run.check_resume(&cfg).map_err(|e| anyhow!(e))?;
     Ok((Some(latest.checkpoint), cfg, dir.to_path_buf()))
 }
 
 /// The preset with the flags applied, and an output directory that holds no other run.
 fn fresh_run(args: &TrainArgs) -> Result<(Option<Checkpoint>, TrainConfig, PathBuf)> {
-    let mut cfg = args.preset.unwrap_or(Preset::Reference).config();
-    apply_flags(args, &mut cfg);
+    let cfg = args.fresh_config();
     let out = args.out.clone().unwrap_or_else(default_out_dir);
     // A fresh run never writes over another one's metrics or checkpoints.
     let has_checkpoints = run_dir::list(&checkpoint_dir(&out))
@@ -679,9 +715,9 @@ fn warn_skipped(skipped: &[impl std::fmt::Display]) {
 fn generate_command(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
     check_truncation(args.truncation)?;
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
     let weights = if args.raw { Weights::Raw } else { Weights::Ema };
-    let gen = load_generator_with(&ctx, &args.checkpoint, weights)?;
+    let gen = load_generator_with(&ctx, &args.generator.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let paths = write_images(
         &ctx,
@@ -711,8 +747,8 @@ fn mix_command(args: MixArgs) -> Result<()> {
     let rows = parse_seeds_at_most(&args.rows, MAX_MIX_SEEDS)?;
     let cols = parse_seeds_at_most(&args.cols, MAX_MIX_SEEDS)?;
     check_truncation(args.truncation)?;
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
-    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
+    let gen = load_generator(&ctx, &args.generator.checkpoint)?;
     warn_skipped(&gen.skipped);
     let blocks = gen.cfg.generator_blocks();
     let crossover = args.crossover.unwrap_or(blocks / 2);
@@ -752,8 +788,8 @@ fn project_command(args: ProjectArgs) -> Result<()> {
         seed: args.seed,
     };
     options.validate().map_err(|e| anyhow!(e))?;
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
-    let gen = load_generator(&ctx, &args.checkpoint)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
+    let gen = load_generator(&ctx, &args.generator.checkpoint)?;
     warn_skipped(&gen.skipped);
     let r = gen.cfg.image_size;
     let target = project::load_target(&args.target, r)?;
@@ -761,7 +797,7 @@ fn project_command(args: ProjectArgs) -> Result<()> {
     eprintln!(
         "projecting {} onto the {r}x{r} generator of {} in {} steps on {}",
         args.target.display(),
-        args.checkpoint.display(),
+        args.generator.checkpoint.display(),
         args.steps,
         ctx.info().name
     );
@@ -794,16 +830,7 @@ fn project_command(args: ProjectArgs) -> Result<()> {
 }
 
 fn bench_command(args: BenchArgs) -> Result<()> {
-    let mut cfg = TrainConfig::default();
-    if let Some(v) = args.image_size {
-        cfg.model.image_size = v;
-    }
-    if let Some(v) = args.batch {
-        cfg.batch = v;
-    }
-    if let Some(v) = args.d_latent {
-        cfg.model.d_latent = v;
-    }
+    let cfg = args.config();
     cfg.validate().map_err(|e| anyhow!(e))?;
     if args.steps == 0 {
         bail!("--steps must be at least 1");
@@ -813,14 +840,20 @@ fn bench_command(args: BenchArgs) -> Result<()> {
             bail!("--{name} {v} is larger than the limit of {MAX_STEPS}");
         }
     }
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
     let r = cfg.model.image_size;
+    let span = |features: Vec<usize>| {
+        let (lo, hi) = (features.iter().min(), features.iter().max());
+        format!("{}..{}", lo.unwrap_or(&0), hi.unwrap_or(&0))
+    };
     eprintln!(
-        "benchmarking {r}x{r}, batch {}, d_latent {}, {} mapping layers on {} ({}): {} warm-up \
-         and {} timed steps of each kind",
+        "benchmarking {r}x{r}, batch {}, d_latent {}, {} mapping layers, G features {}, D \
+         features {} on {} ({}): {} warm-up and {} timed steps of each kind",
         cfg.batch,
         cfg.model.d_latent,
         cfg.model.mapping_layers,
+        span(cfg.model.generator_features()),
+        span(cfg.model.discriminator_features()),
         ctx.info().name,
         ctx.info().kind.label(),
         args.warmup,
@@ -899,9 +932,9 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
             args.num
         );
     }
-    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
     let weights = if args.raw { Weights::Raw } else { Weights::Ema };
-    let gen = load_generator_with(&ctx, &args.checkpoint, weights)?;
+    let gen = load_generator_with(&ctx, &args.generator.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let source = match &args.data {
         Some(dir) => Source::Dir(dir.clone()),
@@ -925,11 +958,116 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+    use vkgan::train::resume::RESUMABLE_FLAGS;
+
+    /// The values a help line states as `[default: REFERENCE; quick: QUICK]` (or
+    /// `[default: BOTH]`).
+    fn stated_defaults(help: &str) -> Option<(String, String)> {
+        let inside = help.split_once("[default: ")?.1.split_once(']')?.0;
+        let (reference, quick) = inside.split_once("; quick: ").unwrap_or((inside, inside));
+        Some((reference.to_string(), quick.to_string()))
+    }
+
+    /// The configuration `vkgan <command> --preset <preset> --<flag> <value>` trains or
+    /// benchmarks.
+    fn config_with(command: &str, preset: &str, flag: &str, value: &str) -> TrainConfig {
+        let argv = ["vkgan", command, "--preset", preset, flag, value];
+        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{}: {e}", argv.join(" ")));
+        match cli.command {
+            Command::Train(args) => args.fresh_config(),
+            Command::Bench(args) => args.config(),
+            _ => unreachable!("only train and bench take a preset"),
+        }
+    }
 
     #[test]
-    fn timestamps() {
-        assert_eq!(utc_timestamp(0), "19700101-000000");
-        assert_eq!(utc_timestamp(1_795_901_696), "20261128-213456");
-        assert_eq!(utc_timestamp(951_827_696), "20000229-123456");
+    fn every_stated_default_is_the_presets_value() {
+        // Flags of settings with no preset value: their help says what happens without them.
+        let unset = [
+            "preset",
+            "data",
+            "out",
+            "resume",
+            "index",
+            "no_progress",
+            "json",
+            "profile",
+            "shapes",
+        ];
+        let cli = Cli::command();
+        for command in ["train", "bench"] {
+            let sub = cli.find_subcommand(command).unwrap();
+            let mut checked = 0;
+            for arg in sub.get_arguments() {
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let id = arg.get_id().as_str();
+                let flag = format!("--{}", arg.get_long().unwrap_or(id));
+                let Some((reference, quick)) = stated_defaults(&help) else {
+                    // Defaults of clap's own (bench's --steps) are shown by clap.
+                    let shown = !arg.get_default_values().is_empty();
+                    assert!(
+                        unset.contains(&id) || shown,
+                        "`vkgan {command} {flag}` states no default: {help}"
+                    );
+                    continue;
+                };
+                for (preset, value, cfg) in [
+                    ("reference", &reference, Preset::Reference.config()),
+                    ("quick", &quick, Preset::Quick.config()),
+                ] {
+                    assert_eq!(
+                        config_with(command, preset, &flag, value),
+                        cfg,
+                        "`vkgan {command} {flag}` says the {preset} preset's value is {value}"
+                    );
+                }
+                checked += 1;
+            }
+            let expected = if command == "train" { 27 } else { 8 };
+            assert_eq!(checked, expected, "flags with stated defaults of {command}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_group_is_what_a_resumed_run_may_change() {
+        let group = ScheduleArgs::augment_args(clap::Command::new("schedule"));
+        let flags: Vec<String> = group
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        assert_eq!(flags, RESUMABLE_FLAGS);
+    }
+
+    #[test]
+    fn the_flags_set_the_fields_they_name() {
+        let cli = Cli::try_parse_from([
+            "vkgan",
+            "train",
+            "--g-features",
+            "24",
+            "--betas",
+            "0.5,0.9",
+            "--swd-every",
+            "7",
+            "--data",
+            "faces",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else {
+            unreachable!()
+        };
+        let cfg = args.fresh_config();
+        let expected = TrainConfig {
+            model: ModelConfig {
+                g_features: 24,
+                ..ModelConfig::default()
+            },
+            betas: (0.5, 0.9),
+            swd_every: 7,
+            data: Some("faces".into()),
+            ..TrainConfig::default()
+        };
+        assert_eq!(cfg, expected);
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 
 use cli::{checkpoint, checkpoint_steps, decode, s, scratch, train, write_png};
 use std::path::Path;
+use std::time::Instant;
 use vkgan::persist::checkpoint::{read, TensorData};
 use vkgan::train::state::TrainState;
 
@@ -414,4 +415,135 @@ fn the_ema_ramp_starts_the_average_at_the_trained_weights() {
             assert_eq!(weights == average, same, "--ema-rampup {rampup}: {name}");
         }
     }
+}
+
+/// One `--no-progress` line: `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA
+/// 14m39s`, read field by field so that a change of its format fails here.
+#[derive(Debug)]
+struct Progress {
+    step: u64,
+    total: u64,
+    images_per_second: f64,
+    kimg: f64,
+    seconds_left: u64,
+}
+
+fn progress(line: &str) -> Progress {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let fail = || -> ! { panic!("not a progress line: {line}") };
+    let ["step", counter, "D", d, "G", g, rate, "img/s", kimg, "kimg", "ETA", left] = fields[..]
+    else {
+        fail()
+    };
+    let (step, total) = counter
+        .strip_suffix(':')
+        .and_then(|c| c.split_once('/'))
+        .unwrap_or_else(|| fail());
+    for loss in [d, g] {
+        assert!(loss.parse::<f32>().is_ok_and(f32::is_finite), "{line}");
+    }
+    Progress {
+        step: step.parse().unwrap_or_else(|_| fail()),
+        total: total.parse().unwrap_or_else(|_| fail()),
+        images_per_second: rate.parse().unwrap_or_else(|_| fail()),
+        kimg: kimg.parse().unwrap_or_else(|_| fail()),
+        seconds_left: duration_seconds(left).unwrap_or_else(|| fail()),
+    }
+}
+
+/// `12s`, `3m05s`, `1h02m` or `2d03h` in seconds.
+fn duration_seconds(text: &str) -> Option<u64> {
+    let mut seconds = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        seconds += number.parse::<u64>().ok()? * unit;
+        number.clear();
+    }
+    number.is_empty().then_some(seconds)
+}
+
+/// The progress lines of a run, and how long the whole command took.
+fn progress_lines(args: &[&str]) -> (Vec<Progress>, f64) {
+    let began = Instant::now();
+    let run = train(args).expect_ok();
+    let wall = began.elapsed().as_secs_f64();
+    let lines = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("step "))
+        .map(progress)
+        .collect();
+    (lines, wall)
+}
+
+#[test]
+fn log_lines_show_images_per_second_kimg_and_the_time_left() {
+    let tmp = scratch("progress");
+    let out = tmp.path().join("run");
+    let batch = 32;
+    let (lines, wall) = progress_lines(&[
+        "--out",
+        s(&out),
+        "--batch",
+        "32",
+        "--steps",
+        "30",
+        "--sample-every",
+        "10",
+    ]);
+    assert_eq!(
+        lines.iter().map(|p| (p.step, p.total)).collect::<Vec<_>>(),
+        [(10, 30), (20, 30), (30, 30)],
+        "{lines:?}"
+    );
+    for p in &lines {
+        // Thousands of images seen, to a tenth.
+        let kimg = (p.step * batch) as f64 / 1000.0;
+        assert!((p.kimg - kimg).abs() < 0.051, "{p:?}");
+        // The rate is over the steps since the first one ended: they took no longer than the
+        // whole command.
+        assert!(p.images_per_second > 0.0, "{p:?}");
+        let measured = ((p.step - 1) * batch) as f64;
+        assert!(
+            measured / p.images_per_second <= wall,
+            "{p:?} in {wall:.1} s"
+        );
+        // The time left is the remaining images at that rate (both rounded), and the
+        // remaining steps took place within the command.
+        let left = ((p.total - p.step) * batch) as f64 / p.images_per_second;
+        assert!((p.seconds_left as f64 - left).abs() <= 1.0, "{p:?}");
+        assert!(p.seconds_left as f64 <= wall + 1.0, "{p:?} in {wall:.1} s");
+    }
+    assert_eq!(lines[2].seconds_left, 0);
+
+    // A resumed run counts the images of the whole run (1.28 thousand, not the 0.32 since it
+    // resumed).
+    let run = cli::vkgan(&[
+        "train",
+        "--resume",
+        s(&out),
+        "--steps",
+        "40",
+        "--no-progress",
+    ])
+    .expect_ok();
+    let resumed: Vec<Progress> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("step "))
+        .map(progress)
+        .collect();
+    assert_eq!(resumed.len(), 1, "{run}");
+    assert_eq!((resumed[0].step, resumed[0].kimg), (40, 1.3), "{run}");
 }

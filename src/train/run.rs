@@ -9,6 +9,7 @@
 
 use super::config::TrainConfig;
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
+use super::progress::{Status, Throughput};
 use super::snapshots::Snapshots;
 use super::state::TrainState;
 use crate::data::{Dataset, Loader, Source};
@@ -28,7 +29,8 @@ const MIXING_STREAM: u32 = 9_000_000;
 /// How to run, beyond the configuration.
 pub struct RunOptions {
     pub out: PathBuf,
-    /// Show a progress bar (else one line per sample interval).
+    /// Show a progress bar (else one line per sample interval); both show
+    /// [`super::progress::Status`].
     pub progress: bool,
     /// Set to stop after the current step.
     pub stop: Arc<AtomicBool>,
@@ -62,6 +64,37 @@ impl RunSummary {
 
 pub fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
+}
+
+/// Where a run goes when no directory is named: `runs/<YYYYmmdd-HHMMSS, UTC>`, so that runs
+/// sort by when they started.
+pub fn default_out_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(utc_timestamp(secs))
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC (days-to-civil conversion of the proleptic Gregorian calendar).
+fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// The crossover of step `idx` for micro-batch `micro` and program kind `kind`: with
@@ -183,7 +216,8 @@ impl<'a> Run<'a> {
             RunLogWriter::resume(&log_path, start)?
         };
         let bar = progress_bar(progress, start, total);
-        let began = Instant::now();
+        let images_per_step = (self.cfg.batch * self.cfg.accumulate) as u64;
+        let mut rate = Throughput::new(images_per_step, start, Instant::now());
         let mut last_checkpoint = None;
         let mut stopped_early = false;
         for idx in start..total {
@@ -192,13 +226,14 @@ impl<'a> Run<'a> {
                 break;
             }
             let m = self.step(idx)?;
-            log.log(idx, &m.values)?;
-            let (d_loss, g_loss) = (m.d_loss, m.g_loss);
-            if let Some(bar) = &bar {
-                bar.set_position(idx + 1);
-                bar.set_message(format!("D {d_loss:.3}  G {g_loss:.3}"));
-            }
             let done = idx + 1;
+            rate.record(done, Instant::now());
+            log.log(idx, &m.values)?;
+            let status = Status::new(&rate, done, total, m.d_loss, m.g_loss);
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+                bar.set_message(status.to_string());
+            }
             let last = done == total;
             if done % self.cfg.checkpoint_every == 0 || last {
                 last_checkpoint = Some(self.save()?);
@@ -206,10 +241,7 @@ impl<'a> Run<'a> {
             if done % self.cfg.sample_every == 0 || last {
                 self.snapshots.write(&self.cfg, self.out, done)?;
                 if bar.is_none() {
-                    let images =
-                        (done - start) as f64 * (self.cfg.batch * self.cfg.accumulate) as f64;
-                    let rate = images / began.elapsed().as_secs_f64();
-                    eprintln!("step {done}/{total}: D {d_loss:.4}  G {g_loss:.4}  {rate:.1} img/s");
+                    eprintln!("step {done}/{total}: {status}");
                 }
             }
         }
@@ -369,6 +401,7 @@ impl<'a> Run<'a> {
     }
 }
 
+/// A bar of steps followed by the [`Status`] fields, which the loop sets as its message.
 fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::ProgressBar> {
     if !show {
         return None;
@@ -377,7 +410,7 @@ fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::Progres
     bar.set_position(start);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] step {pos}/{len} {per_sec} ETA {eta} {msg}",
+            "{elapsed_precise} [{bar:20}] step {pos}/{len}: {msg}",
         )
         .expect("valid template")
         .progress_chars("=> "),
@@ -390,6 +423,13 @@ mod tests {
     use super::*;
     use crate::nn::ModelConfig;
     use crate::persist::atomic::test_dir::names_in;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(utc_timestamp(0), "19700101-000000");
+        assert_eq!(utc_timestamp(1_795_901_696), "20261128-213456");
+        assert_eq!(utc_timestamp(951_827_696), "20000229-123456");
+    }
 
     #[test]
     fn a_stop_before_the_first_step_writes_and_claims_nothing() {
