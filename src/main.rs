@@ -12,9 +12,11 @@ use vkgan::infer::generate::{
     check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
     MAX_SCALE,
 };
+use vkgan::infer::interpolate::{self, Space, Walk, WalkOutput};
 use vkgan::infer::load::load_generator;
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
+use vkgan::outputs::animation::{Format, MAX_FPS};
 use vkgan::outputs::images::save_png;
 use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
@@ -44,6 +46,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Write the style-mixing figure: coarse styles from row seeds, fine from column seeds.
     Mix(MixArgs),
+    /// Write a looping animation (GIF, APNG or PNG frames) that walks through the seeds.
+    Interpolate(InterpolateArgs),
     /// Multi-scale sliced Wasserstein distance between generated and real images.
     Metrics(MetricsArgs),
     /// Time training steps on synthetic data: images/s of the plain and the regularized step,
@@ -217,6 +221,41 @@ struct MixArgs {
     device: Option<usize>,
 }
 
+#[derive(Args)]
+struct InterpolateArgs {
+    /// As for `generate`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The seeds to walk through, in order, then back to the first (two or more).
+    #[arg(long, default_value = "0-3")]
+    seeds: String,
+    /// Frames from one seed to the next.
+    #[arg(long, default_value_t = interpolate::DEFAULT_FRAMES)]
+    frames: usize,
+    /// Interpolate the mapping outputs w (linearly) or the latents z (along the sphere).
+    #[arg(long, value_enum, default_value_t = Space::W)]
+    space: Space,
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f32,
+    /// Enlarge every frame N times (nearest neighbour); default: about 128 pixels a frame.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
+    scale: Option<u32>,
+    /// gif, apng or frames (a folder of numbered PNGs); default: from --out (.gif; .png or
+    /// .apng; no extension or a folder: frames).
+    #[arg(long)]
+    format: Option<String>,
+    /// Frames a second (GIF delays are whole hundredths of a second).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=MAX_FPS as i64))]
+    fps: u32,
+    #[arg(long, default_value = "interpolation.gif")]
+    out: PathBuf,
+    /// Also write a PNG of 8 evenly spaced frames side by side.
+    #[arg(long, value_name = "FILE")]
+    strip: Option<PathBuf>,
+    #[arg(long)]
+    device: Option<usize>,
+}
+
 /// Benchmark flags; the model and hyper-parameters are the reference's unless set.
 #[derive(Args)]
 struct BenchArgs {
@@ -253,6 +292,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(*args),
         Command::Generate(args) => generate_command(args),
         Command::Mix(args) => mix_command(args),
+        Command::Interpolate(args) => interpolate_command(args),
         Command::Metrics(args) => metrics_command(args),
         Command::Bench(args) => bench_command(args),
     };
@@ -683,6 +723,43 @@ fn mix_command(args: MixArgs) -> Result<()> {
             ""
         }
     );
+    Ok(())
+}
+
+fn interpolate_command(args: InterpolateArgs) -> Result<()> {
+    let seeds = parse_seeds_at_most(&args.seeds, interpolate::MAX_FRAMES)?;
+    let walk = Walk::new(seeds, args.frames, args.space, args.truncation)?;
+    let out = WalkOutput {
+        format: Format::resolve(args.format.as_deref(), &args.out)?,
+        path: args.out,
+        scale: args.scale,
+        fps: args.fps,
+        strip: args.strip,
+    };
+    let ctx = Context::new(&ContextOptions::from_env(args.device)?)?;
+    let gen = load_generator(&ctx, &args.checkpoint)?;
+    warn_skipped(&gen.skipped);
+    let report = interpolate::write_walk(&ctx, &gen, &walk, &out)?;
+    let side = report.side;
+    eprintln!(
+        "wrote {} ({}): {} frames of {side}x{side} pixels, {} seeds x {} in {} space, {} fps",
+        out.path.display(),
+        out.format.name(),
+        report.frames,
+        walk.seeds.len(),
+        walk.frames,
+        walk.space.name(),
+        out.fps
+    );
+    if args.scale.is_none() && report.scale > 1 {
+        eprintln!(
+            "frames enlarged {}x for viewing (--scale N to choose)",
+            report.scale
+        );
+    }
+    if let (Some(path), Some(n)) = (&out.strip, report.strip_frames) {
+        eprintln!("wrote the strip of {n} frames to {}", path.display());
+    }
     Ok(())
 }
 
