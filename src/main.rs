@@ -247,7 +247,7 @@ struct InterpolateArgs {
     /// Frames a second (GIF delays are whole hundredths of a second).
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=MAX_FPS as i64))]
     fps: u32,
-    #[arg(long, default_value = "interpolation.gif")]
+    #[arg(long, default_value = "walk.gif")]
     out: PathBuf,
     /// Also write a PNG of 8 evenly spaced frames side by side.
     #[arg(long, value_name = "FILE")]

@@ -8,8 +8,9 @@
 //! truncated (truncation is affine, so this is also the line between the truncated w); in z
 //! space the latents are interpolated along the great circle (slerp), then mapped and
 //! truncated. Every frame has the noise of the first seed, so only the styles move and the
-//! fine detail does not flicker; the first frame is therefore exactly `vkgan generate` of the
-//! first seed at the same truncation, in either space. Same arguments, same bytes.
+//! fine detail does not flicker; the first frame is therefore exactly `vkgan generate`'s image
+//! of the first seed at the same truncation and scale, in either space (before a GIF's palette
+//! rounds it). Same arguments, same bytes.
 
 use super::generate::{check_truncation, figure_scale};
 use super::load::LoadedGenerator;
