@@ -12,11 +12,13 @@ use vkgan::infer::generate::{
     check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
     MAX_SCALE,
 };
+use vkgan::infer::interpolate::{self, Space, Walk, WalkOutput};
 use vkgan::infer::load::{load_generator, load_generator_with, Weights};
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
 use vkgan::infer::project::{self, ProjectOptions};
 use vkgan::nn::ModelConfig;
+use vkgan::outputs::animation::{Format, MAX_FPS};
 use vkgan::outputs::images::save_png;
 use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
@@ -51,6 +53,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Write the style-mixing figure: coarse styles from row seeds, fine from column seeds.
     Mix(MixArgs),
+    /// Write a looping animation (GIF, APNG or PNG frames) that walks through the seeds.
+    Interpolate(InterpolateArgs),
     /// Find the latent w (and noise maps) with which the generator draws a given image.
     Project(ProjectArgs),
     /// Multi-scale sliced Wasserstein distance between generated and real images.
@@ -361,6 +365,42 @@ struct MixArgs {
 }
 
 #[derive(Args)]
+struct InterpolateArgs {
+    #[command(flatten)]
+    generator: CheckpointArg,
+    /// The seeds to walk through, in order, then back to the first (two or more).
+    #[arg(long, default_value = "0-3")]
+    seeds: String,
+    /// Frames from one seed to the next.
+    #[arg(long, default_value_t = interpolate::DEFAULT_FRAMES)]
+    frames: usize,
+    /// Interpolate the mapping outputs w (linearly) or the latents z (along the sphere).
+    #[arg(long, value_enum, default_value_t = Space::W)]
+    space: Space,
+    /// Truncation psi: 1 is none; lower trades variety for typical images.
+    #[arg(long, value_name = "PSI", default_value_t = 1.0)]
+    truncation: f32,
+    /// Enlarge every frame N times (nearest neighbour); default: about 128 pixels a frame.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SCALE as i64))]
+    scale: Option<u32>,
+    /// gif, apng or frames (a folder of numbered PNGs); default: from --out (.gif; .png or
+    /// .apng; no extension or a folder: frames).
+    #[arg(long)]
+    format: Option<String>,
+    /// Frames a second (GIF delays are whole hundredths of a second).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=MAX_FPS as i64))]
+    fps: u32,
+    /// The file (or folder, for frames) to write.
+    #[arg(long, value_name = "PATH", default_value = "walk.gif")]
+    out: PathBuf,
+    /// Also write a PNG of 8 evenly spaced frames side by side.
+    #[arg(long, value_name = "FILE")]
+    strip: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+#[derive(Args)]
 struct ProjectArgs {
     /// Its discriminator gives the feature distance.
     #[command(flatten)]
@@ -450,6 +490,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(*args),
         Command::Generate(args) => generate_command(args),
         Command::Mix(args) => mix_command(args),
+        Command::Interpolate(args) => interpolate_command(args),
         Command::Project(args) => project_command(args),
         Command::Metrics(args) => metrics_command(args),
         Command::Bench(args) => bench_command(args),
@@ -775,6 +816,43 @@ fn mix_command(args: MixArgs) -> Result<()> {
             ""
         }
     );
+    Ok(())
+}
+
+fn interpolate_command(args: InterpolateArgs) -> Result<()> {
+    let seeds = parse_seeds_at_most(&args.seeds, interpolate::MAX_FRAMES)?;
+    let walk = Walk::new(seeds, args.frames, args.space, args.truncation)?;
+    let out = WalkOutput {
+        format: Format::resolve(args.format.as_deref(), &args.out)?,
+        path: args.out,
+        scale: args.scale,
+        fps: args.fps,
+        strip: args.strip,
+    };
+    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
+    let gen = load_generator(&ctx, &args.generator.checkpoint)?;
+    warn_skipped(&gen.skipped);
+    let report = interpolate::write_walk(&ctx, &gen, &walk, &out)?;
+    let side = report.side;
+    eprintln!(
+        "wrote {} ({}): {} frames of {side}x{side} pixels, {} seeds x {} in {} space, {} fps",
+        out.path.display(),
+        out.format.name(),
+        report.frames,
+        walk.seeds.len(),
+        walk.frames,
+        walk.space.name(),
+        out.fps
+    );
+    if args.scale.is_none() && report.scale > 1 {
+        eprintln!(
+            "frames enlarged {}x for viewing (--scale N to choose)",
+            report.scale
+        );
+    }
+    if let (Some(path), Some(n)) = (&out.strip, report.strip_frames) {
+        eprintln!("wrote the strip of {n} frames to {}", path.display());
+    }
     Ok(())
 }
 

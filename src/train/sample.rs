@@ -1,7 +1,9 @@
-//! Images from a generator: the program behind training samples, `vkgan generate` and
-//! `vkgan mix`. Every image is a function of its seed alone: its latent and its noise are
-//! drawn on the host from the counter-based generator keyed by that seed (the same bits the
-//! device would draw), so seed 7 gives the same image in any batch, on any run and device.
+//! Images from a generator: the program behind training samples, `vkgan generate`, `mix` and
+//! `interpolate`. Every image is a function of its seed alone: its latent
+//! and its noise are drawn on the host from the counter-based generator keyed by that seed (the
+//! same bits the device would draw), so seed 7 gives the same image in any batch, on any run
+//! and device. A sampler can also take explicit latents (z, or w with [`Input::W`]) with the
+//! noise of one seed, for walks between seeds.
 
 use crate::autograd::{Program, Tape, Var};
 use crate::nn::{self, ModelConfig, Net, ParamStore};
@@ -30,14 +32,47 @@ fn noise(seed: u64, i: usize, j: usize, r: usize) -> Vec<f32> {
     )
 }
 
+/// What a [`Sampler`] takes per image: a latent z (mapped on the device), or a mapping output
+/// w (see [`map_latents`]) given directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    Z,
+    W,
+}
+
+/// The mapping network's output w [k, d] for the latents `z` [k, d], as a [`Sampler`] with
+/// [`Input::Z`] computes it (before truncation).
+pub fn map_latents(
+    ctx: &Context,
+    store: &ParamStore,
+    cfg: &ModelConfig,
+    z: &[f32],
+) -> Result<Vec<f32>, VkError> {
+    let d = cfg.d_latent;
+    assert!(
+        !z.is_empty() && z.len() % d == 0,
+        "latents of {d} values each"
+    );
+    let mut t = Tape::new();
+    let bound = store.bind(&mut t, &[Net::Mapping], false);
+    let zv = t.leaf(&[z.len() / d, d], false);
+    let w = nn::mapping(&mut t, &bound, cfg, zv);
+    let zt = Tensor::from_f32(ctx, &[z.len() / d, d], z)?;
+    let mut leaves = store.bindings(&bound);
+    leaves.push((zv, &zt));
+    Ok(t.eval(ctx, &[w], &leaves)?.remove(0))
+}
+
 /// A compiled generator for batches of `n` images with styles per block from two latents.
 pub struct Sampler {
     program: Program,
     images: Var,
     n: usize,
     cfg: ModelConfig,
-    z1: Tensor,
-    z2: Tensor,
+    input: Input,
+    /// The two latents of every image ([n, d] each): z, or w with [`Input::W`].
+    in1: Tensor,
+    in2: Tensor,
     crossover: Tensor,
     psi: Tensor,
     noise: Vec<(Option<Tensor>, Tensor)>,
@@ -45,13 +80,27 @@ pub struct Sampler {
 
 impl Sampler {
     /// `store`'s mapping network and generator (the EMA copy, usually); `w_avg` [d] is the
-    /// truncation centre.
+    /// truncation centre. Takes latents z.
     pub fn new(
         ctx: &Context,
         store: &ParamStore,
         cfg: &ModelConfig,
         w_avg: &Tensor,
         n: usize,
+    ) -> Result<Self, VkError> {
+        Self::with_input(ctx, store, cfg, w_avg, n, Input::Z)
+    }
+
+    /// As [`Sampler::new`], taking `input` per image. With [`Input::W`] the program is the
+    /// same but for the mapping network, so a w from [`map_latents`] gives the image its z
+    /// gives.
+    pub fn with_input(
+        ctx: &Context,
+        store: &ParamStore,
+        cfg: &ModelConfig,
+        w_avg: &Tensor,
+        n: usize,
+        input: Input,
     ) -> Result<Self, VkError> {
         let d = cfg.d_latent;
         let nb = cfg.generator_blocks();
@@ -67,8 +116,8 @@ impl Sampler {
             leaves.push((v, tensor.clone()));
             (v, tensor)
         };
-        let (z1v, z1) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
-        let (z2v, z2) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
+        let (in1v, in1) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
+        let (in2v, in2) = leaf(&mut t, Tensor::zeros(ctx, &[n, d])?);
         let (cv, crossover) = leaf(&mut t, Tensor::from_f32(ctx, &[1], &[nb as f32])?);
         let (psiv, psi) = leaf(&mut t, Tensor::from_f32(ctx, &[1], &[1.0])?);
         let (avgv, _) = leaf(&mut t, w_avg.clone());
@@ -85,8 +134,13 @@ impl Sampler {
             noise_vars.push((n1.as_ref().map(|x| x.0), n2.0));
             noise.push((n1.map(|x| x.1), n2.1));
         }
-        let w1 = nn::mapping(&mut t, &bound, cfg, z1v);
-        let w2 = nn::mapping(&mut t, &bound, cfg, z2v);
+        let (w1, w2) = match input {
+            Input::Z => (
+                nn::mapping(&mut t, &bound, cfg, in1v),
+                nn::mapping(&mut t, &bound, cfg, in2v),
+            ),
+            Input::W => (in1v, in2v),
+        };
         let w = ops::select_blocks(&mut t, w1, w2, cv, nb);
         // Truncation: w_avg + psi (w - w_avg).
         let centred = ops::sub(&mut t, w, avgv);
@@ -99,8 +153,9 @@ impl Sampler {
             images,
             n,
             cfg: cfg.clone(),
-            z1,
-            z2,
+            input,
+            in1,
+            in2,
             crossover,
             psi,
             noise,
@@ -120,9 +175,10 @@ impl Sampler {
         Ok(out)
     }
 
-    /// Images [n,3,R,R] for `seeds` (at most n; the rest of the batch repeats the last seed).
-    /// With `fine_seeds`, block styles from `crossover` on come from those seeds instead
-    /// (style mixing: coarse from `seeds`, fine from `fine_seeds`).
+    /// Images [k,3,R,R] for `seeds` (k of them, at most n; the rest of the batch repeats the
+    /// last seed). With `fine_seeds`, block styles from `crossover` on come from those seeds
+    /// instead (style mixing: coarse from `seeds`, fine from `fine_seeds`). Needs
+    /// [`Input::Z`].
     pub fn generate(
         &mut self,
         seeds: &[u64],
@@ -130,6 +186,7 @@ impl Sampler {
         crossover: usize,
         truncation: f32,
     ) -> Result<Vec<f32>, VkError> {
+        assert_eq!(self.input, Input::Z, "images by seed take latents z");
         assert!(
             !seeds.is_empty() && seeds.len() <= self.n,
             "1..={} seeds per batch",
@@ -144,15 +201,55 @@ impl Sampler {
             z1.extend(latent(pick(k, seeds), d));
             z2.extend(latent(pick(k, fine), d));
         }
-        self.z1.write(&z1)?;
-        self.z2.write(&z2)?;
         let nb = self.cfg.generator_blocks();
         let c = if fine_seeds.is_some() {
             crossover.min(nb)
         } else {
             nb
         };
-        self.crossover.write(&[c as f32])?;
+        self.run(&z1, &z2, c, truncation, |k| pick(k, seeds), seeds.len())
+    }
+
+    /// Images [k,3,R,R] for the k latents `latents` ([k, d]: z or w as the sampler was built,
+    /// k at most n), every one with the noise of `noise_seed` and no style mixing.
+    pub fn generate_latents(
+        &mut self,
+        latents: &[f32],
+        noise_seed: u64,
+        truncation: f32,
+    ) -> Result<Vec<f32>, VkError> {
+        let d = self.cfg.d_latent;
+        let k = latents.len() / d;
+        assert!(
+            latents.len() % d == 0 && (1..=self.n).contains(&k),
+            "1..={} latents of {d} values per batch",
+            self.n
+        );
+        // The rest of the batch repeats the last latent, as `generate` repeats the last seed.
+        let mut all = Vec::with_capacity(self.n * d);
+        all.extend_from_slice(latents);
+        for _ in k..self.n {
+            all.extend_from_slice(&latents[(k - 1) * d..]);
+        }
+        let nb = self.cfg.generator_blocks();
+        self.run(&all, &all, nb, truncation, |_| noise_seed, k)
+    }
+
+    /// Runs the program on latents `in1`, `in2` ([n, d] each), blocks below `crossover` styled
+    /// by `in1`, image k with the noise of seed `noise_seed(k)`; returns the first `keep`
+    /// images.
+    fn run(
+        &mut self,
+        in1: &[f32],
+        in2: &[f32],
+        crossover: usize,
+        truncation: f32,
+        noise_seed: impl Fn(usize) -> u64,
+        keep: usize,
+    ) -> Result<Vec<f32>, VkError> {
+        self.in1.write(in1)?;
+        self.in2.write(in2)?;
+        self.crossover.write(&[crossover as f32])?;
         self.psi.write(&[truncation])?;
         for (i, (n1, n2)) in self.noise.iter().enumerate() {
             let r = 4 << i;
@@ -160,7 +257,7 @@ impl Sampler {
                 if let Some(tensor) = tensor {
                     let mut data = Vec::with_capacity(self.n * r * r);
                     for k in 0..self.n {
-                        data.extend(noise(pick(k, seeds), i, j, r));
+                        data.extend(noise(noise_seed(k), i, j, r));
                     }
                     tensor.write(&data)?;
                 }
@@ -169,6 +266,6 @@ impl Sampler {
         self.program.run()?;
         let all = self.program.read(self.images)?;
         let per = 3 * self.cfg.image_size * self.cfg.image_size;
-        Ok(all[..seeds.len() * per].to_vec())
+        Ok(all[..keep * per].to_vec())
     }
 }
