@@ -12,7 +12,7 @@ use vkgan::infer::generate::{
     check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
     MAX_SCALE,
 };
-use vkgan::infer::interpolate::{self, Space, Walk, WalkOutput};
+use vkgan::infer::interpolate::{self, Noise, Space, Walk, WalkOutput};
 use vkgan::infer::load::{load_generator, load_generator_with, Weights};
 use vkgan::infer::measure::swd_against;
 use vkgan::infer::mix::mixing_figure;
@@ -377,6 +377,10 @@ struct InterpolateArgs {
     /// Interpolate the mapping outputs w (linearly) or the latents z (along the sphere).
     #[arg(long, value_enum, default_value_t = Space::W)]
     space: Space,
+    /// Keep the first seed's noise in every frame, or walk the noise maps from seed to seed
+    /// too (for models that draw much of their variety from the noise).
+    #[arg(long, value_enum, default_value_t = Noise::Fixed)]
+    noise: Noise,
     /// Truncation psi: 1 is none; lower trades variety for typical images.
     #[arg(long, value_name = "PSI", default_value_t = 1.0)]
     truncation: f32,
@@ -821,7 +825,7 @@ fn mix_command(args: MixArgs) -> Result<()> {
 
 fn interpolate_command(args: InterpolateArgs) -> Result<()> {
     let seeds = parse_seeds_at_most(&args.seeds, interpolate::MAX_FRAMES)?;
-    let walk = Walk::new(seeds, args.frames, args.space, args.truncation)?;
+    let walk = Walk::new(seeds, args.frames, args.space, args.truncation)?.with_noise(args.noise);
     let out = WalkOutput {
         format: Format::resolve(args.format.as_deref(), &args.out)?,
         path: args.out,

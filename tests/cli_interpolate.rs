@@ -164,6 +164,17 @@ fn interpolate_writes_looping_animations_that_start_at_the_first_seed() {
     );
     assert_eq!(z_frames[0], truncated);
 
+    // With --noise walk each seed's frame is its own `generate` image, noise and all; with the
+    // fixed noise the second seed's frame is not (it has the first seed's noise).
+    let walked = tmp.path().join("walked.gif");
+    interpolate(&walked, &["--noise", "walk"]);
+    let (walked, _, _) = gif_frames(&walked);
+    let seed3 = generated(&ck, &tmp.path().join("gen3"), 3, &["--scale", "16"]);
+    assert_eq!(walked[0], seed0);
+    assert_eq!(walked[3], seed3);
+    assert_ne!(frames[3], seed3);
+    assert_ne!(walked[1], frames[1], "the noise moves between the seeds");
+
     // Too many pixels for the walk: the limit is named, and nothing is written.
     let huge = tmp.path().join("huge.gif");
     vkgan(&[

@@ -7,10 +7,14 @@
 //! space (the default) the mapping outputs of the seeds are interpolated linearly, then
 //! truncated (truncation is affine, so this is also the line between the truncated w); in z
 //! space the latents are interpolated along the great circle (slerp), then mapped and
-//! truncated. Every frame has the noise of the first seed, so only the styles move and the
-//! fine detail does not flicker; the first frame is therefore exactly `vkgan generate`'s image
-//! of the first seed at the same truncation and scale, in either space (before a GIF's palette
-//! rounds it). Same arguments, same bytes.
+//! truncated. By default every frame has the noise of the first seed, so only the styles move
+//! and the fine detail does not flicker; with [`Noise::Walk`] the noise maps walk too, each
+//! map along the great circle between the two seeds' maps (which keeps its variance, as two
+//! independent Gaussian draws are nearly orthogonal and of nearly equal norm), so each seed's
+//! frame is its `vkgan generate` image, for models that take much of their variety from the
+//! noise. Either way the first frame is exactly `vkgan generate`'s image of the first seed at
+//! the same truncation and scale, in either space (before a GIF's palette rounds it). Same
+//! arguments, same bytes.
 
 use super::generate::{check_truncation, figure_scale};
 use super::load::LoadedGenerator;
@@ -51,6 +55,16 @@ impl Space {
             Space::Z => "z",
         }
     }
+}
+
+/// What the noise maps do along a walk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Noise {
+    /// The first seed's noise in every frame: only the styles move.
+    #[default]
+    Fixed,
+    /// From each seed's noise to the next one's, along the great circle.
+    Walk,
 }
 
 /// The point a fraction `t` of the way from `a` to `b` on the line; `a` and `b` exactly at 0
@@ -145,6 +159,7 @@ pub struct Walk {
     pub frames: usize,
     pub space: Space,
     pub truncation: f32,
+    pub noise: Noise,
 }
 
 impl Walk {
@@ -178,7 +193,13 @@ impl Walk {
             frames,
             space,
             truncation,
+            noise: Noise::Fixed,
         })
+    }
+
+    /// The same walk with the noise maps doing `noise`.
+    pub fn with_noise(self, noise: Noise) -> Walk {
+        Walk { noise, ..self }
     }
 
     /// Frames of the whole loop.
@@ -282,7 +303,17 @@ pub fn write_walk(
                 Space::W => lerp(key(a), key(b), t),
             });
         }
-        let shown = sampler.generate_latents(&latents, walk.seeds[0], walk.truncation)?;
+        let shown = match walk.noise {
+            Noise::Fixed => sampler.generate_latents(&latents, walk.seeds[0], walk.truncation)?,
+            Noise::Walk => {
+                let noise_of = |k: usize, i: usize, j: usize, r: usize| {
+                    let (a, b, t) = walk.position(chunk[k]);
+                    let from = sample::noise(walk.seeds[a], i, j, r);
+                    slerp(&from, &sample::noise(walk.seeds[b], i, j, r), t)
+                };
+                sampler.generate_latents_with_noise(&latents, noise_of, walk.truncation)?
+            }
+        };
         let view = Batch::new(&shown, [chunk.len(), 3, r, r])?;
         for (j, &i) in chunk.iter().enumerate() {
             writer.push(&images::image(&view, j, scale)?)?;

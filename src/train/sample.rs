@@ -21,7 +21,7 @@ pub fn latent(seed: u64, d: usize) -> Vec<f32> {
 }
 
 /// The noise of a seed for block `i` and input `j` (0 or 1), [r*r].
-fn noise(seed: u64, i: usize, j: usize, r: usize) -> Vec<f32> {
+pub fn noise(seed: u64, i: usize, j: usize, r: usize) -> Vec<f32> {
     let stream = NOISE_STREAM + 2 * i as u32 + j as u32;
     ops::random_fill_cpu(
         r * r,
@@ -207,7 +207,14 @@ impl Sampler {
         } else {
             nb
         };
-        self.run(&z1, &z2, c, truncation, |k| pick(k, seeds), seeds.len())
+        self.run(
+            &z1,
+            &z2,
+            c,
+            truncation,
+            |k, i, j, r| noise(pick(k, seeds), i, j, r),
+            seeds.len(),
+        )
     }
 
     /// Images [k,3,R,R] for the k latents `latents` ([k, d]: z or w as the sampler was built,
@@ -232,19 +239,58 @@ impl Sampler {
             all.extend_from_slice(&latents[(k - 1) * d..]);
         }
         let nb = self.cfg.generator_blocks();
-        self.run(&all, &all, nb, truncation, |_| noise_seed, k)
+        self.run(
+            &all,
+            &all,
+            nb,
+            truncation,
+            |_, i, j, r| noise(noise_seed, i, j, r),
+            k,
+        )
+    }
+
+    /// As [`Sampler::generate_latents`], image k's noise for block i, input j (side r) given
+    /// by `noise_of(k, i, j, r)` ([r*r]) instead of one seed's.
+    pub fn generate_latents_with_noise(
+        &mut self,
+        latents: &[f32],
+        noise_of: impl Fn(usize, usize, usize, usize) -> Vec<f32>,
+        truncation: f32,
+    ) -> Result<Vec<f32>, VkError> {
+        let d = self.cfg.d_latent;
+        let k = latents.len() / d;
+        assert!(
+            latents.len() % d == 0 && (1..=self.n).contains(&k),
+            "1..={} latents of {d} values per batch",
+            self.n
+        );
+        let mut all = Vec::with_capacity(self.n * d);
+        all.extend_from_slice(latents);
+        for _ in k..self.n {
+            all.extend_from_slice(&latents[(k - 1) * d..]);
+        }
+        let nb = self.cfg.generator_blocks();
+        let last = k - 1;
+        self.run(
+            &all,
+            &all,
+            nb,
+            truncation,
+            |m, i, j, r| noise_of(m.min(last), i, j, r),
+            k,
+        )
     }
 
     /// Runs the program on latents `in1`, `in2` ([n, d] each), blocks below `crossover` styled
-    /// by `in1`, image k with the noise of seed `noise_seed(k)`; returns the first `keep`
-    /// images.
+    /// by `in1`, image k's noise for block i, input j being `noise_of(k, i, j, r)`; returns
+    /// the first `keep` images.
     fn run(
         &mut self,
         in1: &[f32],
         in2: &[f32],
         crossover: usize,
         truncation: f32,
-        noise_seed: impl Fn(usize) -> u64,
+        noise_of: impl Fn(usize, usize, usize, usize) -> Vec<f32>,
         keep: usize,
     ) -> Result<Vec<f32>, VkError> {
         self.in1.write(in1)?;
@@ -257,7 +303,7 @@ impl Sampler {
                 if let Some(tensor) = tensor {
                     let mut data = Vec::with_capacity(self.n * r * r);
                     for k in 0..self.n {
-                        data.extend(noise(noise_seed(k), i, j, r));
+                        data.extend(noise_of(k, i, j, r));
                     }
                     tensor.write(&data)?;
                 }
