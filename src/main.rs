@@ -22,6 +22,7 @@ use vkgan::outputs::animation::{Format, MAX_FPS};
 use vkgan::outputs::images::save_png;
 use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
+use vkgan::train::augment::Augment;
 use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
 use vkgan::train::run::{checkpoint_dir, default_out_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
@@ -181,12 +182,27 @@ struct OptimArgs {
     /// Seed of every random draw: initial weights, data order, latents and noise [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// Augment every image the discriminator sees: ada (adaptive, the ADA paper's pipeline),
+    /// diffaug (DiffAugment's colour, translation and cutout) or none; default: ada for
+    /// datasets under 30,000 images, else none.
+    #[arg(long, value_enum)]
+    augment: Option<Augment>,
+    /// ADA's target for r_t = E[sign(D(real))], the overfitting heuristic [default: 0.6].
+    #[arg(long, value_name = "R")]
+    ada_target: Option<f32>,
+    /// Steps between adjustments of ADA's probability p [default: 4].
+    #[arg(long, value_name = "STEPS")]
+    ada_interval: Option<u64>,
+    /// Thousands of images over which ADA's p can move from 0 to 1 [default: 500].
+    #[arg(long, value_name = "KIMG")]
+    ada_kimg: Option<f32>,
 }
 
 impl OptimArgs {
     fn apply(&self, cfg: &mut TrainConfig) {
         set_given!(self => cfg; batch, accumulate, lr, mapping_lr, betas, r1_gamma,
-            r1_interval, plp_interval, plp_after, plp_beta, style_mixing_prob, ema_kimg, ema_rampup, seed);
+            r1_interval, plp_interval, plp_after, plp_beta, style_mixing_prob, ema_kimg, ema_rampup, seed, augment, ada_target,
+            ada_interval, ada_kimg);
     }
 }
 
@@ -470,6 +486,10 @@ struct BenchArgs {
     /// the steps offer a device (needs no timestamps, so it tells something on any device).
     #[arg(long)]
     shapes: bool,
+    /// Time the steps with this augmentation of D's inputs (ADA at p = 0.5: every stage
+    /// runs whatever p is; p changes only what the parameters are).
+    #[arg(long, value_enum, default_value_t = Augment::None)]
+    augment: Augment,
     // Last: clap keeps a flattened group's help heading for the flags after it.
     #[command(flatten)]
     model: ModelArgs,
@@ -483,6 +503,7 @@ impl BenchArgs {
         if let Some(batch) = self.batch {
             cfg.batch = batch;
         }
+        cfg.augment = self.augment;
         cfg
     }
 }
@@ -631,6 +652,10 @@ fn train_command(args: TrainArgs) -> Result<()> {
     }
     // The dataset is checked before anything is written or the device is set up.
     let dataset = open_dataset(&cfg)?;
+    let mut cfg = cfg;
+    if args.resume.is_none() && args.optim.augment.is_none() {
+        cfg.augment = Augment::default_for(dataset.len());
+    }
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
     let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
@@ -740,8 +765,16 @@ fn announce_training(cfg: &TrainConfig, dataset: &Dataset, ctx: &Context, out: &
         .map_or("the embedded emoji set".to_string(), |d| {
             d.display().to_string()
         });
+    let augment = match cfg.augment {
+        Augment::None => String::new(),
+        Augment::Ada => format!(
+            ", augmenting with ADA (target r_t {})",
+            cfg.ada_target
+        ),
+        Augment::Diffaug => ", augmenting with DiffAugment".into(),
+    };
     eprintln!(
-        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}",
+        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}{augment}",
         cfg.model.image_size,
         cfg.model.image_size,
         dataset.len(),
@@ -1076,6 +1109,7 @@ mod tests {
             "json",
             "profile",
             "shapes",
+            "augment",
         ];
         let cli = Cli::command();
         for command in ["train", "bench"] {
@@ -1106,7 +1140,7 @@ mod tests {
                 }
                 checked += 1;
             }
-            let expected = if command == "train" { 27 } else { 8 };
+            let expected = if command == "train" { 30 } else { 8 };
             assert_eq!(checked, expected, "flags with stated defaults of {command}");
         }
     }

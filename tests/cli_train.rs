@@ -547,3 +547,68 @@ fn log_lines_show_images_per_second_kimg_and_the_time_left() {
     assert_eq!(resumed.len(), 1, "{run}");
     assert_eq!((resumed[0].step, resumed[0].kimg), (40, 1.3), "{run}");
 }
+
+/// The metrics.jsonl records of a run, without their times.
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Augmentation: ADA is the default for a small dataset and says so; at p = 0 (before its
+/// first adjustment) it changes nothing, bit for bit, R1 included; p then follows r_t into
+/// metrics.jsonl and ada.png; DiffAugment trains and changes the result.
+#[test]
+fn augmentation_is_ada_by_default_exact_at_p_zero_and_adapts() {
+    let tmp = scratch("train-augment");
+    let dir = |name: &str| tmp.path().join(name);
+    let run_with = |name: &str, extra: &[&str]| {
+        let out = dir(name);
+        let mut args = vec!["--out", s(&out), "--sample-every", "2", "--r1-interval", "1"];
+        args.extend(extra);
+        train(&args).expect_ok()
+    };
+    let run = run_with("default", &["--steps", "2"]);
+    assert!(run.stderr.contains("augmenting with ADA (target r_t 0.6)"), "{run}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir("default").join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["augment"], "ada");
+    run_with("none", &["--steps", "2", "--augment", "none"]);
+    let (ada, none) = (
+        read(&checkpoint(&dir("default"), 2)).unwrap(),
+        read(&checkpoint(&dir("none"), 2)).unwrap(),
+    );
+    for (name, t) in &none.tensors {
+        assert_eq!(&ada.tensors[name], t, "{name}: ADA at p = 0 must be the identity");
+    }
+    assert_eq!(ada.meta("ada.p").unwrap(), "0");
+
+    // p moves by 16 images x 1 step / 100 images = 0.16 an adjustment.
+    run_with(
+        "adapting",
+        &["--steps", "6", "--augment", "ada", "--ada-kimg", "0.1", "--ada-interval", "1"],
+    );
+    let log = records(&dir("adapting"));
+    let p: Vec<f64> = log.iter().map(|r| r["ada_p"].as_f64().unwrap()).collect();
+    for r in &log {
+        let rt = r["ada_rt"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&rt), "{r}");
+    }
+    assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "{p:?}");
+    for w in p.windows(2) {
+        let moved = (w[1] - w[0]).abs();
+        assert!(moved < 1e-6 || (moved - 0.16).abs() < 1e-6 || w[1] == 0.0 || w[1] == 1.0, "{p:?}");
+    }
+    assert!(p.iter().any(|&p| p > 0.0), "p never moved: {p:?}");
+    decode(&dir("adapting").join("ada.png"));
+
+    run_with("diffaug", &["--steps", "2", "--augment", "diffaug"]);
+    let diffaug = read(&checkpoint(&dir("diffaug"), 2)).unwrap();
+    let name = "discriminator.final.weight.weight";
+    assert_ne!(diffaug.tensors[name], none.tensors[name]);
+    assert!(records(&dir("diffaug"))[0].get("ada_p").is_none());
+    assert!(!dir("diffaug").join("ada.png").exists());
+}

@@ -134,6 +134,8 @@ impl Inputs {
             crossover,
             real,
             plp_y,
+            augment_real: None,
+            augment_fake: None,
         };
         (inputs, bindings)
     }

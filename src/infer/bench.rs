@@ -286,6 +286,8 @@ pub fn bench(
     host.plp_enabled.write(&[1.0])?;
     // The average at its full half-life, as after the ramp.
     host.set_ema_beta(cfg, u64::from(u32::MAX))?;
+    host.set_augmentation(cfg, 0, 0.5, true)?;
+    host.set_augmentation(cfg, 0, 0.5, false)?;
 
     let mut next_idx = 0u32;
     let began = Instant::now();

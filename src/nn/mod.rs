@@ -1,6 +1,7 @@
 //! StyleGAN2's networks on the tape: configuration, parameters (reference names, safetensors),
 //! layers, the three networks, losses and regularizers.
 
+pub mod augment;
 pub mod config;
 pub mod layers;
 pub mod losses;

@@ -7,10 +7,14 @@
 //! steps; gradients for the generator's and mapping network's parameters only (D's are bound
 //! without gradients, so none of its weight gradients are computed).
 //!
-//! The inputs (latents, noise, crossover, real batch, path-length projection) are `Var`s the
-//! caller makes: leaves bound to uploaded tensors in the golden test, device-side random fills
+//! With augmentation (ADA, DiffAugment) every image D sees, real or fake, in either step, is
+//! augmented first, and R1 differentiates through the augmentation to the real images.
+//!
+//! The inputs (latents, noise, crossover, real batch, path-length projection, augmentation
+//! parameters) are `Var`s the caller makes: leaves bound to uploaded tensors in the golden test, device-side random fills
 //! in training.
 
+use super::augment::{augment, Augmentation};
 use super::config::ModelConfig;
 use super::losses;
 use super::networks::{discriminator, generator, mapping, BlockNoise};
@@ -50,6 +54,19 @@ pub struct StepInputs {
     pub real: Var,
     /// [B,3,R,R] projection of the path-length penalty.
     pub plp_y: Var,
+    /// The augmentations of the real images (D step) and of the fakes (each step draws its
+    /// own), when the run augments.
+    pub augment_real: Option<Augmentation>,
+    pub augment_fake: Option<Augmentation>,
+}
+
+/// D of the images, augmented by `a` when given.
+fn judge(t: &mut Tape, p: &Bound, cfg: &ModelConfig, x: Var, a: Option<&Augmentation>) -> Var {
+    let x = match a {
+        Some(a) => augment(t, x, a),
+        None => x,
+    };
+    discriminator(t, p, cfg, x)
 }
 
 /// The styles [n_blocks,B,d] of a step: mapped latents picked per block by the crossover.
@@ -91,8 +108,8 @@ pub fn d_step(
         generator(t, p, cfg, w, &inputs.noise)
     });
     let fake = t.detach(fake);
-    let d_fake = discriminator(t, p, cfg, fake);
-    let d_real = discriminator(t, p, cfg, inputs.real);
+    let d_fake = judge(t, p, cfg, fake, inputs.augment_fake.as_ref());
+    let d_real = judge(t, p, cfg, inputs.real, inputs.augment_real.as_ref());
     let mut loss = losses::discriminator_hinge(t, d_real, d_fake);
     let params = p.under(Net::Discriminator.prefix(), store);
     let leaves: Vec<Var> = params.iter().map(|(_, v)| *v).collect();
@@ -173,7 +190,7 @@ pub fn g_step(
     } = nets;
     let w = styles(t, p, cfg, inputs);
     let fake = generator(t, p, cfg, w, &inputs.noise);
-    let d_fake = discriminator(t, p, cfg, fake);
+    let d_fake = judge(t, p, cfg, fake, inputs.augment_fake.as_ref());
     let adversarial_loss = losses::generator_loss(t, d_fake);
     let mut loss = adversarial_loss;
     let mut params = p.under(Net::Generator.prefix(), store);

@@ -1,6 +1,7 @@
 //! Everything a training run is configured by. Stored as JSON in every checkpoint, so that
 //! `--resume` continues with exactly the run's settings.
 
+use super::augment::Augment;
 use crate::nn::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -47,6 +48,18 @@ pub struct TrainConfig {
     #[serde(default)]
     pub ema_rampup: f32,
     pub seed: u64,
+    /// Augmentation of the discriminator's inputs (runs from before it existed: none).
+    #[serde(default)]
+    pub augment: Augment,
+    /// ADA's target for r_t = E[sign(D(real))].
+    #[serde(default = "default_ada_target")]
+    pub ada_target: f32,
+    /// Steps between adjustments of ADA's p.
+    #[serde(default = "default_ada_interval")]
+    pub ada_interval: u64,
+    /// Thousands of images over which p can move from 0 to 1.
+    #[serde(default = "default_ada_kimg")]
+    pub ada_kimg: f32,
     pub sample_every: u64,
     pub checkpoint_every: u64,
     /// Checkpoints kept (older ones are deleted once a newer one is safely written).
@@ -61,6 +74,19 @@ pub struct TrainConfig {
 
 fn default_swd_num() -> usize {
     256
+}
+
+/// NVlabs' ADA settings.
+fn default_ada_target() -> f32 {
+    0.6
+}
+
+fn default_ada_interval() -> u64 {
+    4
+}
+
+fn default_ada_kimg() -> f32 {
+    500.0
 }
 
 impl Default for TrainConfig {
@@ -86,6 +112,10 @@ impl Default for TrainConfig {
             ema_kimg: 10.0,
             ema_rampup: 0.05,
             seed: 0,
+            augment: Augment::None,
+            ada_target: default_ada_target(),
+            ada_interval: default_ada_interval(),
+            ada_kimg: default_ada_kimg(),
             sample_every: 500,
             checkpoint_every: 2000,
             keep_checkpoints: 3,
@@ -151,6 +181,8 @@ impl TrainConfig {
             ("style-mixing-prob", self.style_mixing_prob),
             ("ema-kimg", self.ema_kimg),
             ("ema-rampup", self.ema_rampup),
+            ("ada-target", self.ada_target),
+            ("ada-kimg", self.ada_kimg),
         ];
         for (name, v) in floats {
             if !v.is_finite() {
@@ -171,6 +203,8 @@ impl TrainConfig {
             ("checkpoint-every", self.checkpoint_every as f64),
             ("lr", self.lr as f64),
             ("ema-kimg", self.ema_kimg as f64),
+            ("ada-interval", self.ada_interval as f64),
+            ("ada-kimg", self.ada_kimg as f64),
             ("adam-eps", self.adam_eps as f64),
             ("clip", self.clip as f64),
         ];
@@ -190,6 +224,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.plp_beta) {
             return Err("--plp-beta must lie in [0, 1)".into());
+        }
+        if !(-1.0..=1.0).contains(&self.ada_target) {
+            return Err("--ada-target must lie in [-1, 1] (it is a mean of signs)".into());
         }
         if self.ema_rampup < 0.0 {
             return Err("--ema-rampup must not be negative (0: no ramp)".into());

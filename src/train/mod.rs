@@ -6,6 +6,7 @@
 //! Files a run writes go through [`crate::persist`] (checkpoints) and [`crate::outputs`]
 //! (sample grids, plots, the run log).
 
+pub mod augment;
 pub mod config;
 pub mod optim;
 pub mod programs;

@@ -4,12 +4,14 @@
 //! the program, and the host only sets the step scalars and writes the real batch, the
 //! crossover and two path-length numbers.
 
+use super::augment::{self, AugParams, Augment};
 use super::config::TrainConfig;
 use super::state::TrainState;
 use crate::autograd::{Program, Scalar, Tape, Var};
+use crate::nn::augment::Augmentation;
 use crate::nn::step::{d_step, g_step, Nets, PathLengthState, StepHyper, StepInputs};
 use crate::nn::{Bound, Net, ParamStore};
-use crate::ops::{self, RandomArg};
+use crate::ops::{self, Padding, RandomArg};
 use crate::tensor::Tensor;
 use crate::vk::{Context, VkError};
 
@@ -27,6 +29,95 @@ pub struct HostInputs {
     /// [1] the EMA decay of this step, and [1] one minus it (see `TrainConfig::ema_beta`).
     pub ema_beta: Tensor,
     pub ema_fresh: Tensor,
+    /// Augmentation parameters per micro-batch, of the D step's reals and fakes and of the G
+    /// step's fakes (empty when the run does not augment).
+    pub aug_d_real: Vec<AugTensors>,
+    pub aug_d_fake: Vec<AugTensors>,
+    pub aug_g_fake: Vec<AugTensors>,
+}
+
+/// One batch's augmentation parameters on the device (see [`crate::nn::augment`]).
+pub struct AugTensors {
+    padding: Padding,
+    /// [B,2,3]
+    theta: Tensor,
+    /// [B,3,4]
+    color: Tensor,
+    /// [B,1,1,1] and [B,1,R,R] (DiffAugment).
+    contrast: Option<Tensor>,
+    mask: Option<Tensor>,
+}
+
+impl AugTensors {
+    fn new(ctx: &Context, mode: Augment, b: usize, r: usize) -> Result<Self, VkError> {
+        let diffaug = mode == Augment::Diffaug;
+        Ok(AugTensors {
+            padding: if diffaug {
+                Padding::Zeros
+            } else {
+                Padding::Reflect
+            },
+            theta: Tensor::zeros(ctx, &[b, 2, 3])?,
+            color: Tensor::zeros(ctx, &[b, 3, 4])?,
+            contrast: diffaug
+                .then(|| Tensor::zeros(ctx, &[b, 1, 1, 1]))
+                .transpose()?,
+            mask: diffaug
+                .then(|| Tensor::zeros(ctx, &[b, 1, r, r]))
+                .transpose()?,
+        })
+    }
+
+    /// Uploads one draw.
+    pub fn write(&self, params: &AugParams) -> Result<(), VkError> {
+        self.theta.write(&params.theta)?;
+        self.color.write(&params.color)?;
+        if let (Some(t), Some(v)) = (&self.contrast, &params.contrast) {
+            t.write(v)?;
+        }
+        if let (Some(t), Some(v)) = (&self.mask, &params.mask) {
+            t.write(v)?;
+        }
+        Ok(())
+    }
+
+    /// Data leaves on `t` for these tensors.
+    fn bind(&self, t: &mut Tape, leaves: &mut Vec<(Var, Tensor)>) -> Augmentation {
+        let mut leaf = |tensor: &Tensor| {
+            let v = t.leaf(tensor.shape(), false);
+            leaves.push((v, tensor.clone()));
+            v
+        };
+        Augmentation {
+            theta: leaf(&self.theta),
+            color: leaf(&self.color),
+            contrast: self.contrast.as_ref().map(&mut leaf),
+            mask: self.mask.as_ref().map(&mut leaf),
+            padding: self.padding,
+        }
+    }
+}
+
+/// Streams of the host's augmentation draws (two each: uniform and normal), clear of the
+/// device's training streams and of the sampler's.
+const AUG_STREAM: u32 = 9_000_000;
+
+/// Which batch an augmentation draw is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AugSide {
+    DReal,
+    DFake,
+    GFake,
+}
+
+/// The stream of one micro-batch's draws for `side`.
+pub fn aug_stream(side: AugSide, micro: usize) -> u32 {
+    let (kind, which) = match side {
+        AugSide::DReal => (KIND_D, 0),
+        AugSide::DFake => (KIND_D, 1),
+        AugSide::GFake => (KIND_G, 0),
+    };
+    AUG_STREAM + kind * 100_000 + micro as u32 * 10 + which * 2
 }
 
 impl HostInputs {
@@ -39,6 +130,14 @@ impl HostInputs {
 
     pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
         let r = cfg.model.image_size;
+        let augs = || -> Result<Vec<AugTensors>, VkError> {
+            if cfg.augment == Augment::None {
+                return Ok(Vec::new());
+            }
+            (0..cfg.accumulate)
+                .map(|_| AugTensors::new(ctx, cfg.augment, cfg.batch, r))
+                .collect()
+        };
         let many = |shape: &[usize]| -> Result<Vec<Tensor>, VkError> {
             (0..cfg.accumulate)
                 .map(|_| Tensor::zeros(ctx, shape))
@@ -52,7 +151,38 @@ impl HostInputs {
             plp_enabled: Tensor::zeros(ctx, &[1])?,
             ema_beta: Tensor::zeros(ctx, &[1])?,
             ema_fresh: Tensor::zeros(ctx, &[1])?,
+            aug_d_real: augs()?,
+            aug_d_fake: augs()?,
+            aug_g_fake: augs()?,
         })
+    }
+
+    /// Draws and uploads every augmentation of step `idx` for one program (`d` true: the D
+    /// step's reals and fakes; else the G step's fakes) at probability `p`.
+    pub fn set_augmentation(
+        &self,
+        cfg: &TrainConfig,
+        idx: u64,
+        p: f32,
+        d: bool,
+    ) -> Result<(), VkError> {
+        if cfg.augment == Augment::None {
+            return Ok(());
+        }
+        let (b, r) = (cfg.batch, cfg.model.image_size);
+        let key = seed_key(cfg.seed);
+        let sides: &[(AugSide, &Vec<AugTensors>)] = if d {
+            &[(AugSide::DReal, &self.aug_d_real), (AugSide::DFake, &self.aug_d_fake)]
+        } else {
+            &[(AugSide::GFake, &self.aug_g_fake)]
+        };
+        for &(side, tensors) in sides {
+            for (micro, tensors) in tensors.iter().enumerate() {
+                let stream = aug_stream(side, micro);
+                tensors.write(&augment::draw(cfg.augment, p, key, stream, idx as u32, b, r))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -107,6 +237,8 @@ fn random_inputs(
         crossover,
         real,
         plp_y,
+        augment_real: None,
+        augment_fake: None,
     }
 }
 
@@ -171,6 +303,8 @@ pub struct DProgram {
     pub gp: Option<Var>,
     pub real_score: Var,
     pub fake_score: Var,
+    /// D(real) [B,1] per micro-batch (ADA's statistic reads their signs).
+    pub real_scores: Vec<Var>,
     pub grad_norm: Var,
     pub adam_step: Scalar,
     pub rng_step: Scalar,
@@ -191,13 +325,19 @@ pub fn build_d(
     };
     let (mut losses, mut gps, mut reals, mut fakes, mut grads) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut real_scores = Vec::new();
     for micro in 0..cfg.accumulate {
         let real = t.leaf(host.real[micro].shape(), r1);
         let crossover = t.leaf(&[1], false);
         leaves.push((real, host.real[micro].clone()));
         leaves.push((crossover, host.crossover_d[micro].clone()));
-        let inputs = random_inputs(&mut t, cfg, KIND_D, micro, rng_step, crossover, real);
+        let mut inputs = random_inputs(&mut t, cfg, KIND_D, micro, rng_step, crossover, real);
+        if cfg.augment != Augment::None {
+            inputs.augment_real = Some(host.aug_d_real[micro].bind(&mut t, &mut leaves));
+            inputs.augment_fake = Some(host.aug_d_fake[micro].bind(&mut t, &mut leaves));
+        }
         let step = d_step(&mut t, nets, &hyper(cfg), &inputs, r1, false);
+        real_scores.push(step.d_real);
         losses.push(step.loss);
         gps.extend(step.gp);
         let rs = ops::mean_all(&mut t, step.d_real);
@@ -214,6 +354,7 @@ pub fn build_d(
     let opt = state.opt_d.append(&mut t, &bound, &grads);
     leaves.extend(opt.leaves.iter().cloned());
     let mut outputs = vec![loss, real_score, fake_score, opt.grad_norm];
+    outputs.extend(&real_scores);
     outputs.extend(gp);
     outputs.extend(&opt.updates);
     let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
@@ -224,6 +365,7 @@ pub fn build_d(
         gp,
         real_score,
         fake_score,
+        real_scores,
         grad_norm: opt.grad_norm,
         adam_step: opt.step,
         rng_step,
@@ -389,7 +531,10 @@ fn g_parts(
         leaves.push((crossover, host.crossover_g[micro].clone()));
         // The G step reads no real images; a placeholder keeps StepInputs whole.
         let real = crossover;
-        let inputs = random_inputs(t, cfg, KIND_G, micro, rng_step, crossover, real);
+        let mut inputs = random_inputs(t, cfg, KIND_G, micro, rng_step, crossover, real);
+        if cfg.augment != Augment::None {
+            inputs.augment_fake = Some(host.aug_g_fake[micro].bind(t, leaves));
+        }
         let step = g_step(t, nets, &hyper(cfg), &inputs, plp_state, false);
         parts.losses.push(step.adversarial_loss);
         if let Some(p) = &step.plp {

@@ -8,6 +8,7 @@
 //! full disk or a broken plot must not cost it.
 
 use super::config::TrainConfig;
+use super::augment::{AdaTuning, Augment};
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
 use super::progress::{Status, Throughput};
 use super::snapshots::Snapshots;
@@ -283,6 +284,11 @@ impl<'a> Run<'a> {
         if let Some(p) = penalty {
             values.push(("path_length_penalty", p as f64));
         }
+        if self.cfg.augment == Augment::Ada {
+            // p as the next step will use it, and the r_t it last followed.
+            values.push(("ada_p", self.state.ada.p as f64));
+            values.push(("ada_rt", self.state.ada.last_rt as f64));
+        }
         if self.cfg.swd_every > 0 && (idx + 1) % self.cfg.swd_every == 0 {
             let swd = self
                 .snapshots
@@ -320,6 +326,8 @@ impl<'a> Run<'a> {
             *slot = Some(build_d(self.ctx, &self.state, &self.host, r1)?);
         }
         let d = slot.as_mut().expect("just built");
+        self.host
+            .set_augmentation(&self.cfg, idx, self.state.ada.p, true)?;
         d.program.set_scalar(d.rng_step, idx as u32);
         d.program
             .set_scalar(d.adam_step, self.state.opt_d.advance());
@@ -331,6 +339,19 @@ impl<'a> Run<'a> {
         };
         let real_score = d.program.read(d.real_score)?[0];
         let fake_score = d.program.read(d.fake_score)?[0];
+        if self.cfg.augment == Augment::Ada {
+            let mut scores = Vec::new();
+            for &v in &d.real_scores {
+                scores.extend(d.program.read(v)?);
+            }
+            let tuning = AdaTuning {
+                target: self.cfg.ada_target,
+                interval: self.cfg.ada_interval,
+                kimg: self.cfg.ada_kimg,
+                images_per_step: (self.cfg.batch * self.cfg.accumulate) as u64,
+            };
+            self.state.ada.observe(&tuning, idx, &scores);
+        }
         Ok((loss, gp, real_score, fake_score))
     }
 
@@ -360,6 +381,8 @@ impl<'a> Run<'a> {
         }
         let g = slot.as_mut().expect("just built");
         self.host.set_ema_beta(&self.cfg, idx)?;
+        self.host
+            .set_augmentation(&self.cfg, idx, self.state.ada.p, false)?;
         g.program.set_scalar(g.rng_step, idx as u32);
         g.program.set_scalar(g.adam_g, self.state.opt_g.advance());
         g.program.set_scalar(g.adam_m, self.state.opt_m.advance());

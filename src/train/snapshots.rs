@@ -107,12 +107,21 @@ impl Snapshots {
     }
 }
 
-/// `loss.png` from every logged loss, and `swd.png` when SWD was measured.
+/// `loss.png` from every logged loss, `swd.png` when SWD was measured, and `ada.png` with
+/// ADA's p and r_t when the run adapts its augmentation.
 fn write_plots(log_path: &Path, out: &Path) -> Result<()> {
     let log = run_log::read(log_path)?;
-    let (swd, losses): (Vec<_>, Vec<_>) = run_log::series(&log.records)
+    let (ada, rest): (Vec<_>, Vec<_>) = run_log::series(&log.records)
         .into_iter()
-        .partition(|s| s.name == "swd");
+        .partition(|s| s.name.starts_with("ada_"));
+    let (swd, losses): (Vec<_>, Vec<_>) = rest.into_iter().partition(|s| s.name == "swd");
+    if !ada.is_empty() {
+        let opts = PlotOptions {
+            title: Some("ADA: augmentation probability p and r_t = E[sign D(real)]".into()),
+            ..PlotOptions::default()
+        };
+        plot::save(&out.join("ada.png"), &ada, &opts)?;
+    }
     let opts = PlotOptions {
         title: Some("vkgan training losses".into()),
         clip_percentile: Some(1.0),

@@ -5,14 +5,29 @@
 //!
 //! Checkpoint names: the networks under the reference's `state_dict` names (so PyTorch loads
 //! them), `ema.<name>` for the moving average, `adam.<name>.m` / `.v`, `plp.exp_sum_a`,
-//! `w_avg`; metadata `config` (JSON), `step`, `plp_steps`, `adam_steps.{d,g,m}`.
+//! `w_avg`; metadata `config` (JSON), `step`, `plp_steps`, `adam_steps.{d,g,m}`, and ADA's
+//! `ada.p`, `ada.sign_sum`, `ada.sign_count`, `ada.last_rt`.
 
+use super::augment::AdaState;
 use super::config::TrainConfig;
 use super::optim::{Optimizer, OptimizerConfig};
 use crate::nn::{Net, ParamStore};
 use crate::persist::checkpoint::{Checkpoint, CheckpointError, TensorData};
 use crate::tensor::Tensor;
 use crate::vk::{Context, VkError};
+
+/// ADA's state from a checkpoint; one from before ADA existed has none (p = 0).
+fn ada_of(ck: &Checkpoint) -> Result<AdaState, StateError> {
+    if ck.meta("ada.p").is_err() {
+        return Ok(AdaState::default());
+    }
+    Ok(AdaState {
+        p: ck.meta_parse("ada.p")?,
+        sign_sum: ck.meta_parse("ada.sign_sum")?,
+        sign_count: ck.meta_parse("ada.sign_count")?,
+        last_rt: ck.meta_parse("ada.last_rt")?,
+    })
+}
 
 /// Problems restoring a run.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +56,8 @@ pub struct TrainState {
     pub w_avg: Tensor,
     /// The next step to run (from 0).
     pub step: u64,
+    /// ADA's probability and statistic (unused without ADA).
+    pub ada: AdaState,
 }
 
 fn optimizers(
@@ -87,6 +104,7 @@ impl TrainState {
             plp_steps: 0,
             w_avg: Tensor::zeros(ctx, &[cfg.model.d_latent])?,
             step: 0,
+            ada: AdaState::default(),
         })
     }
 
@@ -120,6 +138,11 @@ impl TrainState {
         ck.set_meta("adam_steps.g", self.opt_g.steps());
         ck.set_meta("adam_steps.m", self.opt_m.steps());
         ck.set_meta("seed", self.cfg.seed);
+        // Rust prints floats as the shortest text that reads back to the same bits.
+        ck.set_meta("ada.p", self.ada.p);
+        ck.set_meta("ada.sign_sum", self.ada.sign_sum);
+        ck.set_meta("ada.sign_count", self.ada.sign_count);
+        ck.set_meta("ada.last_rt", self.ada.last_rt);
         Ok(ck)
     }
 
@@ -157,6 +180,7 @@ impl TrainState {
             plp_steps: ck.meta_parse("plp_steps")?,
             w_avg: Tensor::from_f32(ctx, &[d], &read("w_avg", &[d])?)?,
             step: ck.meta_parse("step")?,
+            ada: ada_of(ck)?,
             cfg,
             params,
             ema,
