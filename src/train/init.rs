@@ -13,6 +13,18 @@ use anyhow::{anyhow, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The fields of [`ModelConfig`], in the order of their flags (`image_size` is
+/// `--image-size`).
+const SIZE_FIELDS: [&str; 7] = [
+    "image_size",
+    "d_latent",
+    "mapping_layers",
+    "g_features",
+    "g_max_features",
+    "d_features",
+    "d_max_features",
+];
+
 /// The checkpoint a new run starts from, read and checked.
 pub struct InitSource {
     /// The file read (for a run directory, its newest checkpoint that reads).
@@ -84,9 +96,10 @@ impl InitSource {
         let (Value::Object(ours_map), Value::Object(theirs_map)) = (&ours, &theirs) else {
             unreachable!("a ModelConfig serializes to an object");
         };
+        assert_eq!(ours_map.len(), SIZE_FIELDS.len(), "every size is checked");
         let mut given = Vec::new();
-        for (field, have) in ours_map {
-            let want = &theirs_map[field];
+        for field in SIZE_FIELDS {
+            let (have, want) = (&ours_map[field], &theirs_map[field]);
             if want == have {
                 continue;
             }
@@ -194,7 +207,7 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.starts_with("--image-size 7 "), "{e}");
-        // Several: the first in the config's order.
+        // Several: the first in the flags' order.
         let e = src
             .check_sizes(&ModelConfig {
                 g_features: 2,
