@@ -46,9 +46,10 @@ enum Command {
     /// Train StyleGAN2 on a folder of images (or the embedded emoji set).
     ///
     /// Unset flags take the preset's values, shown as [default: REFERENCE; quick: QUICK]. With
-    /// --resume they keep the run's own, and only the schedule may change. Progress shows the
-    /// losses, images per second over the last minute, thousands of images seen (kimg) and the
-    /// time left: `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA 14m39s`.
+    /// --resume they keep the run's own, and only the schedule may change; with --init-from the
+    /// model sizes are the checkpoint's. Progress shows the losses, images per second over the
+    /// last minute, thousands of images seen (kimg) and the time left:
+    /// `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA 14m39s`.
     Train(Box<TrainArgs>),
     /// Write one PNG per seed from a checkpoint's generator.
     Generate(GenerateArgs),
