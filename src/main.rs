@@ -24,6 +24,7 @@ use vkgan::persist::checkpoint::Checkpoint;
 use vkgan::persist::run_dir;
 use vkgan::train::augment::Augment;
 use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
+use vkgan::train::init::InitSource;
 use vkgan::train::run::{checkpoint_dir, default_out_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
@@ -46,9 +47,10 @@ enum Command {
     /// Train StyleGAN2 on a folder of images (or the embedded emoji set).
     ///
     /// Unset flags take the preset's values, shown as [default: REFERENCE; quick: QUICK]. With
-    /// --resume they keep the run's own, and only the schedule may change. Progress shows the
-    /// losses, images per second over the last minute, thousands of images seen (kimg) and the
-    /// time left: `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA 14m39s`.
+    /// --resume they keep the run's own, and only the schedule may change; with --init-from the
+    /// model sizes are the checkpoint's. Progress shows the losses, images per second over the
+    /// last minute, thousands of images seen (kimg) and the time left:
+    /// `step 500/1500: D 1.3862  G 0.6931  18.2 img/s  8.0 kimg  ETA 14m39s`.
     Train(Box<TrainArgs>),
     /// Write one PNG per seed from a checkpoint's generator.
     Generate(GenerateArgs),
@@ -258,6 +260,12 @@ struct TrainArgs {
     /// Continue the newest checkpoint of this run directory, with its settings.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Start a new run from these trained weights (fine-tuning): a vkgan checkpoint, a run
+    /// directory (its newest checkpoint that reads) or a PyTorch reference state dict in
+    /// safetensors. The model sizes are the checkpoint's; the optimizer, step count, seed and
+    /// data are this run's.
+    #[arg(long, value_name = "PATH")]
+    init_from: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArg,
     /// No progress bar: one line per sample interval, with the same fields.
@@ -635,9 +643,19 @@ fn ensure_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where a run's state comes from.
+enum Start {
+    /// Initialised from the seed.
+    Fresh,
+    /// A run's own checkpoint, continued (`--resume`).
+    Resume(Checkpoint),
+    /// Another run's (or the reference's) weights, in a new run (`--init-from`).
+    Init(InitSource),
+}
+
 fn train_command(args: TrainArgs) -> Result<()> {
     let stop = stop_on_signal()?;
-    let (state_source, cfg, out) = match &args.resume {
+    let (start, cfg, out) = match &args.resume {
         Some(dir) => resumed_run(&args, dir)?,
         None => fresh_run(&args)?,
     };
@@ -659,13 +677,14 @@ fn train_command(args: TrainArgs) -> Result<()> {
     ensure_writable(&out)?;
     // The state lives on the context the run makes; build it there.
     let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
-    let state = match state_source {
-        Some(ck) => {
-            let mut state = TrainState::from_checkpoint(&ctx, &ck)?;
+    let state = match &start {
+        Start::Resume(ck) => {
+            let mut state = TrainState::from_checkpoint(&ctx, ck)?;
             state.cfg = cfg.clone();
             state
         }
-        None => TrainState::new(&ctx, &cfg)?,
+        Start::Init(source) => TrainState::init_from(&ctx, &cfg, &source.checkpoint)?,
+        Start::Fresh => TrainState::new(&ctx, &cfg)?,
     };
     if state.step >= cfg.steps {
         eprintln!(
@@ -675,7 +694,11 @@ fn train_command(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
-    announce_training(&cfg, &dataset, &ctx, &out);
+    let init = match &start {
+        Start::Init(source) => Some(source),
+        _ => None,
+    };
+    announce_training(&cfg, &dataset, &ctx, &out, init);
     let options = RunOptions {
         out: out.clone(),
         progress: !args.no_progress,
@@ -706,7 +729,13 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
 }
 
 /// The newest checkpoint of run `dir`, its settings with the flags applied, and `dir`.
-fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, TrainConfig, PathBuf)> {
+fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Start, TrainConfig, PathBuf)> {
+    if args.init_from.is_some() {
+        bail!(
+            "--init-from cannot be combined with --resume: a resumed run continues from its own \
+             checkpoint (--init-from starts a new run)"
+        );
+    }
     if let Some(out) = args.out.as_ref().filter(|out| !same_dir(out, dir)) {
         bail!(
             "--out {} cannot be combined with --resume {}: a resumed run continues in its own \
@@ -731,12 +760,24 @@ fn resumed_run(args: &TrainArgs, dir: &Path) -> Result<(Option<Checkpoint>, Trai
     let mut cfg = run.clone();
     args.apply(&mut cfg);
     run.check_resume(&cfg).map_err(|e| anyhow!(e))?;
-    Ok((Some(latest.checkpoint), cfg, dir.to_path_buf()))
+    Ok((Start::Resume(latest.checkpoint), cfg, dir.to_path_buf()))
 }
 
-/// The preset with the flags applied, and an output directory that holds no other run.
-fn fresh_run(args: &TrainArgs) -> Result<(Option<Checkpoint>, TrainConfig, PathBuf)> {
-    let cfg = args.fresh_config();
+/// The preset with the flags applied (and with --init-from, the checkpoint read and its
+/// sizes), and an output directory that holds no other run.
+fn fresh_run(args: &TrainArgs) -> Result<(Start, TrainConfig, PathBuf)> {
+    let (start, cfg) = match &args.init_from {
+        Some(path) => {
+            let source = InitSource::read(path).context("--init-from")?;
+            warn_skipped(&source.skipped);
+            // The checkpoint's sizes with only the flags given: those must agree with them.
+            let mut wanted = source.model.clone();
+            args.model.apply(&mut wanted);
+            let cfg = source.train_config(args.fresh_config(), &wanted)?;
+            (Start::Init(source), cfg)
+        }
+        None => (Start::Fresh, args.fresh_config()),
+    };
     let out = args.out.clone().unwrap_or_else(default_out_dir);
     // A fresh run never writes over another one's metrics or checkpoints.
     let has_checkpoints = run_dir::list(&checkpoint_dir(&out))
@@ -749,11 +790,17 @@ fn fresh_run(args: &TrainArgs) -> Result<(Option<Checkpoint>, TrainConfig, PathB
             out.display()
         );
     }
-    Ok((None, cfg, out))
+    Ok((start, cfg, out))
 }
 
 /// The line that says what is about to be trained, on what and where.
-fn announce_training(cfg: &TrainConfig, dataset: &Dataset, ctx: &Context, out: &Path) {
+fn announce_training(
+    cfg: &TrainConfig,
+    dataset: &Dataset,
+    ctx: &Context,
+    out: &Path,
+    init: Option<&InitSource>,
+) {
     let skipped = match dataset.skipped() {
         0 => String::new(),
         1 => "; 1 file skipped".into(),
@@ -773,8 +820,11 @@ fn announce_training(cfg: &TrainConfig, dataset: &Dataset, ctx: &Context, out: &
         ),
         Augment::Diffaug => ", augmenting with DiffAugment".into(),
     };
+    let init = init.map_or(String::new(), |source| {
+        format!(", initialised from {}", source.describe())
+    });
     eprintln!(
-        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}{augment}",
+        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}{init}{augment}",
         cfg.model.image_size,
         cfg.model.image_size,
         dataset.len(),
@@ -1104,6 +1154,7 @@ mod tests {
             "data",
             "out",
             "resume",
+            "init_from",
             "index",
             "no_progress",
             "json",

@@ -7,6 +7,7 @@ use crate::nn::{ModelConfig, Net, ParamStore};
 use crate::persist::checkpoint::{self, Checkpoint};
 use crate::persist::run_dir;
 use crate::tensor::Tensor;
+use crate::train::sample::estimate_w_avg;
 use crate::train::state::TrainState;
 use crate::vk::Context;
 use anyhow::{anyhow, Context as _, Result};
@@ -146,18 +147,4 @@ pub fn load_generator_with(
         used_ema,
         skipped,
     })
-}
-
-/// The mean of w over 4096 latents.
-fn estimate_w_avg(ctx: &Context, store: &ParamStore, cfg: &ModelConfig) -> Result<Tensor> {
-    use crate::autograd::Tape;
-    let n = 4096;
-    let mut t = Tape::new();
-    let bound = store.bind(&mut t, &[Net::Mapping], false);
-    let z = crate::ops::random_normal(&mut t, &[n, cfg.d_latent], 0x5EED, 1, 0);
-    let w = crate::nn::mapping(&mut t, &bound, cfg, z);
-    let mean = crate::ops::mean(&mut t, w, &[0], false);
-    let leaves: Vec<_> = store.bindings(&bound);
-    let values = t.eval(ctx, &[mean], &leaves)?.remove(0);
-    Ok(Tensor::from_f32(ctx, &[cfg.d_latent], &values)?)
 }

@@ -70,6 +70,11 @@ pub struct TrainConfig {
     /// Images on each side of those measurements.
     #[serde(default = "default_swd_num")]
     pub swd_num: usize,
+    /// The checkpoint file whose weights the run started from (`--init-from`), or None for
+    /// weights initialised from the seed. A record only: resuming restores every weight from
+    /// the run's own checkpoint and never reads this file (older runs read as None).
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 fn default_swd_num() -> usize {
@@ -121,6 +126,7 @@ impl Default for TrainConfig {
             keep_checkpoints: 3,
             swd_every: 0,
             swd_num: default_swd_num(),
+            init_from: None,
         }
     }
 }

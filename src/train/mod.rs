@@ -2,12 +2,14 @@
 //! four recorded step programs, the state a run carries between steps (and its checkpoint
 //! layout), the sampler of the moving-average generator, the loop that drives them, the
 //! snapshots (sample grids, plots, MS-SWD) it takes along the way and what it reports on the
-//! console (throughput, kimg, time left), and which settings a resumed run may change.
+//! console (throughput, kimg, time left), which settings a resumed run may change, and the
+//! checkpoint a fine-tuning run starts from.
 //! Files a run writes go through [`crate::persist`] (checkpoints) and [`crate::outputs`]
 //! (sample grids, plots, the run log).
 
 pub mod augment;
 pub mod config;
+pub mod init;
 pub mod optim;
 pub mod programs;
 pub mod progress;

@@ -63,6 +63,24 @@ pub fn map_latents(
     Ok(t.eval(ctx, &[w], &leaves)?.remove(0))
 }
 
+/// The mean of w over 4096 latents of a fixed seed: the truncation centre of a checkpoint
+/// that carries no running mean (a PyTorch reference state dict).
+pub fn estimate_w_avg(
+    ctx: &Context,
+    store: &ParamStore,
+    cfg: &ModelConfig,
+) -> Result<Tensor, VkError> {
+    let n = 4096;
+    let mut t = Tape::new();
+    let bound = store.bind(&mut t, &[Net::Mapping], false);
+    let z = ops::random_normal(&mut t, &[n, cfg.d_latent], 0x5EED, 1, 0);
+    let w = nn::mapping(&mut t, &bound, cfg, z);
+    let mean = ops::mean(&mut t, w, &[0], false);
+    let leaves: Vec<_> = store.bindings(&bound);
+    let values = t.eval(ctx, &[mean], &leaves)?.remove(0);
+    Tensor::from_f32(ctx, &[cfg.d_latent], &values)
+}
+
 /// A compiled generator for batches of `n` images with styles per block from two latents.
 pub struct Sampler {
     program: Program,

@@ -7,11 +7,15 @@
 //! them), `ema.<name>` for the moving average, `adam.<name>.m` / `.v`, `plp.exp_sum_a`,
 //! `w_avg`; metadata `config` (JSON), `step`, `plp_steps`, `adam_steps.{d,g,m}`, and ADA's
 //! `ada.p`, `ada.sign_sum`, `ada.sign_count`, `ada.last_rt`.
+//!
+//! A run can also start from another's weights (`init_from`, fine-tuning): the networks, the
+//! moving average and w_avg from the checkpoint, everything else as a fresh run has it.
 
 use super::augment::AdaState;
 use super::config::TrainConfig;
 use super::optim::{Optimizer, OptimizerConfig};
-use crate::nn::{Net, ParamStore};
+use super::sample::estimate_w_avg;
+use crate::nn::{parameter_specs, ModelConfig, Net, ParamSpec, ParamStore};
 use crate::persist::checkpoint::{Checkpoint, CheckpointError, TensorData};
 use crate::tensor::Tensor;
 use crate::vk::{Context, VkError};
@@ -78,6 +82,26 @@ fn optimizers(
     ])
 }
 
+/// Whether a checkpoint carries a moving average of its generator (vkgan's do; a PyTorch
+/// reference state dict does not).
+pub fn has_ema(ck: &Checkpoint) -> bool {
+    ck.tensors.contains_key("ema.generator.initial_constant")
+}
+
+/// The tensors of a checkpoint a new run's parameter `spec` starts from: (its weights, its
+/// moving average). The average is the checkpoint's own for the mapping network and
+/// generator when it has one (`ema`), else a copy of the weights (and always for the
+/// discriminator and the fixed buffers, whose average is unused).
+fn init_names(spec: &ParamSpec, ema: bool) -> (String, String) {
+    let averaged = ema && Net::of(&spec.name) != Some(Net::Discriminator) && spec.trainable;
+    let average = if averaged {
+        format!("ema.{}", spec.name)
+    } else {
+        spec.name.clone()
+    };
+    (spec.name.clone(), average)
+}
+
 impl TrainState {
     /// A fresh run: parameters initialised from the seed, the EMA a copy of them.
     pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
@@ -105,6 +129,63 @@ impl TrainState {
             w_avg: Tensor::zeros(ctx, &[cfg.model.d_latent])?,
             step: 0,
             ada: AdaState::default(),
+        })
+    }
+
+    /// Checks on the host, before anything is allocated, that `ck` holds every tensor
+    /// [`TrainState::init_from`] reads for a model of `model`'s sizes, in their shapes: the
+    /// error names the first that is missing or of another shape.
+    pub fn check_init(ck: &Checkpoint, model: &ModelConfig) -> Result<(), CheckpointError> {
+        let ema = has_ema(ck);
+        for spec in parameter_specs(model) {
+            let (weights, average) = init_names(&spec, ema);
+            ck.parameter(&weights, &spec.shape)?;
+            ck.parameter(&average, &spec.shape)?;
+        }
+        if ck.tensors.contains_key("w_avg") {
+            ck.f32_shaped("w_avg", &[model.d_latent])?;
+        }
+        Ok(())
+    }
+
+    /// A new run of `cfg` (whose model must have `ck`'s sizes) from the weights of `ck`: a
+    /// vkgan checkpoint or a PyTorch reference state dict. The three networks are the
+    /// checkpoint's; the moving average is its own when it has one (as NVlabs' fine-tuning
+    /// loads G_ema with G and D), else a copy of the generator; w_avg is its running mean, or
+    /// estimated from 4096 latents when it has none. The optimizers' moments and step counts,
+    /// the path-length mean and the step start at zero, as in a fresh run: only the weights
+    /// carry over.
+    pub fn init_from(
+        ctx: &Context,
+        cfg: &TrainConfig,
+        ck: &Checkpoint,
+    ) -> Result<Self, StateError> {
+        let ema = has_ema(ck);
+        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, StateError> {
+            Ok(ck.parameter(name, shape)?.to_vec())
+        };
+        let params =
+            ParamStore::from_fn(ctx, &cfg.model, |s| read(&init_names(s, ema).0, &s.shape))?;
+        let average =
+            ParamStore::from_fn(ctx, &cfg.model, |s| read(&init_names(s, ema).1, &s.shape))?;
+        let d = cfg.model.d_latent;
+        let w_avg = if ck.tensors.contains_key("w_avg") {
+            Tensor::from_f32(ctx, &[d], ck.f32_shaped("w_avg", &[d])?)?
+        } else {
+            estimate_w_avg(ctx, &average, &cfg.model)?
+        };
+        let [opt_d, opt_g, opt_m] = optimizers(ctx, &params, cfg)?;
+        Ok(TrainState {
+            cfg: cfg.clone(),
+            params,
+            ema: average,
+            opt_d,
+            opt_g,
+            opt_m,
+            plp_exp_sum_a: Tensor::zeros(ctx, &[1])?,
+            plp_steps: 0,
+            w_avg,
+            step: 0,
         })
     }
 
