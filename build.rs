@@ -95,6 +95,10 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
         &["bitonic_1", "bitonic_2", "bitonic_3", "bitonic_4"],
     ),
     (
+        "AffineResamplePush",
+        &["affine_resample", "affine_resample_adjoint"],
+    ),
+    (
         "ResamplePush",
         &[
             "downsample",

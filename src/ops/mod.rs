@@ -3,6 +3,7 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod adam;
+mod affine_resample;
 mod assign;
 mod bias_leaky_relu;
 mod broadcast;
@@ -29,6 +30,7 @@ mod unary;
 mod upsample;
 
 pub use adam::{adam_cpu, adam_step, Adam};
+pub use affine_resample::{affine_resample, affine_resample_adjoint, Padding};
 pub use assign::assign;
 pub use bias_leaky_relu::bias_leaky_relu;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
