@@ -51,6 +51,7 @@ const IO_VARIANTS: [Variant; 2] = [
 /// branches on one, and no Rust enum mirrors the shader's numbering. The builds of a shader
 /// share one push struct, `<Shader>Push`.
 const OP_VARIANTS: &[(&str, &[&str])] = &[
+    ("color_matrix", &["forward", "transpose"]),
     ("cyclic", &["sum", "sum_squares", "expand"]),
     (
         "unary",
@@ -92,6 +93,10 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
     (
         "BitonicPush",
         &["bitonic_1", "bitonic_2", "bitonic_3", "bitonic_4"],
+    ),
+    (
+        "AffineResamplePush",
+        &["affine_resample", "affine_resample_adjoint"],
     ),
     (
         "ResamplePush",

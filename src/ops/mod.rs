@@ -3,11 +3,13 @@
 //! Constructors are free functions taking the tape first: `ops::add(&mut tape, a, b)`.
 
 mod adam;
+mod affine_resample;
 mod assign;
 mod bias_leaky_relu;
 mod broadcast;
 mod clamp;
 mod clip;
+mod color_matrix;
 mod conv2d;
 mod cyclic;
 mod downsample;
@@ -28,11 +30,13 @@ mod unary;
 mod upsample;
 
 pub use adam::{adam_cpu, adam_step, Adam};
+pub use affine_resample::{affine_resample, affine_resample_adjoint, Padding};
 pub use assign::assign;
 pub use bias_leaky_relu::bias_leaky_relu;
 pub use broadcast::{add, broadcast_shape, div, expand, mul, sub};
 pub use clamp::clamp_min;
 pub use clip::{clip_grad_norm, global_norm, sum_of_squares};
+pub use color_matrix::{color_matrix, color_matrix_transpose};
 pub use conv2d::{conv2d, conv2d_input_grad, conv2d_weight_grad, equalized_conv2d};
 pub use cyclic::{cyclic_expand, cyclic_sum, cyclic_sum_squares};
 pub use downsample::{downsample, downsample_adjoint};
