@@ -814,10 +814,7 @@ fn announce_training(
         });
     let augment = match cfg.augment {
         Augment::None => String::new(),
-        Augment::Ada => format!(
-            ", augmenting with ADA (target r_t {})",
-            cfg.ada_target
-        ),
+        Augment::Ada => format!(", augmenting with ADA (target r_t {})", cfg.ada_target),
         Augment::Diffaug => ", augmenting with DiffAugment".into(),
     };
     let init = init.map_or(String::new(), |source| {

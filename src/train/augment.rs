@@ -138,12 +138,12 @@ pub fn draw(
             Augment::Ada => (ada_geometry(&d, p as f64, r), ada_color(&d, p as f64)),
             Augment::Diffaug => {
                 let (theta, color, contrast) = diffaug(&d, r);
-                params.contrast.as_mut().expect("diffaug").push(contrast as f32);
                 params
-                    .mask
+                    .contrast
                     .as_mut()
                     .expect("diffaug")
-                    .extend(cutout(&d, r));
+                    .push(contrast as f32);
+                params.mask.as_mut().expect("diffaug").extend(cutout(&d, r));
                 (theta, color)
             }
         };
@@ -230,13 +230,23 @@ fn ada_geometry(d: &Draws, p: f64, r: usize) -> M3 {
     let s = gated(d.u(3), p, (d.n(0) * 0.2).exp2(), 1.0);
     g = mul3(&g, &scale2(1.0 / s, 1.0 / s));
     // Rotation before the anisotropic scale.
-    let a = gated(d.u(4), p_rot, (d.u(17) * 2.0 - 1.0) * std::f64::consts::PI, 0.0);
+    let a = gated(
+        d.u(4),
+        p_rot,
+        (d.u(17) * 2.0 - 1.0) * std::f64::consts::PI,
+        0.0,
+    );
     g = mul3(&g, &rotate2(a));
     // Anisotropic scale.
     let s = gated(d.u(5), p, (d.n(1) * 0.2).exp2(), 1.0);
     g = mul3(&g, &scale2(1.0 / s, s));
     // Rotation after it.
-    let a = gated(d.u(6), p_rot, (d.u(18) * 2.0 - 1.0) * std::f64::consts::PI, 0.0);
+    let a = gated(
+        d.u(6),
+        p_rot,
+        (d.u(18) * 2.0 - 1.0) * std::f64::consts::PI,
+        0.0,
+    );
     g = mul3(&g, &rotate2(a));
     // Fractional translation.
     let tx = gated(d.u(7), p, d.n(2) * 0.125, 0.0);
@@ -276,7 +286,12 @@ fn ada_color(d: &Draws, p: f64) -> M4 {
     c = mul4(&s, &c);
     let i = gated(d.u(10), p, d.int(19, 2), 0.0);
     c = mul4(&plus(IDENTITY4, outer(-2.0 * i)), &c);
-    let a = gated(d.u(11), p, (d.u(20) * 2.0 - 1.0) * std::f64::consts::PI, 0.0);
+    let a = gated(
+        d.u(11),
+        p,
+        (d.u(20) * 2.0 - 1.0) * std::f64::consts::PI,
+        0.0,
+    );
     c = mul4(&rotate_about(v, a), &c);
     let k = gated(d.u(12), p, d.n(6).exp2(), 1.0);
     // v vᵀ + (I - v vᵀ) k, on the colour part.
@@ -413,17 +428,18 @@ mod tests {
 
     fn apply3(m: &[f32], u: f64, v: f64) -> (f64, f64) {
         let m: Vec<f64> = m.iter().map(|&x| x as f64).collect();
-        (
-            m[0] * u + m[1] * v + m[2],
-            m[3] * u + m[4] * v + m[5],
-        )
+        (m[0] * u + m[1] * v + m[2], m[3] * u + m[4] * v + m[5])
     }
 
     #[test]
     fn p_zero_and_no_augmentation_are_the_identity() {
         for mode in [Augment::None, Augment::Ada] {
             let a = draw(mode, 0.0, 1, 9_000_000, 3, 5, 16);
-            assert_eq!(a.theta, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0].repeat(5), "{mode:?}");
+            assert_eq!(
+                a.theta,
+                [1.0, 0.0, 0.0, 0.0, 1.0, 0.0].repeat(5),
+                "{mode:?}"
+            );
             let id = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
             assert_eq!(a.color, id.repeat(5), "{mode:?}");
             assert!(a.contrast.is_none() && a.mask.is_none());

@@ -172,14 +172,25 @@ impl HostInputs {
         let (b, r) = (cfg.batch, cfg.model.image_size);
         let key = seed_key(cfg.seed);
         let sides: &[(AugSide, &Vec<AugTensors>)] = if d {
-            &[(AugSide::DReal, &self.aug_d_real), (AugSide::DFake, &self.aug_d_fake)]
+            &[
+                (AugSide::DReal, &self.aug_d_real),
+                (AugSide::DFake, &self.aug_d_fake),
+            ]
         } else {
             &[(AugSide::GFake, &self.aug_g_fake)]
         };
         for &(side, tensors) in sides {
             for (micro, tensors) in tensors.iter().enumerate() {
                 let stream = aug_stream(side, micro);
-                tensors.write(&augment::draw(cfg.augment, p, key, stream, idx as u32, b, r))?;
+                tensors.write(&augment::draw(
+                    cfg.augment,
+                    p,
+                    key,
+                    stream,
+                    idx as u32,
+                    b,
+                    r,
+                ))?;
             }
         }
         Ok(())

@@ -7,8 +7,8 @@
 //! both, the checkpoint is written before samples and plots: it is what cannot be redone, so a
 //! full disk or a broken plot must not cost it.
 
-use super::config::TrainConfig;
 use super::augment::{AdaTuning, Augment};
+use super::config::TrainConfig;
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
 use super::progress::{Status, Throughput};
 use super::snapshots::Snapshots;

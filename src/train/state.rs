@@ -186,6 +186,8 @@ impl TrainState {
             plp_steps: 0,
             w_avg,
             step: 0,
+            // A new run adapts its own augmentation from p = 0.
+            ada: AdaState::default(),
         })
     }
 
