@@ -16,6 +16,20 @@ use crate::ops;
 use crate::tensor::{numel, CpuTensor, Tensor};
 use crate::vk::{Context, ContextOptions, KernelFamily, LimitsMode};
 
+/// The sizes of the smallest model the tests train (`tests/common/cli.rs`'s `TINY` flags):
+/// 8x8 images, a few features, a step in milliseconds on lavapipe.
+pub fn tiny_model() -> crate::nn::ModelConfig {
+    crate::nn::ModelConfig {
+        image_size: 8,
+        d_latent: 8,
+        mapping_layers: 1,
+        g_features: 4,
+        g_max_features: 8,
+        d_features: 4,
+        d_max_features: 8,
+    }
+}
+
 /// A context on the test device with validation on; dropping it fails the test if the
 /// validation layer reported anything.
 pub struct ValidatedContext {

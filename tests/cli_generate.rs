@@ -4,7 +4,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, decode, s, scratch, train, vkgan};
+use cli::{checkpoint, decode, one_step_with_rampup, s, scratch, train, vkgan};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use vkgan::persist::checkpoint::{read, write, Checkpoint, TensorData};
@@ -300,18 +300,7 @@ fn generate_raw_uses_the_trained_weights() {
     let mut images = Vec::new();
     for rampup in ["0.05", "0"] {
         let out = tmp.path().join(format!("run-{rampup}"));
-        train(&[
-            "--out",
-            s(&out),
-            "--steps",
-            "1",
-            "--sample-every",
-            "1",
-            "--ema-rampup",
-            rampup,
-        ])
-        .expect_ok();
-        let ck = checkpoint(&out, 1);
+        let ck = one_step_with_rampup(&out, rampup);
         let pair: Vec<RgbImage> = [None, Some("--raw")]
             .into_iter()
             .map(|raw| {

@@ -8,7 +8,7 @@
 mod cli;
 mod common;
 
-use cli::{checkpoint, checkpoint_steps, s, scratch, train};
+use cli::{checkpoint, checkpoint_steps, s, scratch, train, PENALTIES};
 use safetensors::{serialize_to_file, tensor::TensorView, Dtype};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,15 +20,7 @@ use vkgan::train::state::TrainState;
 
 /// The sizes of the tiny model of `cli::TINY`.
 fn tiny() -> ModelConfig {
-    ModelConfig {
-        image_size: 8,
-        d_latent: 8,
-        mapping_layers: 1,
-        g_features: 4,
-        g_max_features: 8,
-        d_features: 4,
-        d_max_features: 8,
-    }
+    vkgan::testing::tiny_model()
 }
 
 /// A tiny run of 2 steps in `dir`: its checkpoint at step 2 is the source of the tests.
@@ -350,18 +342,6 @@ fn bad_init_from_inputs_are_one_line_errors_that_write_nothing() {
 }
 
 /// As in cli_train.rs: R1 and path-length steps within the window from step 3 to 6.
-const PENALTIES: &[&str] = &[
-    "--r1-interval",
-    "2",
-    "--plp-after",
-    "1",
-    "--plp-interval",
-    "2",
-    "--sample-every",
-    "3",
-    "--checkpoint-every",
-    "3",
-];
 
 #[test]
 fn a_resumed_init_from_run_is_bit_exact_and_never_rereads_its_source() {

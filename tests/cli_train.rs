@@ -5,7 +5,10 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{checkpoint, checkpoint_steps, decode, s, scratch, train, write_png};
+use cli::{
+    checkpoint, checkpoint_steps, decode, one_step_with_rampup, s, scratch, train, write_png,
+    PENALTIES,
+};
 use std::path::Path;
 use std::time::Instant;
 use vkgan::persist::checkpoint::{read, TensorData};
@@ -139,21 +142,6 @@ fn training_on_the_embedded_emoji_set() {
     let cfg = TrainState::config_of(&read(&checkpoint(&out, 2)).unwrap()).unwrap();
     assert_eq!(cfg.data, None);
 }
-
-/// The window from step 3 to 6 holds R1 steps (indices 3 and 5), the first path-length step
-/// (index 3, which only starts the running mean) and a second one (index 5, which uses it).
-const PENALTIES: &[&str] = &[
-    "--r1-interval",
-    "2",
-    "--plp-after",
-    "1",
-    "--plp-interval",
-    "2",
-    "--sample-every",
-    "3",
-    "--checkpoint-every",
-    "3",
-];
 
 #[test]
 fn resumed_training_is_bit_exact() {
@@ -395,18 +383,7 @@ fn the_ema_ramp_starts_the_average_at_the_trained_weights() {
         |ck: &vkgan::persist::checkpoint::Checkpoint, name: &str| ck.f32(name).unwrap().1.to_vec();
     for (rampup, same) in [("0.05", true), ("0", false)] {
         let out = tmp.path().join(format!("run-{rampup}"));
-        train(&[
-            "--out",
-            s(&out),
-            "--steps",
-            "1",
-            "--sample-every",
-            "1",
-            "--ema-rampup",
-            rampup,
-        ])
-        .expect_ok();
-        let ck = read(&checkpoint(&out, 1)).unwrap();
+        let ck = read(&one_step_with_rampup(&out, rampup)).unwrap();
         for name in [
             "generator.initial_constant",
             "mapping_network.net.0.weight.weight",

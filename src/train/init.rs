@@ -167,15 +167,7 @@ mod tests {
     }
 
     fn tiny() -> ModelConfig {
-        ModelConfig {
-            image_size: 8,
-            d_latent: 8,
-            mapping_layers: 1,
-            g_features: 4,
-            g_max_features: 8,
-            d_features: 4,
-            d_max_features: 8,
-        }
+        crate::testing::tiny_model()
     }
 
     #[test]

@@ -444,7 +444,6 @@ fn progress_bar(show: bool, start: u64, total: u64) -> Option<indicatif::Progres
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::ModelConfig;
     use crate::persist::atomic::test_dir::names_in;
 
     #[test]
@@ -458,15 +457,7 @@ mod tests {
     fn a_stop_before_the_first_step_writes_and_claims_nothing() {
         let ctx = crate::testing::context();
         let cfg = TrainConfig {
-            model: ModelConfig {
-                image_size: 8,
-                d_latent: 8,
-                mapping_layers: 1,
-                g_features: 4,
-                g_max_features: 8,
-                d_features: 4,
-                d_max_features: 8,
-            },
+            model: crate::testing::tiny_model(),
             batch: 4,
             steps: 3,
             ..TrainConfig::default()

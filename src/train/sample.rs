@@ -243,28 +243,8 @@ impl Sampler {
         noise_seed: u64,
         truncation: f32,
     ) -> Result<Vec<f32>, VkError> {
-        let d = self.cfg.d_latent;
-        let k = latents.len() / d;
-        assert!(
-            latents.len() % d == 0 && (1..=self.n).contains(&k),
-            "1..={} latents of {d} values per batch",
-            self.n
-        );
-        // The rest of the batch repeats the last latent, as `generate` repeats the last seed.
-        let mut all = Vec::with_capacity(self.n * d);
-        all.extend_from_slice(latents);
-        for _ in k..self.n {
-            all.extend_from_slice(&latents[(k - 1) * d..]);
-        }
-        let nb = self.cfg.generator_blocks();
-        self.run(
-            &all,
-            &all,
-            nb,
-            truncation,
-            |_, i, j, r| noise(noise_seed, i, j, r),
-            k,
-        )
+        let same = |_, i, j, r| noise(noise_seed, i, j, r);
+        self.generate_latents_with_noise(latents, same, truncation)
     }
 
     /// As [`Sampler::generate_latents`], image k's noise for block i, input j (side r) given
@@ -282,6 +262,7 @@ impl Sampler {
             "1..={} latents of {d} values per batch",
             self.n
         );
+        // The rest of the batch repeats the last latent, as `generate` repeats the last seed.
         let mut all = Vec::with_capacity(self.n * d);
         all.extend_from_slice(latents);
         for _ in k..self.n {

@@ -30,6 +30,38 @@ pub const TINY: &[&str] = &[
     "--no-progress",
 ];
 
+/// Flags whose window from step 3 to 6 holds R1 steps (indices 3 and 5), the first
+/// path-length step (index 3, which only starts the running mean) and a second one (index 5,
+/// which uses it), with checkpoints every 3 steps: what the bit-exact resume tests stop in.
+pub const PENALTIES: &[&str] = &[
+    "--r1-interval",
+    "2",
+    "--plp-after",
+    "1",
+    "--plp-interval",
+    "2",
+    "--sample-every",
+    "3",
+    "--checkpoint-every",
+    "3",
+];
+
+/// One step of the tiny model into `out` with `--ema-rampup rampup`; returns its checkpoint.
+pub fn one_step_with_rampup(out: &Path, rampup: &str) -> PathBuf {
+    train(&[
+        "--out",
+        s(out),
+        "--steps",
+        "1",
+        "--sample-every",
+        "1",
+        "--ema-rampup",
+        rampup,
+    ])
+    .expect_ok();
+    checkpoint(out, 1)
+}
+
 /// A fresh directory under the system temp dir named after the test, removed on drop.
 pub fn scratch(name: &str) -> TempDir {
     tempfile::Builder::new()
