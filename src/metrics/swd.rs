@@ -143,6 +143,20 @@ pub fn descriptor_graph(t: &mut Tape, x: Var, seed: u64, cfg: &SwdConfig) -> Vec
 
 /// Appends level `l`'s distance (x 1e3, shape []) between descriptors a and b.
 pub fn distance_graph(t: &mut Tape, a: Var, b: Var, l: usize, seed: u64, cfg: &SwdConfig) -> Var {
+    let per_chunk = directions_per_chunk(t.shape(a)[0]);
+    distance_graph_in_chunks(t, a, b, l, seed, cfg, per_chunk)
+}
+
+/// [`distance_graph`] projecting and sorting `per_chunk` directions at a time.
+fn distance_graph_in_chunks(
+    t: &mut Tape,
+    a: Var,
+    b: Var,
+    l: usize,
+    seed: u64,
+    cfg: &SwdConfig,
+    per_chunk: usize,
+) -> Var {
     assert_eq!(t.shape(a), t.shape(b), "SWD compares equal-size sets");
     let dims = t.shape(a)[1];
     let dirs = ops::random_normal(
@@ -154,13 +168,43 @@ pub fn distance_graph(t: &mut Tape, a: Var, b: Var, l: usize, seed: u64, cfg: &S
     );
     let dirs = ops::l2_normalize_rows(t, dirs);
     let dirs = ops::pad_axis(t, dirs, 1, 0, dims);
+    let (n_dirs, m) = (cfg.directions(), t.shape(a)[0]);
+    let per_chunk = per_chunk.clamp(1, n_dirs);
+    if per_chunk == n_dirs {
+        let abs = sorted_abs_diff(t, dirs, a, b);
+        let mean = ops::mean_all(t, abs);
+        return ops::scale(t, mean, 1e3);
+    }
+    // Many patches: the directions in chunks, so that no projection or sort buffer passes
+    // the binding range every device has; the sums add up to the same mean.
+    let mut total = None;
+    for start in (0..n_dirs).step_by(per_chunk) {
+        let len = per_chunk.min(n_dirs - start);
+        let chunk = ops::slice(t, dirs, 0, start, len);
+        let abs = sorted_abs_diff(t, chunk, a, b);
+        let sum = ops::sum_all(t, abs);
+        total = Some(match total {
+            Some(acc) => ops::add(t, acc, sum),
+            None => sum,
+        });
+    }
+    let total = total.expect("at least one direction");
+    ops::scale(t, total, (1e3 / (n_dirs * m) as f64) as f32)
+}
+
+/// Directions whose projections of `m` descriptors, padded to a power of two for the sort,
+/// fit in 2^27 bytes: Vulkan's minimum maxStorageBufferRange.
+fn directions_per_chunk(m: usize) -> usize {
+    ((1usize << 25) / m.next_power_of_two()).max(1)
+}
+
+/// |sort(dirs a^T) - sort(dirs b^T)| per direction and position.
+fn sorted_abs_diff(t: &mut Tape, dirs: Var, a: Var, b: Var) -> Var {
     let proj_a = ops::matmul(t, dirs, a, false, true);
     let proj_b = ops::matmul(t, dirs, b, false, true);
     let sorted_a = sort_rows(t, proj_a);
     let sorted_b = sort_rows(t, proj_b);
-    let abs = abs_diff(t, sorted_a, sorted_b);
-    let mean = ops::mean_all(t, abs);
-    ops::scale(t, mean, 1e3)
+    abs_diff(t, sorted_a, sorted_b)
 }
 
 fn check_images(images: &[f32], n: usize, h: usize) {
