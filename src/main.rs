@@ -841,7 +841,7 @@ fn generate_command(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
     check_truncation(args.truncation)?;
     let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
-    let weights = if args.raw { Weights::Raw } else { Weights::Ema };
+    let weights = Weights::raw_if(args.raw);
     let gen = load_generator_with(&ctx, &args.generator.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let paths = write_images(
@@ -1095,7 +1095,7 @@ fn metrics_command(args: MetricsArgs) -> Result<()> {
         );
     }
     let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
-    let weights = if args.raw { Weights::Raw } else { Weights::Ema };
+    let weights = Weights::raw_if(args.raw);
     let gen = load_generator_with(&ctx, &args.generator.checkpoint, weights)?;
     warn_skipped(&gen.skipped);
     let source = match &args.data {

@@ -8,7 +8,7 @@
 mod cli;
 mod common;
 
-use cli::{checkpoint, checkpoint_steps, s, scratch, train, PENALTIES};
+use cli::{assert_bit_identical, checkpoint, checkpoint_steps, s, scratch, train, PENALTIES};
 use safetensors::{serialize_to_file, tensor::TensorView, Dtype};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -375,23 +375,7 @@ fn a_resumed_init_from_run_is_bit_exact_and_never_rereads_its_source() {
 
     let ca = read(&checkpoint(&a, 6)).unwrap();
     let cb = read(&checkpoint(&b, 6)).unwrap();
-    assert_eq!(
-        ca.tensors.keys().collect::<Vec<_>>(),
-        cb.tensors.keys().collect::<Vec<_>>()
-    );
-    let bits = |t: &vkgan::persist::checkpoint::Tensor| -> Vec<u64> {
-        match &t.data {
-            TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
-            TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),
-            TensorData::U64(v) => v.clone(),
-        }
-    };
-    for (name, ta) in &ca.tensors {
-        let tb = &cb.tensors[name];
-        assert_eq!(ta.shape, tb.shape, "{name}");
-        assert!(bits(ta) == bits(tb), "{name} differs after resume");
-    }
-    assert_eq!(ca.metadata, cb.metadata);
+    assert_bit_identical(&ca, &cb);
     let cfg = TrainState::config_of(&cb).unwrap();
     assert_eq!(
         cfg.init_from,

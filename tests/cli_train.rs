@@ -6,8 +6,8 @@
 mod cli;
 
 use cli::{
-    checkpoint, checkpoint_steps, decode, one_step_with_rampup, s, scratch, train, write_png,
-    PENALTIES,
+    assert_bit_identical, checkpoint, checkpoint_steps, decode, one_step_with_rampup, s, scratch,
+    train, write_png, PENALTIES,
 };
 use std::path::Path;
 use std::time::Instant;
@@ -161,23 +161,7 @@ fn resumed_training_is_bit_exact() {
 
     let ca = read(&checkpoint(&a, 6)).unwrap();
     let cb = read(&checkpoint(&b, 6)).unwrap();
-    assert_eq!(
-        ca.tensors.keys().collect::<Vec<_>>(),
-        cb.tensors.keys().collect::<Vec<_>>()
-    );
-    for (name, ta) in &ca.tensors {
-        let tb = &cb.tensors[name];
-        assert_eq!(ta.shape, tb.shape, "{name}");
-        let bits = |t: &vkgan::persist::checkpoint::Tensor| -> Vec<u64> {
-            match &t.data {
-                TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
-                TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),
-                TensorData::U64(v) => v.clone(),
-            }
-        };
-        assert!(bits(ta) == bits(tb), "{name} differs after resume");
-    }
-    assert_eq!(ca.metadata, cb.metadata);
+    assert_bit_identical(&ca, &cb);
     assert_eq!(ca.meta("plp_steps").unwrap(), "2");
 
     // The metrics of the resumed run continue where they stopped and match the uninterrupted

@@ -100,6 +100,17 @@ pub enum Weights {
     Raw,
 }
 
+impl Weights {
+    /// [`Weights::Raw`] when `raw` (a command's `--raw`), else [`Weights::Ema`].
+    pub fn raw_if(raw: bool) -> Weights {
+        if raw {
+            Weights::Raw
+        } else {
+            Weights::Ema
+        }
+    }
+}
+
 /// Reads the checkpoint `path` names (see [`read_checkpoint`]) and builds its generator from
 /// the moving-average weights when it has them.
 pub fn load_generator(ctx: &Context, path: &Path) -> Result<LoadedGenerator> {

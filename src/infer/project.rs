@@ -29,6 +29,7 @@ use crate::ops::{self, Adam};
 use crate::outputs::images::{self, Batch, GridOptions};
 use crate::persist::checkpoint::{self, Checkpoint, TensorData};
 use crate::tensor::Tensor;
+use crate::train::sample;
 use crate::vk::{Context, VkError};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -178,11 +179,11 @@ pub fn project(
 
     let mut w = w_avg.clone();
     let (mut w_m, mut w_v) = (vec![0.0f64; d], vec![0.0f64; d]);
+    let key = crate::train::programs::seed_key(options.seed);
     let mut noise: Vec<Vec<f32>> = noise_sizes(cfg)
         .iter()
         .enumerate()
         .map(|(k, &side)| {
-            let key = crate::train::programs::seed_key(options.seed);
             ops::random_fill_cpu(side * side, true, key, INIT_NOISE_STREAM + k as u32, 0)
         })
         .collect();
@@ -192,7 +193,6 @@ pub fn project(
     let mut losses = Vec::with_capacity(options.steps);
     let mut kept = Vec::new();
     for i in 0..options.steps {
-        let key = crate::train::programs::seed_key(options.seed);
         let jitter = ops::random_fill_cpu(d, true, key, W_NOISE_STREAM, i as u32);
         let sigma = w_std * options.w_noise_at(i);
         let perturbed: Vec<f32> = w.iter().zip(&jitter).map(|(a, b)| a + sigma * b).collect();
@@ -291,8 +291,8 @@ fn noise_sizes(cfg: &ModelConfig) -> Vec<usize> {
     sides
 }
 
-/// The flat list of [`noise_sizes`] back into the generator's pairs.
-fn pair_noise(cfg: &ModelConfig, flat: Vec<Vec<f32>>) -> Vec<(Option<Vec<f32>>, Vec<f32>)> {
+/// The flat list of [`noise_sizes`] back into the generator's pairs (n1, n2) per block.
+fn pair_noise<T>(cfg: &ModelConfig, flat: impl IntoIterator<Item = T>) -> Vec<(Option<T>, T)> {
     let mut it = flat.into_iter();
     let mut pairs = vec![(None, it.next().expect("block 0's noise"))];
     for _ in 1..cfg.generator_blocks() {
@@ -307,11 +307,9 @@ fn pair_noise(cfg: &ModelConfig, flat: Vec<Vec<f32>>) -> Vec<(Option<Vec<f32>>, 
 /// dimensions as NVlabs measures it.
 fn w_spread(ctx: &Context, gen: &LoadedGenerator, w_avg: &[f32]) -> Result<f32, VkError> {
     let d = gen.cfg.d_latent;
-    let mut t = Tape::new();
-    let bound = gen.store.bind(&mut t, &[Net::Mapping], false);
-    let z = ops::random_normal(&mut t, &[W_STD_SAMPLES, d], 0x5EED, W_STD_STREAM, 0);
-    let w = nn::mapping(&mut t, &bound, &gen.cfg, z);
-    let values = t.eval(ctx, &[w], &gen.store.bindings(&bound))?.remove(0);
+    // The host's twin of the device's normal draws (the same bits, up to an ulp of sqrt).
+    let z = ops::random_fill_cpu(W_STD_SAMPLES * d, true, 0x5EED, W_STD_STREAM, 0);
+    let values = sample::map_latents(ctx, &gen.store, &gen.cfg, &z)?;
     let total: f64 = values
         .chunks(d)
         .map(|row| {
@@ -380,15 +378,7 @@ impl StepProgram {
         }
 
         let ws = ops::expand(&mut t, w_var, &[nb, 1, d]);
-        let block_noise: Vec<nn::BlockNoise> = {
-            let mut it = noise_vars.iter().copied();
-            let mut pairs = vec![(None, it.next().expect("block 0's noise"))];
-            for _ in 1..nb {
-                let n1 = it.next().expect("n1");
-                pairs.push((Some(n1), it.next().expect("n2")));
-            }
-            pairs
-        };
+        let block_noise: Vec<nn::BlockNoise> = pair_noise(cfg, noise_vars.iter().copied());
         let x = nn::generator(&mut t, &bound, cfg, ws, &block_noise);
         let pixel = squared_distance(&mut t, x, y);
         let feature = feature_distance(&mut t, &bound, cfg, x, &target_vars, target_features);

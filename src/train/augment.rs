@@ -295,7 +295,7 @@ fn ada_color(d: &Draws, p: f64) -> M4 {
     c = mul4(&rotate_about(v, a), &c);
     let k = gated(d.u(12), p, d.n(6).exp2(), 1.0);
     // v vᵀ + (I - v vᵀ) k, on the colour part.
-    let mut sat = plus(outer(1.0 - k), [[0.0; 4]; 4]);
+    let mut sat = outer(1.0 - k);
     (0..3).for_each(|i| sat[i][i] += k);
     sat[3][3] = 1.0;
     c = mul4(&sat, &c);

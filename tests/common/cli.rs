@@ -46,6 +46,32 @@ pub const PENALTIES: &[&str] = &[
     "3",
 ];
 
+/// Asserts that two checkpoints hold the same tensors, bit for bit, and the same metadata:
+/// what a resumed run must end with against an uninterrupted one.
+pub fn assert_bit_identical(
+    a: &vkgan::persist::checkpoint::Checkpoint,
+    b: &vkgan::persist::checkpoint::Checkpoint,
+) {
+    use vkgan::persist::checkpoint::{Tensor, TensorData};
+    assert_eq!(
+        a.tensors.keys().collect::<Vec<_>>(),
+        b.tensors.keys().collect::<Vec<_>>()
+    );
+    let bits = |t: &Tensor| -> Vec<u64> {
+        match &t.data {
+            TensorData::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| x as u64).collect(),
+            TensorData::U64(v) => v.clone(),
+        }
+    };
+    for (name, ta) in &a.tensors {
+        let tb = &b.tensors[name];
+        assert_eq!(ta.shape, tb.shape, "{name}");
+        assert!(bits(ta) == bits(tb), "{name} differs after resume");
+    }
+    assert_eq!(a.metadata, b.metadata);
+}
+
 /// One step of the tiny model into `out` with `--ema-rampup rampup`; returns its checkpoint.
 pub fn one_step_with_rampup(out: &Path, rampup: &str) -> PathBuf {
     train(&[
