@@ -5,13 +5,15 @@
 //! to sum gradients; ops build their backward on the tape) <- `nn` (the networks) and `metrics`
 //! (the multi-scale sliced Wasserstein distance, tapes of ops plus its own non-differentiable
 //! ones) <- `train` (the training job on the device) <- `infer` (the commands that use a
-//! generator, and the training-step benchmark). Three modules stand apart and need no Vulkan:
+//! generator, and the training-step benchmark). Four modules stand apart and need no Vulkan:
+//! `dist` (the ranks of a data-parallel job, their shares of a batch and their collectives),
 //! `data` (image folders and the embedded emoji set, as shuffled batches), `persist`
 //! (checkpoints, the one safetensors reader, crash-safe files; `nn` loads parameters through
 //! it) and `outputs` (image grids, plots and the run log, from host data).
 
 pub mod autograd;
 pub mod data;
+pub mod dist;
 pub mod infer;
 pub mod metrics;
 pub mod nn;

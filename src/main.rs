@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vkgan::data::{Dataset, Source};
+use vkgan::dist::World;
 use vkgan::infer::bench::{bench, profile_table, shape_table, BenchOptions, BenchReport};
 use vkgan::infer::generate::{
     check_truncation, figure_scale, parse_seeds, parse_seeds_at_most, write_images, MAX_MIX_SEEDS,
@@ -25,6 +26,7 @@ use vkgan::persist::run_dir;
 use vkgan::train::augment::Augment;
 use vkgan::train::config::{Preset, TrainConfig, MAX_STEPS, MAX_SWD_NUM};
 use vkgan::train::init::InitSource;
+use vkgan::train::ranks;
 use vkgan::train::run::{checkpoint_dir, default_out_dir, open_dataset, train, RunOptions};
 use vkgan::train::state::TrainState;
 use vkgan::vk::{self, Context, ContextOptions};
@@ -653,13 +655,34 @@ enum Start {
     Init(InitSource),
 }
 
+/// `vkgan train`, as the one process of a run or as one rank of an MPI job. A rank that fails
+/// ends the whole job at once (MPI_Abort), naming itself, so that no rank waits forever on
+/// one that is gone.
 fn train_command(args: TrainArgs) -> Result<()> {
+    let world = World::from_environment()?;
+    let result = train_as(&world, args);
+    if let Err(e) = &result {
+        if world.size() > 1 {
+            eprintln!(
+                "error: rank {} of {}: {}",
+                world.rank(),
+                world.size(),
+                one_line(e)
+            );
+            world.abort(1);
+        }
+    }
+    result
+}
+
+fn train_as(world: &World, args: TrainArgs) -> Result<()> {
     let stop = stop_on_signal()?;
     let (start, cfg, out) = match &args.resume {
         Some(dir) => resumed_run(&args, dir)?,
         None => fresh_run(&args)?,
     };
     cfg.validate().map_err(|e| anyhow!(e))?;
+    ranks::check_batch(world, &cfg).map_err(|e| anyhow!(e))?;
     if let Some(dir) = &cfg.data {
         if !dir.is_dir() {
             bail!(
@@ -674,9 +697,17 @@ fn train_command(args: TrainArgs) -> Result<()> {
     if args.resume.is_none() && args.optim.augment.is_none() {
         cfg.augment = Augment::default_for(dataset.len());
     }
-    ensure_writable(&out)?;
+    if world.is_root() {
+        ensure_writable(&out)?;
+    }
+    let devices = if world.size() > 1 {
+        vk::list_devices()?.0.len()
+    } else {
+        0
+    };
+    let device = ranks::device_for(world, args.device.index, devices);
     // The state lives on the context the run makes; build it there.
-    let ctx = Context::new(&ContextOptions::from_env(args.device.index)?)?;
+    let ctx = Context::new(&ContextOptions::from_env(device)?)?;
     let state = match &start {
         Start::Resume(ck) => {
             let mut state = TrainState::from_checkpoint(&ctx, ck)?;
@@ -686,32 +717,43 @@ fn train_command(args: TrainArgs) -> Result<()> {
         Start::Init(source) => TrainState::init_from(&ctx, &cfg, &source.checkpoint)?,
         Start::Fresh => TrainState::new(&ctx, &cfg)?,
     };
+    // Before anything is written: every rank must start from the same point.
+    ranks::agree_on_start(world, &cfg, &dataset, &state)?;
     if state.step >= cfg.steps {
-        eprintln!(
-            "nothing to do: the run is at step {} of {}",
-            state.step, cfg.steps
-        );
+        if world.is_root() {
+            eprintln!(
+                "nothing to do: the run is at step {} of {}",
+                state.step, cfg.steps
+            );
+        }
         return Ok(());
     }
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
-    let init = match &start {
-        Start::Init(source) => Some(source),
-        _ => None,
-    };
-    announce_training(&cfg, &dataset, &ctx, &out, init);
+    if world.is_root() {
+        std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+        let init = match &start {
+            Start::Init(source) => Some(source),
+            _ => None,
+        };
+        announce_training(&cfg, &dataset, &ctx, &out, init, world.size());
+    }
     let options = RunOptions {
         out: out.clone(),
         progress: !args.no_progress,
         stop,
+        split: false,
     };
-    let summary = train(&ctx, state, dataset, &options)?;
-    for line in summary.report(&out) {
-        eprintln!("{line}");
+    let summary = train(&ctx, state, dataset, &options, world)?;
+    if world.is_root() {
+        for line in summary.report(&out) {
+            eprintln!("{line}");
+        }
     }
     Ok(())
 }
 
-/// The flag a first SIGINT or SIGTERM sets; a second one exits at once.
+/// The flag a first SIGINT, SIGTERM or SIGUSR1 sets; a second one exits at once. SIGUSR1 is
+/// for MPI jobs: mpirun forwards it to every rank at once, where it answers SIGTERM by
+/// killing the ranks shortly after.
 fn stop_on_signal() -> Result<Arc<AtomicBool>> {
     // Installed first, so that a signal at any moment of the start takes the graceful path.
     // With ctrlc's `termination` feature this catches SIGTERM (what schedulers send before
@@ -725,6 +767,17 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
         }
         eprintln!("\nstopping after this step (interrupt again to quit at once)");
     })?;
+    let flag = stop.clone();
+    let mut usr1 = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
+    std::thread::Builder::new()
+        .name("vkgan-sigusr1".into())
+        .spawn(move || {
+            for _ in usr1.forever() {
+                if !flag.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nstopping after this step (SIGUSR1)");
+                }
+            }
+        })?;
     Ok(stop)
 }
 
@@ -800,6 +853,7 @@ fn announce_training(
     ctx: &Context,
     out: &Path,
     init: Option<&InitSource>,
+    ranks: usize,
 ) {
     let skipped = match dataset.skipped() {
         0 => String::new(),
@@ -820,12 +874,19 @@ fn announce_training(
     let init = init.map_or(String::new(), |source| {
         format!(", initialised from {}", source.describe())
     });
+    let on = match ranks {
+        1 => ctx.info().name.clone(),
+        n => format!(
+            "{n} ranks ({} images each per step; rank 0 on {})",
+            cfg.batch / n,
+            ctx.info().name
+        ),
+    };
     eprintln!(
-        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {} into {}{init}{augment}",
+        "training {}x{} StyleGAN2 on {data} ({} images{skipped}) on {on} into {}{init}{augment}",
         cfg.model.image_size,
         cfg.model.image_size,
         dataset.len(),
-        ctx.info().name,
         out.display()
     );
 }

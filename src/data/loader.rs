@@ -1,6 +1,7 @@
 //! Batch order and the prefetching loader.
 
 use super::{DataError, Dataset};
+use crate::dist::Shard;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +58,9 @@ pub struct Batch {
 /// order whatever the threads' timing, and at most `W * depth` are held at once. Step `k`'s
 /// batch equals [`Dataset::batch`]`(batch_size, seed, k)`: to resume a run at step `k`, create
 /// the loader with `start_step = k`. Dropping the loader stops and joins the workers.
+///
+/// A loader for one rank of a data-parallel job ([`Loader::sharded`]) decodes only that rank's
+/// share of each global batch, in its local order ([`Shard::samples`]).
 pub struct Loader {
     dataset: Arc<Dataset>,
     batch_size: usize,
@@ -77,6 +81,18 @@ impl Loader {
         seed: u64,
         start_step: u64,
     ) -> Result<Loader, DataError> {
+        Loader::sharded(dataset, batch_size, seed, start_step, Shard::whole())
+    }
+
+    /// As [`Loader::new`], for rank `shard.rank`'s share of every global batch of
+    /// `batch_size`.
+    pub fn sharded(
+        dataset: Arc<Dataset>,
+        batch_size: usize,
+        seed: u64,
+        start_step: u64,
+        shard: Shard,
+    ) -> Result<Loader, DataError> {
         let threads = if dataset.is_cached() {
             1
         } else {
@@ -84,7 +100,7 @@ impl Loader {
             (cores / 2).clamp(1, 8)
         };
         let depth = if threads == 1 { 4 } else { 2 };
-        Loader::with_threads(dataset, batch_size, seed, start_step, threads, depth)
+        Loader::with_threads(dataset, batch_size, seed, start_step, threads, depth, shard)
     }
 
     /// A loader with `threads` workers each keeping up to `depth` batches ready.
@@ -95,6 +111,7 @@ impl Loader {
         start_step: u64,
         threads: usize,
         depth: usize,
+        shard: Shard,
     ) -> Result<Loader, DataError> {
         if batch_size == 0 {
             return Err(DataError::ZeroBatchSize);
@@ -106,6 +123,7 @@ impl Loader {
             });
         }
         let threads = threads.max(1);
+        let share = Arc::new(shard.samples(batch_size));
         let stop = Arc::new(AtomicBool::new(false));
         let mut receivers = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
@@ -113,6 +131,7 @@ impl Loader {
             let (tx, rx) = sync_channel(depth.max(1));
             let dataset = Arc::clone(&dataset);
             let stop = Arc::clone(&stop);
+            let share = Arc::clone(&share);
             let handle = std::thread::Builder::new()
                 .name(format!("vkgan-data-{w}"))
                 .spawn(move || {
@@ -127,12 +146,14 @@ impl Loader {
                             order = Some((epoch, epoch_permutation(len, seed, epoch)));
                         }
                         let perm = &order.as_ref().unwrap().1;
-                        let indices = perm[pos * batch_size..(pos + 1) * batch_size].to_vec();
-                        let mut data = vec![0.0; batch_size * numel];
+                        let global = &perm[pos * batch_size..(pos + 1) * batch_size];
+                        let indices: Vec<usize> = share.iter().map(|&s| global[s]).collect();
+                        let mut data = vec![0.0; indices.len() * numel];
+                        let size = dataset.image_size();
                         let batch = dataset.try_fill(&indices, &mut data).map(|()| Batch {
                             step,
                             epoch,
-                            shape: [batch_size, 3, dataset.image_size(), dataset.image_size()],
+                            shape: [indices.len(), 3, size, size],
                             indices,
                             data,
                         });

@@ -40,6 +40,7 @@ mod loader;
 pub use convert::{load_into, rgb_on_white, square, RESIZE_FILTER};
 pub use loader::{batch_indices, epoch_permutation, Batch, Loader};
 
+use crate::dist::Fingerprint;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
@@ -276,6 +277,27 @@ impl Dataset {
         let mut out = vec![0.0; indices.len() * self.sample_len()];
         self.fill(&indices, &mut out);
         out
+    }
+
+    /// A hash of what the set holds: its names in order, image size and pixels (for a
+    /// streaming set, its files' lengths instead of their pixels). The ranks of a
+    /// data-parallel job compare it before they train.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = Fingerprint::default().bytes(&(self.size as u64).to_le_bytes());
+        for name in &self.names {
+            h = h.bytes(name.as_bytes()).bytes(&[0]);
+        }
+        match &self.store {
+            Store::Cached(bytes) => h.bytes(bytes).value(),
+            Store::Streaming => self
+                .paths
+                .iter()
+                .fold(h, |h, p| {
+                    let len = std::fs::metadata(p).map_or(u64::MAX, |m| m.len());
+                    h.bytes(&len.to_le_bytes())
+                })
+                .value(),
+        }
     }
 
     /// Writes the samples `indices` back to back into `out` (`indices.len() * 3 * N * N`).

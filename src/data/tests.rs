@@ -2,6 +2,7 @@
 //! embedded emoji set, and the loader's order and resumption.
 
 use super::*;
+use crate::dist::Shard;
 use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
 use std::sync::Arc;
 
@@ -271,7 +272,8 @@ fn numbered(len: usize, size: usize) -> Arc<Dataset> {
 fn loader_matches_batch_and_resumes_at_any_step() {
     let ds = numbered(23, 3);
     let (bs, seed) = (5, 7);
-    let mut loader = Loader::with_threads(Arc::clone(&ds), bs, seed, 0, 3, 2).unwrap();
+    let mut loader =
+        Loader::with_threads(Arc::clone(&ds), bs, seed, 0, 3, 2, Shard::whole()).unwrap();
     assert_eq!(loader.batches_per_epoch(), 4);
     let run: Vec<Batch> = (&mut loader).take(13).collect();
     assert_eq!(loader.step(), 13);
@@ -297,13 +299,35 @@ fn loader_matches_batch_and_resumes_at_any_step() {
     drop(loader);
 
     // Resuming at step 6 (mid epoch 1) with another thread count gives the same stream.
-    let resumed = Loader::with_threads(Arc::clone(&ds), bs, seed, 6, 2, 1).unwrap();
+    let resumed = Loader::with_threads(Arc::clone(&ds), bs, seed, 6, 2, 1, Shard::whole()).unwrap();
     assert_eq!(resumed.step(), 6);
     let tail: Vec<Batch> = resumed.take(7).collect();
     assert_eq!(tail, run[6..].to_vec());
     // And with the default threading.
     let mut d = Loader::new(Arc::clone(&ds), bs, seed, 12).unwrap();
     assert_eq!(d.next_batch().unwrap(), run[12]);
+}
+
+#[test]
+fn each_rank_loads_its_share_of_the_global_batch() {
+    let ds = numbered(40, 3);
+    let (bs, seed) = (16, 3);
+    let mut whole = Loader::new(Arc::clone(&ds), bs, seed, 1).unwrap();
+    let global = whole.next_batch().unwrap();
+    let numel = 27;
+    for rank in 0..2 {
+        let shard = Shard { rank, ranks: 2 };
+        let mut mine = Loader::sharded(Arc::clone(&ds), bs, seed, 1, shard).unwrap();
+        let b = mine.next_batch().unwrap();
+        assert_eq!(b.shape, [8, 3, 3, 3]);
+        for (l, &s) in shard.samples(bs).iter().enumerate() {
+            assert_eq!(b.indices[l], global.indices[s]);
+            assert_eq!(
+                b.data[l * numel..(l + 1) * numel],
+                global.data[s * numel..(s + 1) * numel]
+            );
+        }
+    }
 }
 
 #[test]
@@ -330,7 +354,7 @@ fn loader_over_a_streaming_folder() {
     }
     let streaming = Arc::new(Dataset::from_dir_with_cache_limit(t.root(), 4, 0).unwrap());
     let cached = Dataset::from_dir(t.root(), 4).unwrap();
-    let loader = Loader::with_threads(streaming, 2, 1, 3, 2, 2).unwrap();
+    let loader = Loader::with_threads(streaming, 2, 1, 3, 2, 2, Shard::whole()).unwrap();
     for b in loader.take(9) {
         assert_eq!(b.data, cached.batch(2, 1, b.step));
     }

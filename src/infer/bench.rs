@@ -268,7 +268,7 @@ pub fn bench(
         ctx.check_timestamps()?;
     }
     let mut state = TrainState::new(ctx, cfg)?;
-    let host = HostInputs::new(ctx, cfg)?;
+    let host = HostInputs::new(ctx, cfg, crate::dist::Shard::whole(), false)?;
     let (b, r) = (cfg.batch, cfg.model.image_size);
     let seed = seed_key(cfg.seed);
     for (micro, real) in host.real.iter().enumerate() {

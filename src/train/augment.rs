@@ -392,16 +392,37 @@ impl AdaState {
     /// Takes one step's real scores; after every `interval`-th step (`idx` from 0) adjusts p
     /// and returns the r_t it followed.
     pub fn observe(&mut self, tuning: &AdaTuning, idx: u64, real_scores: &[f32]) -> Option<f32> {
-        for &s in real_scores {
-            self.sign_sum += if s > 0.0 {
-                1.0
-            } else if s < 0.0 {
-                -1.0
-            } else {
-                0.0
-            };
-        }
-        self.sign_count += real_scores.len() as u64;
+        let sum = AdaState::sign_sum(real_scores);
+        self.observe_signs(tuning, idx, sum, real_scores.len() as u64)
+    }
+
+    /// The sum of the signs of `scores` (0 for a score of 0).
+    pub fn sign_sum(scores: &[f32]) -> f64 {
+        scores
+            .iter()
+            .map(|&s| {
+                if s > 0.0 {
+                    1.0
+                } else if s < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            })
+            .sum()
+    }
+
+    /// As [`AdaState::observe`], from the signs' sum over `count` scores (what the ranks of
+    /// a data-parallel run add up).
+    pub fn observe_signs(
+        &mut self,
+        tuning: &AdaTuning,
+        idx: u64,
+        sign_sum: f64,
+        count: u64,
+    ) -> Option<f32> {
+        self.sign_sum += sign_sum;
+        self.sign_count += count;
         if (idx + 1) % tuning.interval != 0 || self.sign_count == 0 {
             return None;
         }

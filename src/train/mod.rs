@@ -9,10 +9,12 @@
 
 pub mod augment;
 pub mod config;
+pub mod exchange;
 pub mod init;
 pub mod optim;
 pub mod programs;
 pub mod progress;
+pub mod ranks;
 pub mod resume;
 pub mod run;
 pub mod sample;

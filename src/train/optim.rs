@@ -68,22 +68,7 @@ impl Optimizer {
     /// Appends clipping and the Adam update of every parameter to `t`. `grads` are
     /// (parameter name, gradient) for exactly this optimizer's parameters, any order.
     pub fn append(&self, t: &mut Tape, params: &Bound, grads: &[(String, Var)]) -> OptimizerGraph {
-        assert_eq!(
-            grads.len(),
-            self.names.len(),
-            "one gradient per optimized parameter"
-        );
-        let ordered: Vec<Var> = self
-            .names
-            .iter()
-            .map(|n| {
-                grads
-                    .iter()
-                    .find(|(g, _)| g == n)
-                    .unwrap_or_else(|| panic!("no gradient for `{n}`"))
-                    .1
-            })
-            .collect();
+        let ordered = self.order(grads);
         let (clipped, grad_norm) = ops::clip_grad_norm(t, &ordered, self.config.clip);
         let step = t.scalar(1);
         let adam = Adam {
@@ -115,6 +100,31 @@ impl Optimizer {
             step,
             grad_norm,
         }
+    }
+
+    /// The optimized parameters' names, in the optimizer's order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// `grads` (parameter name, gradient), exactly one per optimized parameter in any order,
+    /// in the optimizer's order.
+    pub fn order(&self, grads: &[(String, Var)]) -> Vec<Var> {
+        assert_eq!(
+            grads.len(),
+            self.names.len(),
+            "one gradient per optimized parameter"
+        );
+        self.names
+            .iter()
+            .map(|n| {
+                grads
+                    .iter()
+                    .find(|(g, _)| g == n)
+                    .unwrap_or_else(|| panic!("no gradient for `{n}`"))
+                    .1
+            })
+            .collect()
     }
 
     /// Counts one more step and returns its number (from 1), for `OptimizerGraph::step`.

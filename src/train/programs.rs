@@ -3,16 +3,24 @@
 //! drawn on the device from (seed, stream, step), the optimizers and the EMA update run inside
 //! the program, and the host only sets the step scalars and writes the real batch, the
 //! crossover and two path-length numbers.
+//!
+//! With several ranks ([`HostInputs::split`]) each program stops at its gradients: they, and
+//! the step's values the ranks must agree on (the path-length running sum, the mean w), are
+//! packed into one flat tensor ([`Exchange`]), the host all-reduces it, and a second program
+//! unpacks the averages and runs the optimizers and moving averages. Every random draw is
+//! made for the whole global batch and cut to the rank's share ([`crate::dist::Shard`]), so a
+//! sample sees what it would in a single-process run.
 
 use super::augment::{self, AugParams, Augment};
 use super::config::TrainConfig;
 use super::state::TrainState;
 use crate::autograd::{Program, Scalar, Tape, Var};
+use crate::dist::{Shard, MBSTD_GROUP};
 use crate::nn::augment::Augmentation;
 use crate::nn::step::{d_step, g_step, Nets, PathLengthState, StepHyper, StepInputs};
 use crate::nn::{Bound, Net, ParamStore};
 use crate::ops::{self, Padding, RandomArg};
-use crate::tensor::Tensor;
+use crate::tensor::{numel, Tensor};
 use crate::vk::{Context, VkError};
 
 /// Host-written inputs shared by the programs.
@@ -34,6 +42,11 @@ pub struct HostInputs {
     pub aug_d_real: Vec<AugTensors>,
     pub aug_d_fake: Vec<AugTensors>,
     pub aug_g_fake: Vec<AugTensors>,
+    /// This rank's share of every batch.
+    pub shard: Shard,
+    /// Record every step as gradients, exchange and update ([`Exchange`]): always with several
+    /// ranks; with one, it must change nothing (a test holds it to that, bit for bit).
+    pub split: bool,
 }
 
 /// One batch's augmentation parameters on the device (see [`crate::nn::augment`]).
@@ -128,14 +141,22 @@ impl HostInputs {
         self.ema_fresh.write(&[1.0 - beta])
     }
 
-    pub fn new(ctx: &Context, cfg: &TrainConfig) -> Result<Self, VkError> {
+    /// The inputs of `shard`'s share of each batch; `split` as [`HostInputs::split`] (forced
+    /// on with several ranks).
+    pub fn new(
+        ctx: &Context,
+        cfg: &TrainConfig,
+        shard: Shard,
+        split: bool,
+    ) -> Result<Self, VkError> {
         let r = cfg.model.image_size;
+        let b = shard.local(cfg.batch);
         let augs = || -> Result<Vec<AugTensors>, VkError> {
             if cfg.augment == Augment::None {
                 return Ok(Vec::new());
             }
             (0..cfg.accumulate)
-                .map(|_| AugTensors::new(ctx, cfg.augment, cfg.batch, r))
+                .map(|_| AugTensors::new(ctx, cfg.augment, b, r))
                 .collect()
         };
         let many = |shape: &[usize]| -> Result<Vec<Tensor>, VkError> {
@@ -144,7 +165,7 @@ impl HostInputs {
                 .collect()
         };
         Ok(HostInputs {
-            real: many(&[cfg.batch, 3, r, r])?,
+            real: many(&[b, 3, r, r])?,
             crossover_d: many(&[1])?,
             crossover_g: many(&[1])?,
             plp_debias: Tensor::zeros(ctx, &[1])?,
@@ -154,6 +175,8 @@ impl HostInputs {
             aug_d_real: augs()?,
             aug_d_fake: augs()?,
             aug_g_fake: augs()?,
+            shard,
+            split: split || shard.ranks > 1,
         })
     }
 
@@ -182,19 +205,43 @@ impl HostInputs {
         for &(side, tensors) in sides {
             for (micro, tensors) in tensors.iter().enumerate() {
                 let stream = aug_stream(side, micro);
-                tensors.write(&augment::draw(
-                    cfg.augment,
-                    p,
-                    key,
-                    stream,
-                    idx as u32,
-                    b,
-                    r,
-                ))?;
+                let drawn = augment::draw(cfg.augment, p, key, stream, idx as u32, b, r);
+                tensors.write(&share_of(drawn, self.shard, b))?;
             }
         }
         Ok(())
     }
+}
+
+/// `shard`'s rows of augmentation parameters drawn for a whole batch of `batch`.
+fn share_of(p: AugParams, shard: Shard, batch: usize) -> AugParams {
+    if shard.ranks == 1 {
+        return p;
+    }
+    let rows = |v: &[f32]| shard.rows(v, batch);
+    AugParams {
+        theta: rows(&p.theta),
+        color: rows(&p.color),
+        contrast: p.contrast.as_deref().map(rows),
+        mask: p.mask.as_deref().map(rows),
+    }
+}
+
+/// `shard`'s rows of `x` ([batch, ...], drawn for the whole global batch), in local order
+/// (see [`crate::dist`]).
+fn take_share(t: &mut Tape, x: Var, shard: Shard) -> Var {
+    if shard.ranks == 1 {
+        return x;
+    }
+    let shape = t.shape(x).to_vec();
+    let (batch, row) = (shape[0], numel(&shape[1..]));
+    let groups = batch / MBSTD_GROUP;
+    let local_groups = groups / shard.ranks;
+    let grid = ops::reshape(t, x, &[MBSTD_GROUP, groups, row]);
+    let mine = ops::slice(t, grid, 1, shard.rank * local_groups, local_groups);
+    let mut local = shape;
+    local[0] = batch / shard.ranks;
+    ops::reshape(t, mine, &local)
 }
 
 /// Random streams: a program kind, a micro-batch and a component never share one.
@@ -217,9 +264,11 @@ pub fn seed_key(seed: u64) -> u32 {
 }
 
 /// Device-drawn inputs of one micro-batch.
+#[allow(clippy::too_many_arguments)]
 fn random_inputs(
     t: &mut Tape,
     cfg: &TrainConfig,
+    shard: Shard,
     kind: u32,
     micro: usize,
     rng: Scalar,
@@ -229,7 +278,8 @@ fn random_inputs(
     let (b, d, r) = (cfg.batch, cfg.model.d_latent, cfg.model.image_size);
     let seed = RandomArg::Fixed(seed_key(cfg.seed));
     let normal = |t: &mut Tape, shape: &[usize], component: u32| {
-        ops::random_normal(t, shape, seed, stream(kind, micro, component), rng)
+        let whole = ops::random_normal(t, shape, seed, stream(kind, micro, component), rng);
+        take_share(t, whole, shard)
     };
     let z1 = normal(t, &[b, d], Z1);
     let z2 = normal(t, &[b, d], Z2);
@@ -306,9 +356,95 @@ fn mean_of(t: &mut Tape, xs: &[Var]) -> Var {
     ops::scale(t, acc, 1.0 / xs.len() as f32)
 }
 
+/// A split step's hand-over between its two programs (see the module header): the program
+/// packs into `flat` the gradients (in the optimizers' order) and then `values`; the host
+/// all-reduces `flat` and writes the averages back; `update` applies them.
+pub struct Exchange {
+    pub flat: Tensor,
+    /// Leading elements of `flat` that are gradients (replaced where not finite).
+    pub grad_len: usize,
+    pub update: Program,
+}
+
+/// The gradients `grads` (in `order`'s order) and then `values`, end to end in a new tensor;
+/// returns it, its number of gradient elements, and the effect that fills it.
+fn pack(
+    t: &mut Tape,
+    ctx: &Context,
+    grads: &[Var],
+    values: &[Var],
+) -> Result<(Tensor, usize, Var), VkError> {
+    let grad_len = grads.iter().map(|&g| t.numel(g)).sum();
+    let flat = t.no_grad(|t| {
+        let parts: Vec<Var> = grads
+            .iter()
+            .chain(values)
+            .map(|&v| {
+                let n = t.numel(v);
+                ops::reshape(t, v, &[n])
+            })
+            .collect();
+        ops::concat(t, &parts, 0)
+    });
+    let tensor = Tensor::zeros(ctx, &[t.numel(flat)])?;
+    let fill = ops::assign(t, &tensor, flat);
+    Ok((tensor, grad_len, fill))
+}
+
+/// The pieces of a flat leaf, in `shapes`, from its start.
+fn unpack(t: &mut Tape, flat: Var, shapes: &[Vec<usize>]) -> Vec<Var> {
+    let mut at = 0;
+    shapes
+        .iter()
+        .map(|shape| {
+            let n = numel(shape);
+            let piece = ops::slice(t, flat, 0, at, n);
+            at += n;
+            ops::reshape(t, piece, shape)
+        })
+        .collect()
+}
+
+/// An update program's tape: the parameters of `nets` bound (no gradients) and the packed
+/// `flat` as a leaf.
+fn update_tape(
+    state: &TrainState,
+    nets: &[Net],
+    flat: &Tensor,
+) -> (Tape, Bound, Var, Vec<(Var, Tensor)>) {
+    let mut t = Tape::new();
+    let bound = state.params.bind(&mut t, nets, false);
+    let mut leaves: Vec<(Var, Tensor)> = state
+        .params
+        .bindings(&bound)
+        .into_iter()
+        .map(|(v, t)| (v, t.clone()))
+        .collect();
+    let leaf = t.leaf(flat.shape(), false);
+    leaves.push((leaf, flat.clone()));
+    (t, bound, leaf, leaves)
+}
+
+/// Named gradients paired with the optimizer parameters `names`, in that order.
+fn named(names: &[String], vars: Vec<Var>) -> Vec<(String, Var)> {
+    names.iter().cloned().zip(vars).collect()
+}
+
+fn compile(
+    ctx: &Context,
+    t: &Tape,
+    outputs: &[Var],
+    leaves: &[(Var, Tensor)],
+) -> Result<Program, VkError> {
+    let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+    t.compile(ctx, outputs, &refs)
+}
+
 /// A compiled D step.
 pub struct DProgram {
     pub program: Program,
+    /// With several ranks (or a forced split): the hand-over to the update program.
+    pub exchange: Option<Exchange>,
     pub r1: bool,
     pub loss: Var,
     pub gp: Option<Var>,
@@ -316,9 +452,19 @@ pub struct DProgram {
     pub fake_score: Var,
     /// D(real) [B,1] per micro-batch (ADA's statistic reads their signs).
     pub real_scores: Vec<Var>,
-    pub grad_norm: Var,
-    pub adam_step: Scalar,
     pub rng_step: Scalar,
+    /// The Adam step, in [`DProgram::updater`].
+    pub adam_step: Scalar,
+}
+
+impl DProgram {
+    /// The program the optimizer runs in.
+    pub fn updater(&mut self) -> &mut Program {
+        match &mut self.exchange {
+            Some(e) => &mut e.update,
+            None => &mut self.program,
+        }
+    }
 }
 
 pub fn build_d(
@@ -342,7 +488,9 @@ pub fn build_d(
         let crossover = t.leaf(&[1], false);
         leaves.push((real, host.real[micro].clone()));
         leaves.push((crossover, host.crossover_d[micro].clone()));
-        let mut inputs = random_inputs(&mut t, cfg, KIND_D, micro, rng_step, crossover, real);
+        let mut inputs = random_inputs(
+            &mut t, cfg, host.shard, KIND_D, micro, rng_step, crossover, real,
+        );
         if cfg.augment != Augment::None {
             inputs.augment_real = Some(host.aug_d_real[micro].bind(&mut t, &mut leaves));
             inputs.augment_fake = Some(host.aug_d_fake[micro].bind(&mut t, &mut leaves));
@@ -362,38 +510,72 @@ pub fn build_d(
     let gp = (!gps.is_empty()).then(|| mean_of(&mut t, &gps));
     let real_score = mean_of(&mut t, &reals);
     let fake_score = mean_of(&mut t, &fakes);
-    let opt = state.opt_d.append(&mut t, &bound, &grads);
-    leaves.extend(opt.leaves.iter().cloned());
-    let mut outputs = vec![loss, real_score, fake_score, opt.grad_norm];
+    let mut outputs = vec![loss, real_score, fake_score];
     outputs.extend(&real_scores);
     outputs.extend(gp);
-    outputs.extend(&opt.updates);
-    let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+    let (exchange, adam_step) = if host.split {
+        let names = state.opt_d.names();
+        let ordered = state.opt_d.order(&grads);
+        let (flat, grad_len, fill) = pack(&mut t, ctx, &ordered, &[])?;
+        outputs.push(fill);
+        let shapes: Vec<Vec<usize>> = ordered.iter().map(|&g| t.shape(g).to_vec()).collect();
+        let (mut u, bound_u, flat_leaf, mut leaves_u) =
+            update_tape(state, &[Net::Discriminator], &flat);
+        let unpacked = unpack(&mut u, flat_leaf, &shapes);
+        let opt = state
+            .opt_d
+            .append(&mut u, &bound_u, &named(names, unpacked));
+        leaves_u.extend(opt.leaves.iter().cloned());
+        let update = compile(ctx, &u, &opt.updates, &leaves_u)?;
+        let exchange = Exchange {
+            flat,
+            grad_len,
+            update,
+        };
+        (Some(exchange), opt.step)
+    } else {
+        let opt = state.opt_d.append(&mut t, &bound, &grads);
+        leaves.extend(opt.leaves.iter().cloned());
+        outputs.extend(&opt.updates);
+        (None, opt.step)
+    };
     Ok(DProgram {
-        program: t.compile(ctx, &outputs, &refs)?,
+        program: compile(ctx, &t, &outputs, &leaves)?,
+        exchange,
         r1,
         loss,
         gp,
         real_score,
         fake_score,
         real_scores,
-        grad_norm: opt.grad_norm,
-        adam_step: opt.step,
         rng_step,
+        adam_step,
     })
 }
 
 /// A compiled G step.
 pub struct GProgram {
     pub program: Program,
+    /// With several ranks (or a forced split): the hand-over to the update program.
+    pub exchange: Option<Exchange>,
     pub plp: bool,
     pub loss: Var,
     pub penalty: Option<Var>,
     pub mean_norm: Option<Var>,
-    pub grad_norm: Var,
+    pub rng_step: Scalar,
+    /// The Adam steps, in [`GProgram::updater`].
     pub adam_g: Scalar,
     pub adam_m: Scalar,
-    pub rng_step: Scalar,
+}
+
+impl GProgram {
+    /// The program the optimizers run in.
+    pub fn updater(&mut self) -> &mut Program {
+        match &mut self.exchange {
+            Some(e) => &mut e.update,
+            None => &mut self.program,
+        }
+    }
 }
 
 /// How much of the old average an EMA update keeps: a constant, or the step's decay that the
@@ -425,6 +607,38 @@ fn ema_update(
     })
 }
 
+/// What a G step's updates read: the gradients by optimizer (generator, mapping), the mean w
+/// of the step ([d]) and, with the path-length penalty, the new running sum ([1]).
+struct GUpdateInputs {
+    gen: Vec<(String, Var)>,
+    map: Vec<(String, Var)>,
+    w_mean: Var,
+    plp_sum: Option<Var>,
+}
+
+/// The optimizer steps, the path-length state's update and the moving averages, in that
+/// order (the EMA reads the new parameters), on `t`.
+fn g_updates(
+    t: &mut Tape,
+    leaves: &mut Vec<(Var, Tensor)>,
+    state: &TrainState,
+    host: &HostInputs,
+    bound: &Bound,
+    inputs: GUpdateInputs,
+) -> (Vec<Var>, Scalar, Scalar) {
+    let opt_g = state.opt_g.append(t, bound, &inputs.gen);
+    let opt_m = state.opt_m.append(t, bound, &inputs.map);
+    leaves.extend(opt_g.leaves.iter().cloned());
+    leaves.extend(opt_m.leaves.iter().cloned());
+    let mut outputs = opt_g.updates;
+    outputs.extend(opt_m.updates);
+    if let Some(sum) = inputs.plp_sum {
+        outputs.push(ops::assign(t, &state.plp_exp_sum_a, sum));
+    }
+    outputs.extend(ema_updates(t, leaves, state, host, bound, inputs.w_mean));
+    (outputs, opt_g.step, opt_m.step)
+}
+
 pub fn build_g(
     ctx: &Context,
     state: &TrainState,
@@ -453,47 +667,70 @@ pub fn build_g(
     let (gen_grads, map_grads): (Vec<_>, Vec<_>) = grads
         .into_iter()
         .partition(|(n, _)| n.starts_with(Net::Generator.prefix()));
-    let opt_g = state.opt_g.append(&mut t, &bound, &gen_grads);
-    let opt_m = state.opt_m.append(&mut t, &bound, &map_grads);
-    leaves.extend(opt_g.leaves.iter().cloned());
-    leaves.extend(opt_m.leaves.iter().cloned());
-    let mut outputs = vec![loss, opt_g.grad_norm];
-    outputs.extend(&opt_g.updates);
-    outputs.extend(&opt_m.updates);
-    let (mut penalty, mut mean_norm) = (None, None);
+    let mut outputs = vec![loss];
+    let (mut penalty, mut mean_norm, mut plp_sum) = (None, None, None);
     if plp {
-        let (p, norm_mean, update) = plp_outputs(
-            &mut t,
-            state,
-            &parts.penalties,
-            &parts.new_sums,
-            &parts.norms,
-        );
-        outputs.push(update);
+        let (p, norm_mean, sum) =
+            plp_outputs(&mut t, &parts.penalties, &parts.new_sums, &parts.norms);
         outputs.extend([p, norm_mean]);
         penalty = Some(p);
         mean_norm = Some(norm_mean);
+        plp_sum = Some(sum);
     }
-    // After the updates: the EMA reads the new parameters.
-    outputs.extend(ema_updates(
-        &mut t,
-        &mut leaves,
-        state,
-        host,
-        &bound,
-        &parts.ws,
-    ));
-    let refs: Vec<(Var, &Tensor)> = leaves.iter().map(|(v, t)| (*v, t)).collect();
+    let w_mean = mean_w(&mut t, &parts.ws);
+    let (exchange, adam_g, adam_m) = if host.split {
+        let gen = state.opt_g.order(&gen_grads);
+        let map = state.opt_m.order(&map_grads);
+        let ordered: Vec<Var> = gen.iter().chain(&map).copied().collect();
+        let values: Vec<Var> = std::iter::once(w_mean).chain(plp_sum).collect();
+        let (flat, grad_len, fill) = pack(&mut t, ctx, &ordered, &values)?;
+        outputs.push(fill);
+        let shapes: Vec<Vec<usize>> = ordered
+            .iter()
+            .chain(&values)
+            .map(|&v| t.shape(v).to_vec())
+            .collect();
+        let (mut u, bound_u, flat_leaf, mut leaves_u) =
+            update_tape(state, &[Net::Generator, Net::Mapping], &flat);
+        let mut pieces = unpack(&mut u, flat_leaf, &shapes).into_iter();
+        let gen_u: Vec<Var> = pieces.by_ref().take(gen.len()).collect();
+        let map_u: Vec<Var> = pieces.by_ref().take(map.len()).collect();
+        let inputs = GUpdateInputs {
+            gen: named(state.opt_g.names(), gen_u),
+            map: named(state.opt_m.names(), map_u),
+            w_mean: pieces.next().expect("w is packed"),
+            plp_sum: pieces.next(),
+        };
+        let (updates, adam_g, adam_m) =
+            g_updates(&mut u, &mut leaves_u, state, host, &bound_u, inputs);
+        let update = compile(ctx, &u, &updates, &leaves_u)?;
+        let exchange = Exchange {
+            flat,
+            grad_len,
+            update,
+        };
+        (Some(exchange), adam_g, adam_m)
+    } else {
+        let inputs = GUpdateInputs {
+            gen: gen_grads,
+            map: map_grads,
+            w_mean,
+            plp_sum,
+        };
+        let (updates, adam_g, adam_m) = g_updates(&mut t, &mut leaves, state, host, &bound, inputs);
+        outputs.extend(updates);
+        (None, adam_g, adam_m)
+    };
     Ok(GProgram {
-        program: t.compile(ctx, &outputs, &refs)?,
+        program: compile(ctx, &t, &outputs, &leaves)?,
+        exchange,
         plp,
         loss,
         penalty,
         mean_norm,
-        grad_norm: opt_g.grad_norm,
-        adam_g: opt_g.step,
-        adam_m: opt_m.step,
         rng_step,
+        adam_g,
+        adam_m,
     })
 }
 
@@ -542,7 +779,8 @@ fn g_parts(
         leaves.push((crossover, host.crossover_g[micro].clone()));
         // The G step reads no real images; a placeholder keeps StepInputs whole.
         let real = crossover;
-        let mut inputs = random_inputs(t, cfg, KIND_G, micro, rng_step, crossover, real);
+        let mut inputs =
+            random_inputs(t, cfg, host.shard, KIND_G, micro, rng_step, crossover, real);
         if cfg.augment != Augment::None {
             inputs.augment_fake = Some(host.aug_g_fake[micro].bind(t, leaves));
         }
@@ -559,11 +797,10 @@ fn g_parts(
     parts
 }
 
-/// The path-length outputs over the micro-batches: (mean penalty, mean path norm, the update
-/// of the running sum).
+/// The path-length outputs over the micro-batches: (mean penalty, mean path norm, the new
+/// running sum).
 fn plp_outputs(
     t: &mut Tape,
-    state: &TrainState,
     penalties: &[Var],
     new_sums: &[Var],
     norms: &[Var],
@@ -575,19 +812,26 @@ fn plp_outputs(
         let means: Vec<Var> = norms.iter().map(|&n| ops::mean_all(t, n)).collect();
         mean_of(t, &means)
     });
-    let update = ops::assign(t, &state.plp_exp_sum_a, sum);
-    (p, norm_mean, update)
+    (p, norm_mean, sum)
+}
+
+/// The mean w over the step's latents `ws` ([d]).
+fn mean_w(t: &mut Tape, ws: &[Var]) -> Var {
+    t.no_grad(|t| {
+        let all = mean_of(t, ws);
+        ops::mean(t, all, &[0, 1], false)
+    })
 }
 
 /// The moving averages' updates: of the generator's and mapping network's parameters, then of
-/// w over the step's latents `ws`.
+/// w towards the step's mean `w_mean`.
 fn ema_updates(
     t: &mut Tape,
     leaves: &mut Vec<(Var, Tensor)>,
     state: &TrainState,
     host: &HostInputs,
     bound: &Bound,
-    ws: &[Var],
+    w_mean: Var,
 ) -> Vec<Var> {
     let beta = t.leaf(&[1], false);
     let fresh = t.leaf(&[1], false);
@@ -602,10 +846,6 @@ fn ema_updates(
             updates.push(ema_update(t, leaves, target, value, decay));
         }
     }
-    let w_mean = t.no_grad(|t| {
-        let all = mean_of(t, ws);
-        ops::mean(t, all, &[0, 1], false)
-    });
     updates.push(ema_update(
         t,
         leaves,

@@ -15,6 +15,7 @@ use super::augment::AdaState;
 use super::config::TrainConfig;
 use super::optim::{Optimizer, OptimizerConfig};
 use super::sample::estimate_w_avg;
+use crate::dist::Fingerprint;
 use crate::nn::{parameter_specs, ModelConfig, Net, ParamSpec, ParamStore};
 use crate::persist::checkpoint::{Checkpoint, CheckpointError, TensorData};
 use crate::tensor::Tensor;
@@ -100,6 +101,26 @@ fn init_names(spec: &ParamSpec, ema: bool) -> (String, String) {
         spec.name.clone()
     };
     (spec.name.clone(), average)
+}
+
+/// A hash of a checkpoint's tensors (names, shapes, bits) and metadata.
+pub fn checkpoint_fingerprint(ck: &Checkpoint) -> u64 {
+    let mut h = Fingerprint::default();
+    for (name, t) in &ck.tensors {
+        h = h.bytes(name.as_bytes());
+        for &d in &t.shape {
+            h = h.bytes(&(d as u64).to_le_bytes());
+        }
+        h = match &t.data {
+            TensorData::F32(v) => h.f32s(v),
+            TensorData::U32(v) => v.iter().fold(h, |h, x| h.bytes(&x.to_le_bytes())),
+            TensorData::U64(v) => v.iter().fold(h, |h, x| h.bytes(&x.to_le_bytes())),
+        };
+    }
+    for (k, v) in &ck.metadata {
+        h = h.bytes(k.as_bytes()).bytes(b"=").bytes(v.as_bytes());
+    }
+    h.value()
 }
 
 impl TrainState {
@@ -227,6 +248,15 @@ impl TrainState {
         ck.set_meta("ada.sign_count", self.ada.sign_count);
         ck.set_meta("ada.last_rt", self.ada.last_rt);
         Ok(ck)
+    }
+
+    /// A hash of everything the checkpoint would hold but the settings (which name paths
+    /// that may differ between machines): equal on every rank of a data-parallel run while
+    /// the ranks are in lock-step.
+    pub fn fingerprint(&self) -> Result<u64, StateError> {
+        let mut ck = self.to_checkpoint()?;
+        ck.metadata.remove("config");
+        Ok(checkpoint_fingerprint(&ck))
     }
 
     /// The run's configuration as stored in a checkpoint.
