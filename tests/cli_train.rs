@@ -598,3 +598,23 @@ fn augmentation_is_ada_by_default_exact_at_p_zero_and_adapts() {
     assert!(records(&dir("diffaug"))[0].get("ada_p").is_none());
     assert!(!dir("diffaug").join("ada.png").exists());
 }
+
+/// Without the `mpi` feature, a process an MPI launcher started as one of several ranks must
+/// not train alone (N such runs would write over each other).
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn ranks_of_a_build_without_mpi_refuse_to_train() {
+    let out = scratch("no-mpi");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_vkgan"))
+        .args(["train", "--steps", "1", "--out", s(out.path())])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("built without the `mpi` feature"),
+        "{stderr}"
+    );
+    assert!(checkpoint_steps(out.path()).is_empty());
+}
