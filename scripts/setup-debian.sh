@@ -2,10 +2,18 @@
 # Installs what vkgan needs on Debian or Ubuntu: the Vulkan loader, lavapipe (Vulkan on the
 # CPU, so vkgan runs without a GPU), the Khronos validation layer (the tests run under it),
 # and the shaderc/glslang libraries build.rs compiles the shaders with.
+# With --mpi, also Open MPI (mpirun and its headers) and libclang, which the `mpi` cargo
+# feature's bindings are generated with: what multi-GPU training and its tests need.
 set -eu
 
 PACKAGES="build-essential pkg-config libvulkan1 libvulkan-dev mesa-vulkan-drivers \
 vulkan-validationlayers vulkan-tools libshaderc-dev glslang-dev spirv-tools curl brotli"
+for arg in "$@"; do
+    case "$arg" in
+        --mpi) PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin libclang-dev" ;;
+        *) echo "vkgan setup: unknown option $arg (known: --mpi)" >&2; exit 2 ;;
+    esac
+done
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 

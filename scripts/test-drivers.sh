@@ -6,7 +6,9 @@
 #      so large tensors take the storage-buffer builds of the kernels);
 #   3. lavapipe running the GPU kernel family (VKGAN_KERNELS=gpu);
 #   4. SwiftShader, a second conformant implementation with small-GPU limits (the GPU kernel
-#      family; fetched by scripts/fetch-swiftshader.sh into its cache directory).
+#      family; fetched by scripts/fetch-swiftshader.sh into its cache directory);
+#   5. data-parallel training under a real mpirun, 2 ranks on lavapipe (tests/cli_mpi.rs, built
+#      with the `mpi` feature; needs `scripts/setup-debian.sh --mpi`).
 # A failure in any pass fails the script; each pass prints its wall time.
 # Extra arguments go to every `cargo test` (e.g. a test-name filter).
 set -eu
@@ -18,20 +20,28 @@ if [ -z "$lavapipe" ]; then
     exit 1
 fi
 swiftshader=$(sh scripts/fetch-swiftshader.sh)
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "test-drivers: mpirun is missing; run scripts/setup-debian.sh --mpi" >&2
+    exit 1
+fi
 
 pass() {
     name=$1
     shift
     echo "== test-drivers: $name"
     start=$(date +%s)
-    env "$@" cargo test --release -- $EXTRA
+    env "$@" cargo test --release $CARGO_ARGS -- $EXTRA
     echo "== test-drivers: $name passed in $(($(date +%s) - start)) s"
 }
 
 EXTRA="$*"
+CARGO_ARGS=""
 cargo build --release --all-targets
 pass "lavapipe, device limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device
 pass "lavapipe, Vulkan 1.1 minimum limits" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=minimum
 pass "lavapipe, GPU kernel family" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device VKGAN_KERNELS=gpu
 pass "SwiftShader" VK_ICD_FILENAMES="$swiftshader" VKGAN_LIMITS=device
+# Last: the feature rebuilds the crate, and every pass above uses the build without it.
+CARGO_ARGS="--features mpi --test cli_mpi"
+pass "lavapipe, 2 MPI ranks" VK_ICD_FILENAMES="$lavapipe" VKGAN_LIMITS=device
 echo "== test-drivers: all passes passed"

@@ -27,8 +27,10 @@ pub struct Reduced {
 pub struct ExchangeCost {
     pub calls: u64,
     pub bytes: u64,
-    /// From reading the packed tensor to writing the averages back.
-    pub time: Duration,
+    /// Reading the packed tensor from the device and writing the averages back.
+    pub device_time: Duration,
+    /// In MPI: the transfer, and waiting for the slowest rank to arrive.
+    pub mpi_time: Duration,
 }
 
 impl ExchangeCost {
@@ -38,11 +40,14 @@ impl ExchangeCost {
             return None;
         }
         let per_step = self.bytes as f64 / steps as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / steps as f64;
         Some(format!(
-            "all-reduce over {ranks} ranks: {:.2} MB per step, {:.1} ms per step (device \
-             read, MPI and write back)",
+            "all-reduce over {ranks} ranks: {:.2} MB per step; per step {:.1} ms in MPI \
+             (waiting for the slowest rank included) and {:.1} ms moving it off and onto the \
+             device",
             per_step / 1e6,
-            self.time.as_secs_f64() * 1e3 / steps as f64
+            ms(self.mpi_time),
+            ms(self.device_time)
         ))
     }
 }
@@ -60,7 +65,9 @@ pub fn all_reduce(
     let packed = buf.len();
     buf.extend_from_slice(host.averaged);
     buf.extend_from_slice(host.summed);
+    let read = start.elapsed();
     world.all_reduce_sum(&mut buf);
+    let reduced = start.elapsed();
     let averaged_end = packed + host.averaged.len();
     let ranks = world.size() as f32;
     for v in &mut buf[..averaged_end] {
@@ -70,7 +77,8 @@ pub fn all_reduce(
     exchange.flat.write(&buf[..packed])?;
     cost.calls += 1;
     cost.bytes += (buf.len() * 4) as u64;
-    cost.time += start.elapsed();
+    cost.device_time += read + (start.elapsed() - reduced);
+    cost.mpi_time += reduced - read;
     Ok(Reduced {
         averaged: buf[packed..averaged_end].to_vec(),
         summed: buf[averaged_end..].to_vec(),
