@@ -16,7 +16,9 @@ measures them:
   (its `.sum(2).mean(1)` averages over the batch instead);
 - an exponential moving average of the mapping network and generator, with vkgan's formula
   (per step `ema = beta * ema + (1 - beta) * param`, after the G step, beta = 0.5 ** (batch /
-  (ema_kimg * 1000)), started as a copy of the initial weights), and vkgan's running mean of w
+  half_life), half_life = ema_kimg * 1000 images, or with --ema-rampup R at most R times the
+  images seen before the step, as NVlabs ramps it; started as a copy of the initial weights),
+  and vkgan's running mean of w
   (decay 0.995 over the G step's w). Checkpoints store it as `ema.<name>` and `w_avg`, which
   `vkgan metrics` and `vkgan generate` use; the raw weights are stored under the state-dict
   names as well.
@@ -60,11 +62,19 @@ QUICK = dict(image_size=16, d_latent=64, mapping_layers=2, g_features=16, g_max_
              d_features=16, d_max_features=64, batch=16, steps=1500, lr=2e-3, mapping_lr=2e-4,
              betas=[0.0, 0.99], adam_eps=1e-8, clip=1.0, r1_gamma=10.0, r1_interval=4,
              plp_interval=8, plp_after=500, plp_beta=0.99, style_mixing_prob=0.9, ema_kimg=1.0,
-             seed=0, checkpoint_every=250)
+             ema_rampup=0.05, seed=0, checkpoint_every=250)
 MODEL_KEYS = ["image_size", "d_latent", "mapping_layers", "g_features", "g_max_features",
               "d_features", "d_max_features"]
 # vkgan's decay of the running mean of w (src/train/programs.rs W_AVG_BETA).
 W_AVG_BETA = 0.995
+
+
+def ema_beta_at(a, idx):
+    """The EMA decay of step idx (from 0): vkgan's TrainConfig::ema_beta."""
+    half_life = a.ema_kimg * 1000.0
+    if a.ema_rampup > 0:
+        half_life = min(half_life, idx * a.batch * a.ema_rampup)
+    return 0.0 if half_life <= 0 else 0.5 ** (a.batch / half_life)
 
 
 def from_vkgan_config(path):
@@ -73,7 +83,9 @@ def from_vkgan_config(path):
     if c.get("accumulate", 1) != 1:
         sys.exit("gradient accumulation is not supported here")
     flat = {k: c["model"][k] for k in MODEL_KEYS}
-    flat.update({k: c[k] for k in QUICK if k not in MODEL_KEYS})
+    # A config from before --ema-rampup existed trained without the ramp.
+    flat.update({k: c.get(k, 0.0) if k == "ema_rampup" else c[k]
+                 for k in QUICK if k not in MODEL_KEYS})
     return flat
 
 
@@ -194,7 +206,6 @@ def main(argv):
     trained_g = [(f"{p}.{n}", q) for p, net in (("mapping_network", M), ("generator", G))
                  for n, q in net.named_parameters() if q.requires_grad]
     ema = {name: q.detach().clone() for name, q in trained_g}
-    ema_beta = 0.5 ** (a.batch / (a.ema_kimg * 1000.0))
     w_avg = torch.zeros(a.d_latent)
 
     def get_w(batch):
@@ -278,6 +289,7 @@ def main(argv):
         opt_g.step()
         opt_m.step()
         with torch.no_grad():
+            ema_beta = ema_beta_at(a, idx)
             for name, q in trained_g:
                 ema[name].mul_(ema_beta).add_(q.detach(), alpha=1 - ema_beta)
             w_avg.mul_(W_AVG_BETA).add_(w.detach().mean(dim=(0, 1)), alpha=1 - W_AVG_BETA)
