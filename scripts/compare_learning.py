@@ -3,8 +3,13 @@
 each run's EMA generator against the training images, by `vkgan metrics`.
 
 usage: compare_learning.py --vkgan-run RUN [--vkgan-run RUN2 ...] --torch-run RUN [...]
+                           [--group "LABEL=RUN" ...] [--raw]
                            [--vkgan target/release/vkgan] [--num N] [--swd-seed S]
                            [--plot assets/readme/swd-vs-pytorch.png] [--no-remeasure]
+
+`--group LABEL=RUN` adds runs under a label of their own (e.g. "vkgan --augment ada=runs/a0");
+runs of one label are seeds of one configuration. `--raw` measures every checkpoint's raw
+(non-averaged) generator too (`vkgan metrics --raw`), drawn dashed.
 
 For every run, each checkpoint in RUN/checkpoints is measured with
 `vkgan metrics --checkpoint FILE --num N --seed S --json`, where N and S default to what vkgan's
@@ -47,17 +52,20 @@ def checkpoints(run):
     return found
 
 
-def measure(vkgan, run, num, seed):
-    """{step: swd_mean} for every checkpoint of `run`, cached in RUN/swd-cache.json."""
+def measure(vkgan, run, num, seed, raw=False):
+    """{step: swd_mean} for every checkpoint of `run` (its raw generator with `raw`), cached in
+    RUN/swd-cache.json."""
     cache_path = Path(run) / "swd-cache.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     result = {}
     for step, path in checkpoints(run):
         st = path.stat()
         key = f"{path.name}|{st.st_size}|{int(st.st_mtime)}|num={num}|seed={seed}"
+        if raw:
+            key += "|raw"
         if key not in cache:
             cmd = [vkgan, "metrics", "--checkpoint", str(path), "--num", str(num),
-                   "--seed", str(seed), "--json"]
+                   "--seed", str(seed), "--json"] + (["--raw"] if raw else [])
             print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
             line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             cache[key] = json.loads(line.strip().splitlines()[-1])["swd_mean"]
@@ -80,7 +88,7 @@ def wall_time(run):
     return span + span / (len(recs) - 1), len(recs)
 
 
-def label(run, kind, many):
+def label_of(run, kind, many):
     name = "vkgan" if kind == "vkgan" else "PyTorch reference"
     if not many:
         return name
@@ -90,8 +98,11 @@ def label(run, kind, many):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--vkgan-run", action="append", required=True)
-    ap.add_argument("--torch-run", action="append", required=True)
+    ap.add_argument("--vkgan-run", action="append", default=[])
+    ap.add_argument("--torch-run", action="append", default=[])
+    ap.add_argument("--group", action="append", default=[], metavar="LABEL=RUN")
+    ap.add_argument("--raw", action="store_true", help="also measure the raw generators")
+    ap.add_argument("--title", default="vkgan vs the PyTorch reference, quick preset")
     ap.add_argument("--vkgan", default="target/release/vkgan")
     ap.add_argument("--num", type=int, help="default: the first vkgan run's swd_num")
     ap.add_argument("--swd-seed", type=int, default=SWD_SEED)
@@ -100,39 +111,56 @@ def main():
                     help="for vkgan runs, only the in-training values")
     ap.add_argument("--log-y", action="store_true")
     a = ap.parse_args()
-    num = a.num or json.loads((Path(a.vkgan_run[0]) / "config.json").read_text())["swd_num"]
+    groups = [(label_of(r, "vkgan", len(a.vkgan_run) > 1), "vkgan", r) for r in a.vkgan_run]
+    groups += [(label_of(r, "torch", len(a.torch_run) > 1), "torch", r) for r in a.torch_run]
+    for g in a.group:
+        name, _, run = g.partition("=")
+        if not run:
+            sys.exit(f"--group {g}: expected LABEL=RUN")
+        groups.append((name, name, run))
+    if not groups:
+        sys.exit("no runs: give --vkgan-run, --torch-run or --group")
+    first_vkgan = next((r for _, k, r in groups if k != "torch"), groups[0][2])
+    num = a.num or json.loads((Path(first_vkgan) / "config.json").read_text()).get("swd_num", 256)
 
-    series = []  # (label, kind, {step: swd}); kind "vkgan", "vkgan-train" or "torch"
-    many_v, many_t = len(a.vkgan_run) > 1, len(a.torch_run) > 1
-    for run in a.vkgan_run:
-        name = label(run, "vkgan", many_v)
-        if not a.no_remeasure:
-            series.append((name, "vkgan", measure(a.vkgan, run, num, a.swd_seed)))
-        series.append((name + " (in training)", "vkgan-train", in_training(run)))
-    for run in a.torch_run:
-        series.append((label(run, "torch", many_t), "torch",
-                       measure(a.vkgan, run, num, a.swd_seed)))
-    # With several seeds, the mean over them at the steps every run of the kind measured.
+    # (row label, kind, generator "ema" or "raw", {step: swd}); kind groups seeds.
+    series = []
+    weights = ["ema", "raw"] if a.raw else ["ema"]
+    for name, kind, run in groups:
+        for which in weights:
+            suffix = "" if which == "ema" else " (raw)"
+            if kind != "torch" and a.no_remeasure:
+                continue
+            series.append((name + suffix, kind, which,
+                           measure(a.vkgan, run, num, a.swd_seed, which == "raw")))
+        if kind == "vkgan":
+            series.append((name + " (in training)", "vkgan-train", "ema", in_training(run)))
+    # With several seeds of a kind, the mean over them at the steps every run measured.
     means = []
-    for kind, name in (("vkgan", "vkgan mean"), ("torch", "PyTorch mean")):
-        runs = [pts for _, k, pts in series if k == kind]
-        if len(runs) > 1:
-            common = set.intersection(*(set(p) for p in runs))
-            means.append((name, kind, {s: sum(p[s] for p in runs) / len(runs)
-                                       for s in common}))
+    kinds = list(dict.fromkeys(k for _, k, _, _ in series if k != "vkgan-train"))
+    for kind in kinds:
+        for which in weights:
+            runs = [pts for _, k, w, pts in series if k == kind and w == which]
+            if len(runs) > 1:
+                common = set.intersection(*(set(p) for p in runs))
+                who = {"vkgan": "vkgan", "torch": "PyTorch"}.get(kind, kind)
+                suffix = "" if which == "ema" else " (raw)"
+                means.append((f"{who} mean of {len(runs)}{suffix}", kind, which,
+                              {s: sum(p[s] for p in runs) / len(runs) for s in common}))
     table = series + means
 
-    steps = sorted({s for _, _, pts in table for s in pts})
-    print(f"MS-SWD x1e3 of the EMA generator, {num} generated against {num} real images, "
+    steps = sorted({s for _, _, _, pts in table for s in pts})
+    print(f"MS-SWD x1e3 of the EMA generator (and with --raw the raw one), {num} generated "
+          f"against {num} real images, "
           f"`vkgan metrics --num {num} --seed {a.swd_seed}` (in training: seeds 2^32..)\n")
     # One row per run (there are more runs than measured steps).
     print("| step | " + " | ".join(f"{s:,}" for s in steps) + " |")
     print("|---|" + "---:|" * len(steps))
-    for name, _, pts in table:
+    for name, _, _, pts in table:
         cells = [f"{pts[s]:.1f}" if s in pts else "" for s in steps]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
-    for run in a.vkgan_run + a.torch_run:
+    for _, _, run in groups:
         wt = wall_time(run)
         if wt:
             print(f"{run}: {wt[0] / 60:.1f} min for {wt[1]} steps (metrics.jsonl timestamps)")
@@ -144,35 +172,39 @@ def main():
     except ImportError:
         print("matplotlib is not installed: no plot", file=sys.stderr)
         return
-    colours = {"vkgan": "tab:blue", "torch": "tab:orange"}
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    colours = {k: palette[i % len(palette)] for i, k in enumerate(kinds)}
+    styles = {"ema": "-", "raw": "--"}
     labelled = set()
-    for name, kind, pts in series:
+    for name, kind, which, pts in series:
         # The in-training values are in the table; on the plot they would hide under the
         # remeasured curve.
-        if kind == "vkgan-train" and not a.no_remeasure:
-            continue
-        colour = colours[kind.split("-")[0]]
+        if kind == "vkgan-train":
+            if not a.no_remeasure:
+                continue
+            kind = "vkgan"
+        colour = colours.get(kind, "tab:gray")
         xs = sorted(pts)
-        if means:
-            # One legend entry for all the seeds of a kind.
-            runs = sum(1 for _, k, _ in series if k == kind)
-            who = "vkgan" if kind == "vkgan" else "PyTorch reference"
-            entry = None if kind in labelled else f"{who}, one line per seed ({runs})"
-            labelled.add(kind)
-            ax.plot(xs, [pts[x] for x in xs], "-", marker=".", color=colour, alpha=0.35,
-                    lw=1, ms=4, label=entry)
+        seeds = sum(1 for _, k, w, _ in series if k == kind and w == which)
+        if seeds > 1:
+            # One legend entry for all the seeds of a kind; the mean is drawn bold below.
+            entry = None if (kind, which) in labelled else f"{name.split(',')[0]}: seeds"
+            labelled.add((kind, which))
+            ax.plot(xs, [pts[x] for x in xs], styles[which], marker=".", color=colour,
+                    alpha=0.3, lw=1, ms=4, label=entry)
         else:
-            ax.plot(xs, [pts[x] for x in xs], "-o", color=colour, lw=1.8, ms=4, label=name)
-    for name, kind, pts in means:
+            ax.plot(xs, [pts[x] for x in xs], styles[which], marker="o", color=colour, lw=1.8,
+                    ms=4, label=name)
+    for name, kind, which, pts in means:
         xs = sorted(pts)
-        ax.plot(xs, [pts[x] for x in xs], "-o", color=colours[kind], lw=2.2, ms=5, label=name)
+        ax.plot(xs, [pts[x] for x in xs], styles[which], marker="o", color=colours[kind],
+                lw=2.2, ms=5, label=name)
     ax.set_xlabel("training step (updates)")
     ax.set_ylabel("MS-SWD x1e3 (lower is better)")
     if a.log_y:
         ax.set_yscale("log")
-    ax.set_title(f"vkgan vs the PyTorch reference, quick preset: MS-SWD of the EMA generator "
-                 f"({num} images)", fontsize=9)
+    what = "EMA (solid) and raw (dashed) generators" if a.raw else "the EMA generator"
+    ax.set_title(f"{a.title}: MS-SWD of {what} ({num} images)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -102,6 +102,11 @@ impl Shard {
 
     /// The global sample index of each local sample, in local order.
     pub fn samples(&self, batch: usize) -> Vec<usize> {
+        // One rank holds the batch as it is, whatever its size (the loader serves batches
+        // that are no multiple of the group to other users than training).
+        if self.ranks == 1 {
+            return (0..batch).collect();
+        }
         let groups = batch / MBSTD_GROUP;
         let local_groups = groups / self.ranks;
         (0..MBSTD_GROUP)
@@ -297,6 +302,7 @@ mod tests {
             assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
         }
         assert_eq!(Shard::whole().samples(8), (0..8).collect::<Vec<_>>());
+        assert_eq!(Shard::whole().samples(5), (0..5).collect::<Vec<_>>());
         assert_eq!(
             Shard { rank: 1, ranks: 2 }.samples(8),
             vec![1, 3, 5, 7],
