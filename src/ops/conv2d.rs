@@ -54,20 +54,17 @@ pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -
 
 /// The output shape of the convolution of x [B,I,H,W] by w [O,I,k,k]; panics, naming `what`,
 /// on shapes the kernels do not take.
-pub(super) fn forward_shape(
-    t: &Tape,
-    x: Var,
-    w: Var,
-    padding: usize,
-    what: &str,
-) -> [usize; 4] {
+pub(super) fn forward_shape(t: &Tape, x: Var, w: Var, padding: usize, what: &str) -> [usize; 4] {
     let (xs, ws) = (t.shape(x), t.shape(w));
     assert!(
         xs.len() == 4 && ws.len() == 4,
         "{what} takes x [B,I,H,W] and w [O,I,k,k], got {xs:?} and {ws:?}"
     );
     let k = ws[2];
-    assert_eq!(ws[1], xs[1], "{what}: x {xs:?} and w {ws:?} differ in channels");
+    assert_eq!(
+        ws[1], xs[1],
+        "{what}: x {xs:?} and w {ws:?} differ in channels"
+    );
     check_kernel(k, ws[3], padding);
     assert!(
         xs[2] + 2 * padding >= k && xs[3] + 2 * padding >= k,
@@ -148,7 +145,12 @@ fn check_kernel(k: usize, k2: usize, padding: usize) {
 /// y[b,o,oy,ox] = sum_{i,ky,kx} x[b,i,oy+ky-p,ox+kx-p] w[o,i,ky,kx], the definition all three
 /// references use: the forward computes y, the gradients scatter into x's or w's place.
 /// `f` gets (x index, w index, y index) of every term.
-pub(super) fn for_each_tap(xs: &[usize], ws: &[usize], p: usize, mut f: impl FnMut(usize, usize, usize)) {
+pub(super) fn for_each_tap(
+    xs: &[usize],
+    ws: &[usize],
+    p: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     let (b_n, i_n, h, w) = (xs[0], xs[1], xs[2], xs[3]);
     let (o_n, k) = (ws[0], ws[2]);
     let (ho, wo) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);

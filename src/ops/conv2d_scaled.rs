@@ -124,9 +124,11 @@ mod tests {
 
     fn case(x: [usize; 4], o: usize, k: usize, p: usize, family: KernelFamily) -> OpCase {
         let name = format!("conv2d_scaled k{k} p{p}");
-        OpCase::new(&name, &[&x, &[x[0], x[1]], &[o, x[1], k, k]], move |t, v| {
-            conv2d_scaled(t, v[0], v[1], v[2], p)
-        })
+        OpCase::new(
+            &name,
+            &[&x, &[x[0], x[1]], &[o, x[1], k, k]],
+            move |t, v| conv2d_scaled(t, v[0], v[1], v[2], p),
+        )
         // f32 sums of up to I k k = 45 products of three values in [-2, 2].
         .tolerance(4e-5, 4e-4)
         .kernels(family)
