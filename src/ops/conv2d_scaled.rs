@@ -16,8 +16,9 @@
 //!
 //! Kernels: in the GPU family `conv2d_gemm_scaled`, conv2d_gemm built with the scale applied
 //! as each input element is staged into shared memory (build.rs `FUSED_VARIANTS`), so x * s is
-//! never written nor read back: in a plain training step that is 7.6 M floats written and read
-//! less per generator forward at the reference size (the README has the figures). Its product
+//! never written nor read back: 7.6 M floats written and read less in a generator forward
+//! without gradients (the D step's) at the reference size, the README has the figures; where
+//! the backward runs, it writes the product for the weight gradient instead. Its product
 //! is rounded to f32 before the sums, as the unfused multiply's is, so the two agree bit for
 //! bit. The CPU family records the multiply into scratch and then its usual kernels, so its
 //! speed is that of the unfused ops (a scaled build of its register-tile and Winograd kernels
