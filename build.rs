@@ -9,7 +9,8 @@
 //! compile error too.
 //!
 //! Variants are tables here, not markers in the shaders: a shader named in [`OP_VARIANTS`] is
-//! one kernel per operation it selects with a define; a kernel whose reflection shows
+//! one kernel per operation it selects with a define; one named in [`FUSED_VARIANTS`] is its
+//! plain kernel plus one kernel per fusion, selected the same way; a kernel whose reflection shows
 //! texel-buffer bindings (through `shaders/common/io.glsl`) is built once per row of
 //! [`IO_VARIANTS`], and the recorder picks the texel build where the device allows the views
 //! and the storage-buffer build where it does not.
@@ -66,6 +67,15 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Shaders built as themselves and also once per fusion, each fused build the kernel
+/// `<shader>_<fusion>` with `FUSE_<FUSION>` defined: the fusion folds a neighbouring
+/// elementwise op into the kernel's loads or stores, so that its operand is never written out.
+/// A fused build may bind more tensors after the plain one's; list it in [`PUSH_FAMILIES`] with
+/// the plain kernel where the op records both with the same push values.
+/// - `conv2d_gemm_scaled`: the input multiplied by a per-(image, channel) scale as it is loaded
+///   (`ops::conv2d_scaled`, the style modulation).
+const FUSED_VARIANTS: &[(&str, &[&str])] = &[("conv2d_gemm", &["scaled"])];
+
 /// Kernels that an op chooses among at run time with one set of push values, so they share one
 /// push struct: (struct, kernels). The build fails when their push blocks differ, or when a
 /// kernel named here does not exist. Every other kernel's struct is named after it
@@ -75,6 +85,7 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
         "Conv2dPush",
         &[
             "conv2d_gemm",
+            "conv2d_gemm_scaled",
             "conv2d_w2",
             "conv2d_w4",
             "conv2d_w8",
@@ -357,7 +368,8 @@ struct CompiledKernel {
 }
 
 impl Compiler {
-    /// The kernels of one shader: one per operation where [`OP_VARIANTS`] lists it, else one.
+    /// The kernels of one shader: one per operation where [`OP_VARIANTS`] lists it, else the
+    /// plain one and one per fusion [`FUSED_VARIANTS`] lists.
     fn kernels(&self, path: &Path) -> Result<Vec<CompiledKernel>, String> {
         let shader = path.file_stem().unwrap().to_str().unwrap().to_string();
         let display = path
@@ -377,24 +389,37 @@ impl Compiler {
             display: &display,
             text: &source,
         };
-        match OP_VARIANTS.iter().find(|(s, _)| *s == shader) {
-            None => Ok(vec![self.kernel(&source, None)?]),
-            Some((_, ops)) => ops
+        let listed = |table: &[(&str, &'static [&'static str])]| {
+            table.iter().find(|(s, _)| *s == shader).map(|&(_, v)| v)
+        };
+        if let Some(ops) = listed(OP_VARIANTS) {
+            return ops
                 .iter()
-                .map(|op| self.kernel(&source, Some(op)))
-                .collect(),
+                .map(|op| self.kernel(&source, Some((op, "OP"))))
+                .collect();
         }
+        let fusions = listed(FUSED_VARIANTS).unwrap_or(&[]);
+        let mut kernels = vec![self.kernel(&source, None)?];
+        for fusion in fusions {
+            kernels.push(self.kernel(&source, Some((fusion, "FUSE")))?);
+        }
+        Ok(kernels)
     }
 
     /// One kernel with its I/O builds: the storage build too where the default one binds texel
-    /// buffers.
-    fn kernel(&self, source: &Source, op: Option<&str>) -> Result<CompiledKernel, String> {
+    /// buffers. `select` is (name, prefix) of a build that defines `<PREFIX>_<NAME>` and is
+    /// named `<shader>_<name>`.
+    fn kernel(
+        &self,
+        source: &Source,
+        select: Option<(&str, &str)>,
+    ) -> Result<CompiledKernel, String> {
         let display = source.display;
-        let name = match op {
-            Some(op) => format!("{}_{op}", source.shader),
+        let name = match select {
+            Some((build, _)) => format!("{}_{build}", source.shader),
             None => source.shader.to_string(),
         };
-        let op_define = op.map(|op| format!("OP_{}", op.to_uppercase()));
+        let op_define = select.map(|(build, prefix)| format!("{prefix}_{}", build.to_uppercase()));
         let build = |variant| self.variant(&name, source, op_define.as_deref(), variant);
         let constant = name.to_uppercase();
         let (plain, plain_spec) = build(&IO_VARIANTS[0])?;

@@ -10,7 +10,14 @@
 // by 8 and 32 invocations' products. Each invocation keeps 4 channels x 8 pixels of sums; its
 // pixels are 8 apart so that neighbouring invocations write neighbouring outputs.
 // Bindings and push block: conv2d_layout.glsl (tiles_x is unused here).
+// The build conv2d_gemm_scaled (FUSE_SCALED, build.rs) convolves x * s[b, c] instead, s [B, C]
+// bound after the layout's bindings: each X element is scaled as it is staged, so the scaled
+// input (a full activation in a style block) is never written nor read back. It rounds the
+// product to f32 before the sums, as the unfused multiply does, so both give the same bits.
 #include "conv2d_layout.glsl"
+#ifdef FUSE_SCALED
+IN_R32F(4, s);
+#endif
 
 #define BM 32
 #define BN 64
@@ -63,8 +70,12 @@ void main() {
                 uint ky = tap / K;
                 int iy = loy + int(ky) - P;
                 int ix = lox + int(tap - ky * K) - P;
-                if (iy >= 0 && iy < int(H) && ix >= 0 && ix < int(W))
+                if (iy >= 0 && iy < int(H) && ix >= 0 && ix < int(W)) {
                     v = LOAD(x, ((lb * C + c) * H + uint(iy)) * W + uint(ix));
+#ifdef FUSE_SCALED
+                    v *= LOAD(s, lb * C + c);
+#endif
+                }
             }
             Xs[r][t] = v;
             tap++;

@@ -163,6 +163,8 @@ pub struct OpCase {
     build: Build,
     atol: f64,
     rtol: f64,
+    /// The kernel family the device checks record; None: `context()`'s.
+    family: Option<KernelFamily>,
 }
 
 /// Finite-difference tolerance, relative to the largest gradient magnitude.
@@ -189,7 +191,15 @@ impl OpCase {
             build: Box::new(build),
             atol: 1e-5,
             rtol: 1e-4,
+            family: None,
         }
+    }
+
+    /// Records the device checks with `family`'s kernels whatever the device's family.
+    pub fn kernels(mut self, family: KernelFamily) -> Self {
+        self.name = format!("{} ({family:?} kernels)", self.name);
+        self.family = Some(family);
+        self
     }
 
     /// Device-vs-CPU tolerance (`atol` is scaled by the reference's largest magnitude).
@@ -302,7 +312,13 @@ impl CheckGraph {
 
 /// Everything on the device in one program, against the CPU.
 fn check_device(t: &Tape, case: &OpCase, g: &CheckGraph, cpu_bindings: &[(Var, &CpuTensor)]) {
-    let ctx = context();
+    let ctx = match case.family {
+        Some(family) => context_with(
+            LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}")),
+            Some(family),
+        ),
+        None => context(),
+    };
     let mut outputs = vec![g.y];
     outputs.extend(g.first.iter().flatten());
     outputs.extend(g.second.iter().flatten());

@@ -58,11 +58,9 @@ fn modulated_conv_parts(
 ) -> (Var, Option<Var>) {
     let ws = t.shape(w).to_vec();
     let (i, k) = (ws[1], ws[2]);
-    let b = t.shape(x)[0];
     let wc = ops::scale(t, w, 1.0 / ((i * k * k) as f32).sqrt());
-    let s4 = ops::reshape(t, s, &[b, i, 1, 1]);
-    let xs = ops::mul(t, x, s4);
-    let y = ops::conv2d(t, xs, wc, None, (k - 1) / 2);
+    // The style scale rides the convolution's input load on GPUs (ops::conv2d_scaled).
+    let y = ops::conv2d_scaled(t, x, s, wc, (k - 1) / 2);
     if !demodulate {
         return (y, None);
     }

@@ -132,6 +132,16 @@ pub fn div(t: &mut Tape, a: Var, b: Var) -> Var {
     binary(t, Kind::Div, a, b)
 }
 
+/// Records `out` = a * b (broadcast) inside another op's recording, for an op that needs the
+/// product only as scratch.
+pub(super) fn record_mul(rec: &mut Recording, a: &Tensor, b: &Tensor, out: &Tensor) {
+    let op = Binary {
+        kind: Kind::Mul,
+        shape: out.shape().to_vec(),
+    };
+    op.record(rec, &[a, b], out);
+}
+
 /// `x` broadcast to `shape` (which `x` must broadcast to exactly).
 pub fn expand(t: &mut Tape, x: Var, shape: &[usize]) -> Var {
     assert_eq!(

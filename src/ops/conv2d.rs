@@ -43,33 +43,39 @@ use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
-    let (xs, ws) = (t.shape(x).to_vec(), t.shape(w).to_vec());
+    let out = forward_shape(t, x, w, padding, "conv2d");
+    let mut inputs = vec![x, w];
+    if let Some(b) = bias {
+        assert_eq!(t.shape(b), [out[1]], "conv2d: bias shape");
+        inputs.push(b);
+    }
+    t.push(Conv2d { padding }, &inputs, &out)
+}
+
+/// The output shape of the convolution of x [B,I,H,W] by w [O,I,k,k]; panics, naming `what`,
+/// on shapes the kernels do not take.
+pub(super) fn forward_shape(t: &Tape, x: Var, w: Var, padding: usize, what: &str) -> [usize; 4] {
+    let (xs, ws) = (t.shape(x), t.shape(w));
     assert!(
         xs.len() == 4 && ws.len() == 4,
-        "conv2d takes x [B,I,H,W] and w [O,I,k,k], got {xs:?} and {ws:?}"
+        "{what} takes x [B,I,H,W] and w [O,I,k,k], got {xs:?} and {ws:?}"
     );
     let k = ws[2];
     assert_eq!(
         ws[1], xs[1],
-        "conv2d: x {xs:?} and w {ws:?} differ in channels"
+        "{what}: x {xs:?} and w {ws:?} differ in channels"
     );
     check_kernel(k, ws[3], padding);
     assert!(
         xs[2] + 2 * padding >= k && xs[3] + 2 * padding >= k,
-        "conv2d: {k}x{k} kernel larger than the padded input {xs:?}"
+        "{what}: {k}x{k} kernel larger than the padded input {xs:?}"
     );
-    let out = [
+    [
         xs[0],
         ws[0],
         xs[2] + 2 * padding + 1 - k,
         xs[3] + 2 * padding + 1 - k,
-    ];
-    let mut inputs = vec![x, w];
-    if let Some(b) = bias {
-        assert_eq!(t.shape(b), [ws[0]], "conv2d: bias shape");
-        inputs.push(b);
-    }
-    t.push(Conv2d { padding }, &inputs, &out)
+    ]
 }
 
 /// The convolution with equalized learning rate: w is scaled by 1/sqrt(I k k) at use.
@@ -139,7 +145,12 @@ fn check_kernel(k: usize, k2: usize, padding: usize) {
 /// y[b,o,oy,ox] = sum_{i,ky,kx} x[b,i,oy+ky-p,ox+kx-p] w[o,i,ky,kx], the definition all three
 /// references use: the forward computes y, the gradients scatter into x's or w's place.
 /// `f` gets (x index, w index, y index) of every term.
-fn for_each_tap(xs: &[usize], ws: &[usize], p: usize, mut f: impl FnMut(usize, usize, usize)) {
+pub(super) fn for_each_tap(
+    xs: &[usize],
+    ws: &[usize],
+    p: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     let (b_n, i_n, h, w) = (xs[0], xs[1], xs[2], xs[3]);
     let (o_n, k) = (ws[0], ws[2]);
     let (ho, wo) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
@@ -172,22 +183,40 @@ fn for_each_tap(xs: &[usize], ws: &[usize], p: usize, mut f: impl FnMut(usize, u
 }
 
 /// Output sizes of the convolution of a [.., h, w] input by a k x k kernel.
-fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
+pub(super) fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
     (h + 2 * p + 1 - k, w + 2 * p + 1 - k)
 }
 
 /// The forward kernel's problem:
 /// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
-struct TileConv {
-    b: usize,
-    c: usize,
-    o: usize,
-    in_hw: (usize, usize),
-    out_hw: (usize, usize),
-    k: usize,
-    pad: i32,
+pub(super) struct TileConv {
+    pub(super) b: usize,
+    pub(super) c: usize,
+    pub(super) o: usize,
+    pub(super) in_hw: (usize, usize),
+    pub(super) out_hw: (usize, usize),
+    pub(super) k: usize,
+    pub(super) pad: i32,
     /// base, so, sc, sky, skx
-    w_index: [i32; 5],
+    pub(super) w_index: [i32; 5],
+}
+
+impl TileConv {
+    /// The forward convolution of x `xs` by w `ws` ([O, I, k, k]) into an output of `out`.
+    pub(super) fn forward(xs: &[usize], ws: &[usize], out: &[usize], padding: usize) -> Self {
+        let (i_n, k) = (ws[1], ws[2]);
+        let kk = (k * k) as i32;
+        TileConv {
+            b: xs[0],
+            c: i_n,
+            o: ws[0],
+            in_hw: (xs[2], xs[3]),
+            out_hw: (out[2], out[3]),
+            k,
+            pad: padding as i32,
+            w_index: [0, i_n as i32 * kk, kk, k as i32, 1],
+        }
+    }
 }
 
 // Tests can ask for the direct kernels on the CPU driver too, to cover both.
@@ -225,12 +254,16 @@ fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
     conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
 }
 
-fn record_tile_conv(
+/// Records `out` = the convolution `conv` of `inp` by `w` (+ bias). With `scale` ([B, C]) it
+/// convolves inp * scale[b, c] instead, which only the GPU family's kernel does on its loads
+/// (`conv2d_gemm_scaled`); the caller materializes the product for the CPU family.
+pub(super) fn record_tile_conv(
     rec: &mut Recording,
     conv: &TileConv,
     inp: &Buffer,
     w: &Buffer,
     bias: Option<&Buffer>,
+    scale: Option<&Buffer>,
     out: &Buffer,
 ) {
     let ctx = rec.context();
@@ -245,8 +278,16 @@ fn record_tile_conv(
             group_count(conv.o.div_ceil(32)),
             1,
         ];
-        (&kernels.conv2d_gemm, groups, 0)
+        let kernel = match scale {
+            Some(_) => &kernels.conv2d_gemm_scaled,
+            None => &kernels.conv2d_gemm,
+        };
+        (kernel, groups, 0)
     } else {
+        assert!(
+            scale.is_none(),
+            "the CPU family's convolutions load no scale: multiply the input first"
+        );
         // (kernel, channels, rows, columns) per invocation.
         let (kernel, to, th, tw) = if winograd {
             (&kernels.conv2d_wino8, 16, 8, 8)
@@ -286,12 +327,9 @@ fn record_tile_conv(
     };
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
-    rec.dispatch(
-        kernel,
-        &[read(inp), read(&packed), read(bias), write(out)],
-        &push,
-        groups,
-    );
+    let mut bindings = vec![read(inp), read(&packed), read(bias), write(out)];
+    bindings.extend(scale.map(read));
+    rec.dispatch(kernel, &bindings, &push, groups);
 }
 
 /// The kernel `w` as the tile kernels read it: in blocks of 4 output channels
@@ -377,18 +415,7 @@ impl Op for Conv2d {
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let (xs, ws) = (inputs[0].shape(), inputs[1].shape());
-        let (i_n, k) = (ws[1], ws[2]);
-        let kk = (k * k) as i32;
-        let conv = TileConv {
-            b: xs[0],
-            c: i_n,
-            o: ws[0],
-            in_hw: (xs[2], xs[3]),
-            out_hw: (out.shape()[2], out.shape()[3]),
-            k,
-            pad: self.padding as i32,
-            w_index: [0, i_n as i32 * kk, kk, k as i32, 1],
-        };
+        let conv = TileConv::forward(xs, ws, out.shape(), self.padding);
         let bias = inputs.get(2).map(|b| b.buffer());
         record_tile_conv(
             rec,
@@ -396,6 +423,7 @@ impl Op for Conv2d {
             inputs[0].buffer(),
             inputs[1].buffer(),
             bias,
+            None,
             out.buffer(),
         );
     }
@@ -456,6 +484,7 @@ impl Op for Conv2dInputGrad {
             &conv,
             inputs[0].buffer(),
             inputs[1].buffer(),
+            None,
             None,
             out.buffer(),
         );

@@ -1,0 +1,184 @@
+//! The convolution of a per-(image, channel) scaled input, the style modulation of StyleGAN2's
+//! shared-weight modulated convolution:
+//!
+//!   `conv2d_scaled(x, s, w, p)` = conv2d(x * s[:, :, None, None], w, p)
+//!
+//! with x `[B, I, H, W]`, s `[B, I]`, w `[O, I, k, k]` (conv2d's kernels and paddings, see
+//! conv2d.rs), output `[B, O, Ho, Wo]`.
+//!
+//! Backward, with gi = conv2d_input_grad(g, w, p) (the gradient with respect to the scaled
+//! input) and s4 = s reshaped to `[B, I, 1, 1]`:
+//! - dx = gi * s4, ds = sum over (H, W) of gi * x;
+//! - dw = conv2d_weight_grad(x * s4, g, p): the backward materializes the scaled input that
+//!   the forward does not.
+//!
+//! Every gradient is built from ops, so it differentiates again.
+//!
+//! Kernels: in the GPU family `conv2d_gemm_scaled`, conv2d_gemm built with the scale applied
+//! as each input element is staged into shared memory (build.rs `FUSED_VARIANTS`), so x * s is
+//! never written nor read back: 7.6 M floats written and read less in a generator forward
+//! without gradients (the D step's) at the reference size, the README has the figures; where
+//! the backward runs, it writes the product for the weight gradient instead. Its product
+//! is rounded to f32 before the sums, as the unfused multiply's is, so the two agree bit for
+//! bit. The CPU family records the multiply into scratch and then its usual kernels, so its
+//! speed is that of the unfused ops (a scaled build of its register-tile and Winograd kernels
+//! is not measured yet).
+//!
+//! Why the style block's epilogue (demodulation, noise, bias, leaky ReLU: `style_epilogue`)
+//! is not fused into the convolution's output stage too: its backward needs the convolution's
+//! output y (dd = sum over (H, W) of G * y), and a tape node has exactly one output tensor (a
+//! view only renames input 0's whole memory), so a fused op could not hand y to its backward.
+//! The ways around it each cost more than they save: writing y and the activation from one
+//! kernel needs two-output nodes in the tape (Node, Program and the memory plan all assume
+//! one buffer a node); recovering y from the output (y = (lrelu^-1(out) - noise - bias) / d)
+//! divides by d and rounds again, so the gradients would no longer be those of the unfused
+//! graph; recomputing y in the backward repeats the convolution. What fusing would gain is one
+//! read of y (B x O x H x W floats) and one dispatch per style block: 3.8 M floats in a
+//! generator forward at the reference size against the convolution's own traffic. Where no
+//! gradient is needed (the discriminator step's generator forward under `no_grad`,
+//! generation) y has no reader but the epilogue, and a fused conv + epilogue op whose backward
+//! recomputes y would save its write and its read; that needs the epilogue's operands (d,
+//! noise, its scale, the slope) bound to conv2d_gemm, a push block of its own, and is left
+//! for when a GPU can measure whether the dispatch matters.
+
+use super::broadcast::record_mul;
+use super::conv2d::{
+    conv2d_input_grad, conv2d_weight_grad, for_each_tap, forward_shape, out_hw, record_tile_conv,
+    TileConv,
+};
+use super::{mul, reshape, sum};
+use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
+use crate::tensor::{CpuTensor, Tensor};
+use crate::vk::KernelFamily;
+
+/// See the module header.
+pub fn conv2d_scaled(t: &mut Tape, x: Var, s: Var, w: Var, padding: usize) -> Var {
+    let out = forward_shape(t, x, w, padding, "conv2d_scaled");
+    let xs = t.shape(x);
+    assert_eq!(
+        t.shape(s),
+        [xs[0], xs[1]],
+        "conv2d_scaled: s must be [B, I] for x {xs:?}"
+    );
+    t.push(Conv2dScaled { padding }, &[x, s, w], &out)
+}
+
+struct Conv2dScaled {
+    padding: usize,
+}
+
+impl Op for Conv2dScaled {
+    fn name(&self) -> &'static str {
+        "conv2d_scaled"
+    }
+
+    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
+        let (x, s, w) = (inputs[0], inputs[1], inputs[2]);
+        let hw = x.shape[2] * x.shape[3];
+        let (ho, wo) = out_hw(x.shape[2], x.shape[3], w.shape[2], self.padding);
+        let shape = [x.shape[0], w.shape[0], ho, wo];
+        let mut y = vec![0.0; shape.iter().product()];
+        for_each_tap(&x.shape, &w.shape, self.padding, |xi, wi, yi| {
+            y[yi] += x.data[xi] * s.data[xi / hw] * w.data[wi]
+        });
+        CpuTensor::new(&shape, y)
+    }
+
+    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
+        let (x, s, w) = (inputs[0], inputs[1], inputs[2]);
+        let conv = TileConv::forward(x.shape(), w.shape(), out.shape(), self.padding);
+        let (w, out) = (w.buffer(), out.buffer());
+        if rec.context().kernel_family() == KernelFamily::Gpu {
+            record_tile_conv(rec, &conv, x.buffer(), w, None, Some(s.buffer()), out);
+            return;
+        }
+        let Some(scaled) = rec.tensor("conv2d_scaled input", x.shape()) else {
+            return;
+        };
+        let xs = x.shape();
+        record_mul(rec, x, &s.reshaped(&[xs[0], xs[1], 1, 1]), &scaled);
+        record_tile_conv(rec, &conv, scaled.buffer(), w, None, None, out);
+    }
+
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        let (x, s, w) = (inputs[0], inputs[1], inputs[2]);
+        let xs = t.shape(x).to_vec();
+        let s4 = reshape(t, s, &[xs[0], xs[1], 1, 1]);
+        let gi = conv2d_input_grad(t, g, w, self.padding);
+        let dx = mul(t, gi, s4);
+        let gi_x = mul(t, gi, x);
+        let ds = sum(t, gi_x, &[2, 3], false);
+        let scaled = mul(t, x, s4);
+        let dw = conv2d_weight_grad(t, scaled, g, self.padding);
+        vec![Some(dx), Some(ds), Some(dw)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+    use crate::testing::{check_op, context_with, OpCase};
+    use crate::vk::LimitsMode;
+
+    const FAMILIES: [KernelFamily; 2] = [KernelFamily::Cpu, KernelFamily::Gpu];
+
+    fn case(x: [usize; 4], o: usize, k: usize, p: usize, family: KernelFamily) -> OpCase {
+        let name = format!("conv2d_scaled k{k} p{p}");
+        OpCase::new(
+            &name,
+            &[&x, &[x[0], x[1]], &[o, x[1], k, k]],
+            move |t, v| conv2d_scaled(t, v[0], v[1], v[2], p),
+        )
+        // f32 sums of up to I k k = 45 products of three values in [-2, 2].
+        .tolerance(4e-5, 4e-4)
+        .kernels(family)
+    }
+
+    #[test]
+    fn conv2d_scaled_matches_cpu_with_gradients_in_both_families() {
+        for family in FAMILIES {
+            for (k, p) in [(3, 1), (3, 0), (1, 0)] {
+                check_op(case([3, 5, 7, 9], 6, k, p, family));
+            }
+            // More than one 32-channel x 64-pixel tile of the GPU kernel, ragged in both.
+            check_op(case([2, 3, 9, 8], 37, 3, 1, family));
+        }
+    }
+
+    /// The GPU family runs the fused kernel and gives the unfused multiply and convolution
+    /// bit for bit; the CPU family records that multiply and its own kernel.
+    #[test]
+    fn equals_the_unfused_ops_bit_for_bit() {
+        let shapes: [&[usize]; 3] = [&[2, 5, 8, 8], &[2, 5], &[7, 5, 3, 3]];
+        for family in FAMILIES {
+            let ctx = context_with(LimitsMode::from_env().unwrap(), Some(family));
+            let mut t = Tape::new();
+            let v: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
+            let fused = conv2d_scaled(&mut t, v[0], v[1], v[2], 1);
+            let s4 = ops::reshape(&mut t, v[1], &[2, 5, 1, 1]);
+            let xs = ops::mul(&mut t, v[0], s4);
+            let unfused = ops::conv2d(&mut t, xs, v[2], None, 1);
+            let values: Vec<Tensor> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let values = crate::testing::values(s.iter().product(), 60 + k as u64);
+                    Tensor::from_f32(&ctx, s, &values).unwrap()
+                })
+                .collect();
+            let bound: Vec<(Var, &Tensor)> = v.iter().copied().zip(&values).collect();
+            let program = t.compile(&ctx, &[fused], &bound).unwrap();
+            let names = program.graph().kernel_names();
+            let want = match family {
+                KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_scaled"],
+                KernelFamily::Cpu => {
+                    vec!["binary", "conv2d_wpack", "conv2d_wino_pack", "conv2d_wino8"]
+                }
+            };
+            assert_eq!(names, want, "{family:?}");
+            let got = t.eval(&ctx, &[fused, unfused], &bound).unwrap();
+            assert_eq!(got[0], got[1], "{family:?}: fused against unfused");
+        }
+    }
+}
