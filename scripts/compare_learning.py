@@ -175,6 +175,7 @@ def main():
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     colours = {k: palette[i % len(palette)] for i, k in enumerate(kinds)}
     styles = {"ema": "-", "raw": "--"}
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     labelled = set()
     for name, kind, which, pts in series:
         # The in-training values are in the table; on the plot they would hide under the
