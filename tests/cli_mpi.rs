@@ -52,32 +52,7 @@ fn mpirun_command(ranks: &[Vec<String>]) -> Command {
 }
 
 fn mpirun(ranks: &[Vec<String>]) -> Run {
-    let output = mpirun_command(ranks).output().expect("mpirun runs");
-    let run = Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    };
-    assert!(
-        !run.stderr.contains("vulkan validation:"),
-        "the validation layer complained:\n{run}"
-    );
-    run
-}
-
-/// `train` arguments for the tiny model with `extra` (as [`train`] builds them).
-fn train_args(extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["train".to_string()];
-    let mut tiny = TINY.iter().peekable();
-    while let Some(&flag) = tiny.next() {
-        let value = tiny.next_if(|v| !v.starts_with("--")).copied();
-        if !extra.contains(&flag) {
-            args.push(flag.into());
-            args.extend(value.map(String::from));
-        }
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    validated(mpirun_command(ranks).output().expect("mpirun runs"))
 }
 
 /// The same arguments for both ranks.

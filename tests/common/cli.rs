@@ -156,6 +156,12 @@ pub fn vkgan<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("vkgan runs");
+    validated(output)
+}
+
+/// What a command left, failing the test if the validation layer reported anything (the
+/// command must have run vkgan with `VKGAN_VALIDATE_ECHO=1`).
+pub fn validated(output: Output) -> Run {
     let run = Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -168,25 +174,25 @@ pub fn vkgan<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     run
 }
 
-/// `vkgan train` with the tiny model plus `extra` flags (which replace tiny ones of the same
-/// name: clap refuses a flag given twice).
-pub fn train(extra: &[&str]) -> Run {
-    let mut args = vec!["train"];
+/// The arguments of `vkgan train` with the tiny model plus `extra` flags (which replace tiny
+/// ones of the same name: clap refuses a flag given twice).
+pub fn train_args(extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["train".to_string()];
     let mut tiny = TINY.iter().peekable();
     while let Some(&flag) = tiny.next() {
-        let takes_value = tiny.peek().is_some_and(|v| !v.starts_with("--"));
-        let value = if takes_value {
-            tiny.next().copied()
-        } else {
-            None
-        };
+        let value = tiny.next_if(|v| !v.starts_with("--")).copied();
         if !extra.contains(&flag) {
-            args.push(flag);
-            args.extend(value);
+            args.push(flag.into());
+            args.extend(value.map(String::from));
         }
     }
-    args.extend_from_slice(extra);
-    vkgan(&args)
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// `vkgan train` with the tiny model plus `extra` flags (see [`train_args`]).
+pub fn train(extra: &[&str]) -> Run {
+    vkgan(&train_args(extra))
 }
 
 /// A path as a `&str` for argument lists.
