@@ -751,9 +751,9 @@ fn train_as(world: &World, args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The flag a first SIGINT, SIGTERM or SIGUSR1 sets; a second one exits at once. SIGUSR1 is
-/// for MPI jobs: mpirun forwards it to every rank at once, where it answers SIGTERM by
-/// killing the ranks shortly after.
+/// The flag a first SIGINT, SIGTERM or SIGUSR1 sets; a second SIGINT or SIGTERM exits at
+/// once. SIGUSR1 is for MPI jobs: mpirun forwards it to every rank at once, where it answers
+/// SIGTERM by killing the ranks shortly after.
 fn stop_on_signal() -> Result<Arc<AtomicBool>> {
     // Installed first, so that a signal at any moment of the start takes the graceful path.
     // With ctrlc's `termination` feature this catches SIGTERM (what schedulers send before

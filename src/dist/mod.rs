@@ -100,6 +100,14 @@ impl Shard {
         batch / self.ranks
     }
 
+    /// The minibatch-stddev groups of a batch of `batch`: (how many, the first of this
+    /// rank's, how many are this rank's). Group `g` holds samples `g, g + groups, ...`.
+    pub fn groups(&self, batch: usize) -> (usize, usize, usize) {
+        let groups = batch / MBSTD_GROUP;
+        let mine = groups / self.ranks;
+        (groups, self.rank * mine, mine)
+    }
+
     /// The global sample index of each local sample, in local order.
     pub fn samples(&self, batch: usize) -> Vec<usize> {
         // One rank holds the batch as it is, whatever its size (the loader serves batches
@@ -107,10 +115,9 @@ impl Shard {
         if self.ranks == 1 {
             return (0..batch).collect();
         }
-        let groups = batch / MBSTD_GROUP;
-        let local_groups = groups / self.ranks;
+        let (groups, first, mine) = self.groups(batch);
         (0..MBSTD_GROUP)
-            .flat_map(|i| (0..local_groups).map(move |j| i * groups + self.rank * local_groups + j))
+            .flat_map(|i| (0..mine).map(move |j| i * groups + first + j))
             .collect()
     }
 

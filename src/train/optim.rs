@@ -35,8 +35,6 @@ pub struct OptimizerGraph {
     pub leaves: Vec<(Var, Tensor)>,
     /// The Adam step number (from 1): set it before each run.
     pub step: Scalar,
-    /// The gradients' global norm before clipping.
-    pub grad_norm: Var,
 }
 
 impl Optimizer {
@@ -69,7 +67,7 @@ impl Optimizer {
     /// (parameter name, gradient) for exactly this optimizer's parameters, any order.
     pub fn append(&self, t: &mut Tape, params: &Bound, grads: &[(String, Var)]) -> OptimizerGraph {
         let ordered = self.order(grads);
-        let (clipped, grad_norm) = ops::clip_grad_norm(t, &ordered, self.config.clip);
+        let (clipped, _norm_before_clipping) = ops::clip_grad_norm(t, &ordered, self.config.clip);
         let step = t.scalar(1);
         let adam = Adam {
             lr: self.config.lr,
@@ -98,7 +96,6 @@ impl Optimizer {
             updates,
             leaves,
             step,
-            grad_norm,
         }
     }
 

@@ -235,10 +235,9 @@ fn take_share(t: &mut Tape, x: Var, shard: Shard) -> Var {
     }
     let shape = t.shape(x).to_vec();
     let (batch, row) = (shape[0], numel(&shape[1..]));
-    let groups = batch / MBSTD_GROUP;
-    let local_groups = groups / shard.ranks;
+    let (groups, first, count) = shard.groups(batch);
     let grid = ops::reshape(t, x, &[MBSTD_GROUP, groups, row]);
-    let mine = ops::slice(t, grid, 1, shard.rank * local_groups, local_groups);
+    let mine = ops::slice(t, grid, 1, first, count);
     let mut local = shape;
     local[0] = batch / shard.ranks;
     ops::reshape(t, mine, &local)
@@ -326,12 +325,7 @@ fn step_tape(state: &TrainState, trained: &[Net]) -> (Tape, Bound, Scalar, Vec<(
     let mut t = Tape::new();
     let bound = bind_all(&mut t, &state.params, trained);
     let rng_step = t.scalar(0);
-    let leaves = state
-        .params
-        .bindings(&bound)
-        .into_iter()
-        .map(|(v, t)| (v, t.clone()))
-        .collect();
+    let leaves = bound_leaves(state, &bound);
     (t, bound, rng_step, leaves)
 }
 
@@ -366,16 +360,29 @@ pub struct Exchange {
     pub update: Program,
 }
 
-/// The gradients `grads` (in `order`'s order) and then `values`, end to end in a new tensor;
-/// returns it, its number of gradient elements, and the effect that fills it.
-fn pack(
-    t: &mut Tape,
+/// Ends the step's tape `t` at its gradients: packs `grads` and then `values` end to end into
+/// a new flat tensor (the effect that fills it joins `outputs`), and builds the update program
+/// over the parameters of `nets` with the packed tensor as a leaf. `update` gets the pieces
+/// unpacked in the order they were packed, records the updates on the update tape (binding
+/// its leaves) and returns them with whatever the caller wants back (its Adam step scalars).
+#[allow(clippy::too_many_arguments)]
+fn split<R>(
     ctx: &Context,
+    t: &mut Tape,
+    outputs: &mut Vec<Var>,
+    state: &TrainState,
+    nets: &[Net],
     grads: &[Var],
     values: &[Var],
-) -> Result<(Tensor, usize, Var), VkError> {
+    update: impl FnOnce(&mut Tape, &mut Vec<(Var, Tensor)>, &Bound, Vec<Var>) -> (Vec<Var>, R),
+) -> Result<(Exchange, R), VkError> {
     let grad_len = grads.iter().map(|&g| t.numel(g)).sum();
-    let flat = t.no_grad(|t| {
+    let shapes: Vec<Vec<usize>> = grads
+        .iter()
+        .chain(values)
+        .map(|&v| t.shape(v).to_vec())
+        .collect();
+    let packed = t.no_grad(|t| {
         let parts: Vec<Var> = grads
             .iter()
             .chain(values)
@@ -386,43 +393,41 @@ fn pack(
             .collect();
         ops::concat(t, &parts, 0)
     });
-    let tensor = Tensor::zeros(ctx, &[t.numel(flat)])?;
-    let fill = ops::assign(t, &tensor, flat);
-    Ok((tensor, grad_len, fill))
-}
+    let flat = Tensor::zeros(ctx, &[t.numel(packed)])?;
+    outputs.push(ops::assign(t, &flat, packed));
 
-/// The pieces of a flat leaf, in `shapes`, from its start.
-fn unpack(t: &mut Tape, flat: Var, shapes: &[Vec<usize>]) -> Vec<Var> {
+    let mut u = Tape::new();
+    let bound = state.params.bind(&mut u, nets, false);
+    let mut leaves = bound_leaves(state, &bound);
+    let flat_leaf = u.leaf(flat.shape(), false);
+    leaves.push((flat_leaf, flat.clone()));
     let mut at = 0;
-    shapes
+    let pieces = shapes
         .iter()
         .map(|shape| {
             let n = numel(shape);
-            let piece = ops::slice(t, flat, 0, at, n);
+            let piece = ops::slice(&mut u, flat_leaf, 0, at, n);
             at += n;
-            ops::reshape(t, piece, shape)
+            ops::reshape(&mut u, piece, shape)
         })
-        .collect()
+        .collect();
+    let (updates, back) = update(&mut u, &mut leaves, &bound, pieces);
+    let exchange = Exchange {
+        flat,
+        grad_len,
+        update: compile(ctx, &u, &updates, &leaves)?,
+    };
+    Ok((exchange, back))
 }
 
-/// An update program's tape: the parameters of `nets` bound (no gradients) and the packed
-/// `flat` as a leaf.
-fn update_tape(
-    state: &TrainState,
-    nets: &[Net],
-    flat: &Tensor,
-) -> (Tape, Bound, Var, Vec<(Var, Tensor)>) {
-    let mut t = Tape::new();
-    let bound = state.params.bind(&mut t, nets, false);
-    let mut leaves: Vec<(Var, Tensor)> = state
+/// The device tensors of `bound`'s parameters, as leaves for `Tape::compile`.
+fn bound_leaves(state: &TrainState, bound: &Bound) -> Vec<(Var, Tensor)> {
+    state
         .params
-        .bindings(&bound)
+        .bindings(bound)
         .into_iter()
         .map(|(v, t)| (v, t.clone()))
-        .collect();
-    let leaf = t.leaf(flat.shape(), false);
-    leaves.push((leaf, flat.clone()));
-    (t, bound, leaf, leaves)
+        .collect()
 }
 
 /// Named gradients paired with the optimizer parameters `names`, in that order.
@@ -514,25 +519,24 @@ pub fn build_d(
     outputs.extend(&real_scores);
     outputs.extend(gp);
     let (exchange, adam_step) = if host.split {
-        let names = state.opt_d.names();
-        let ordered = state.opt_d.order(&grads);
-        let (flat, grad_len, fill) = pack(&mut t, ctx, &ordered, &[])?;
-        outputs.push(fill);
-        let shapes: Vec<Vec<usize>> = ordered.iter().map(|&g| t.shape(g).to_vec()).collect();
-        let (mut u, bound_u, flat_leaf, mut leaves_u) =
-            update_tape(state, &[Net::Discriminator], &flat);
-        let unpacked = unpack(&mut u, flat_leaf, &shapes);
-        let opt = state
-            .opt_d
-            .append(&mut u, &bound_u, &named(names, unpacked));
-        leaves_u.extend(opt.leaves.iter().cloned());
-        let update = compile(ctx, &u, &opt.updates, &leaves_u)?;
-        let exchange = Exchange {
-            flat,
-            grad_len,
-            update,
-        };
-        (Some(exchange), opt.step)
+        let opt_d = &state.opt_d;
+        let ordered = opt_d.order(&grads);
+        let nets = [Net::Discriminator];
+        let (exchange, step) = split(
+            ctx,
+            &mut t,
+            &mut outputs,
+            state,
+            &nets,
+            &ordered,
+            &[],
+            |u, leaves, bound, pieces| {
+                let opt = opt_d.append(u, bound, &named(opt_d.names(), pieces));
+                leaves.extend(opt.leaves.iter().cloned());
+                (opt.updates, opt.step)
+            },
+        )?;
+        (Some(exchange), step)
     } else {
         let opt = state.opt_d.append(&mut t, &bound, &grads);
         leaves.extend(opt.leaves.iter().cloned());
@@ -683,32 +687,29 @@ pub fn build_g(
         let map = state.opt_m.order(&map_grads);
         let ordered: Vec<Var> = gen.iter().chain(&map).copied().collect();
         let values: Vec<Var> = std::iter::once(w_mean).chain(plp_sum).collect();
-        let (flat, grad_len, fill) = pack(&mut t, ctx, &ordered, &values)?;
-        outputs.push(fill);
-        let shapes: Vec<Vec<usize>> = ordered
-            .iter()
-            .chain(&values)
-            .map(|&v| t.shape(v).to_vec())
-            .collect();
-        let (mut u, bound_u, flat_leaf, mut leaves_u) =
-            update_tape(state, &[Net::Generator, Net::Mapping], &flat);
-        let mut pieces = unpack(&mut u, flat_leaf, &shapes).into_iter();
-        let gen_u: Vec<Var> = pieces.by_ref().take(gen.len()).collect();
-        let map_u: Vec<Var> = pieces.by_ref().take(map.len()).collect();
-        let inputs = GUpdateInputs {
-            gen: named(state.opt_g.names(), gen_u),
-            map: named(state.opt_m.names(), map_u),
-            w_mean: pieces.next().expect("w is packed"),
-            plp_sum: pieces.next(),
-        };
-        let (updates, adam_g, adam_m) =
-            g_updates(&mut u, &mut leaves_u, state, host, &bound_u, inputs);
-        let update = compile(ctx, &u, &updates, &leaves_u)?;
-        let exchange = Exchange {
-            flat,
-            grad_len,
-            update,
-        };
+        let nets = [Net::Generator, Net::Mapping];
+        let (exchange, (adam_g, adam_m)) = split(
+            ctx,
+            &mut t,
+            &mut outputs,
+            state,
+            &nets,
+            &ordered,
+            &values,
+            |u, leaves, bound, pieces| {
+                let mut pieces = pieces.into_iter();
+                let gen_u: Vec<Var> = pieces.by_ref().take(gen.len()).collect();
+                let map_u: Vec<Var> = pieces.by_ref().take(map.len()).collect();
+                let inputs = GUpdateInputs {
+                    gen: named(state.opt_g.names(), gen_u),
+                    map: named(state.opt_m.names(), map_u),
+                    w_mean: pieces.next().expect("w is packed"),
+                    plp_sum: pieces.next(),
+                };
+                let (updates, adam_g, adam_m) = g_updates(u, leaves, state, host, bound, inputs);
+                (updates, (adam_g, adam_m))
+            },
+        )?;
         (Some(exchange), adam_g, adam_m)
     } else {
         let inputs = GUpdateInputs {

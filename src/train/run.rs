@@ -20,7 +20,7 @@ use super::exchange::{self, ExchangeCost, HostValues};
 use super::programs::{build_d, build_g, seed_key, DProgram, GProgram, HostInputs};
 use super::progress::{Status, Throughput};
 use super::snapshots::Snapshots;
-use super::state::TrainState;
+use super::state::{state_fingerprint, TrainState};
 use crate::data::{Dataset, Loader, Source};
 use crate::dist::World;
 use crate::ops;
@@ -526,16 +526,16 @@ impl<'a> Run<'a> {
     /// Rank 0 writes the checkpoint of the current step; with several ranks, every rank first
     /// proves its state identical to rank 0's, which the lock-step promises.
     fn save(&self) -> Result<Option<PathBuf>> {
+        let ck = self.state.to_checkpoint()?;
         if self.world.size() > 1 {
-            let fingerprint = self.state.fingerprint()?;
             let what = format!("state after step {}", self.state.step);
+            let fingerprint = state_fingerprint(&ck);
             self.world
                 .agree("has left lock-step", &[(what.as_str(), fingerprint)])?;
         }
         if !self.world.is_root() {
             return Ok(None);
         }
-        let ck = self.state.to_checkpoint()?;
         let keep = self.cfg.keep_checkpoints;
         Ok(Some(run_dir::save(
             &self.ckpt_dir,

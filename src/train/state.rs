@@ -103,8 +103,10 @@ fn init_names(spec: &ParamSpec, ema: bool) -> (String, String) {
     (spec.name.clone(), average)
 }
 
-/// A hash of a checkpoint's tensors (names, shapes, bits) and metadata.
-pub fn checkpoint_fingerprint(ck: &Checkpoint) -> u64 {
+/// A hash of a checkpoint's tensors (names, shapes, bits) and metadata but its settings
+/// (`config`, which names paths that may differ between machines): equal on every rank of a
+/// data-parallel run while the ranks are in lock-step.
+pub fn state_fingerprint(ck: &Checkpoint) -> u64 {
     let mut h = Fingerprint::default();
     for (name, t) in &ck.tensors {
         h = h.bytes(name.as_bytes());
@@ -117,7 +119,7 @@ pub fn checkpoint_fingerprint(ck: &Checkpoint) -> u64 {
             TensorData::U64(v) => v.iter().fold(h, |h, x| h.bytes(&x.to_le_bytes())),
         };
     }
-    for (k, v) in &ck.metadata {
+    for (k, v) in ck.metadata.iter().filter(|(k, _)| k.as_str() != "config") {
         h = h.bytes(k.as_bytes()).bytes(b"=").bytes(v.as_bytes());
     }
     h.value()
@@ -250,13 +252,9 @@ impl TrainState {
         Ok(ck)
     }
 
-    /// A hash of everything the checkpoint would hold but the settings (which name paths
-    /// that may differ between machines): equal on every rank of a data-parallel run while
-    /// the ranks are in lock-step.
+    /// [`state_fingerprint`] of this state's checkpoint.
     pub fn fingerprint(&self) -> Result<u64, StateError> {
-        let mut ck = self.to_checkpoint()?;
-        ck.metadata.remove("config");
-        Ok(checkpoint_fingerprint(&ck))
+        Ok(state_fingerprint(&self.to_checkpoint()?))
     }
 
     /// The run's configuration as stored in a checkpoint.
