@@ -99,6 +99,7 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
             "conv2d_wgrad3",
             "conv2d_wgrad3_w4",
             "conv2d_wgrad_gemm",
+            "conv2d_wgrad_wino",
         ],
     ),
     (
@@ -136,6 +137,7 @@ const UNOPTIMIZED: &[&str] = &[
     "conv2d_wgrad1",
     "conv2d_wgrad3",
     "conv2d_wgrad3_w4",
+    "conv2d_wgrad_wino",
     "conv2d_wino8",
 ];
 

@@ -11,8 +11,9 @@ needs a python with torch and labml-nn:
         && .venv/bin/pip install --no-deps labml-nn==0.5.1
 
 usage: bench_compare.py [--vkgan target/release/vkgan] [--python .venv/bin/python]
-                        [--image-size 32] [--batch 32] [--d-latent 512] [--steps 5]
-                        [--device N] [--json]
+                        [--image-size 32] [--batch 32] [--d-latent 512] [--mapping-layers 8]
+                        [--g-features 32] [--g-max-features 512] [--d-features 64]
+                        [--d-max-features 512] [--steps 5] [--device N] [--json]
 """
 import argparse
 import json
@@ -36,10 +37,14 @@ def run(cmd):
     return done.stdout
 
 
+SIZES = ("image_size", "batch", "d_latent", "mapping_layers", "g_features", "g_max_features",
+         "d_features", "d_max_features")
+
+
 def vkgan_side(args):
-    cmd = [args.vkgan, "bench", "--json", "--image-size", str(args.image_size),
-           "--batch", str(args.batch), "--d-latent", str(args.d_latent),
-           "--steps", str(args.steps)]
+    cmd = [args.vkgan, "bench", "--json", "--steps", str(args.steps)]
+    for name in SIZES:
+        cmd += ["--" + name.replace("_", "-"), str(getattr(args, name))]
     if args.device is not None:
         cmd += ["--device", str(args.device)]
     lines = [l for l in run(cmd).splitlines() if l.strip()]
@@ -51,6 +56,7 @@ def vkgan_side(args):
 def torch_side(args):
     cmd = [args.python, os.path.join(HERE, "torch_step_bench.py"), str(args.image_size),
            str(args.batch), str(args.d_latent), str(args.steps)]
+    cmd += [str(getattr(args, name)) for name in SIZES[3:]]
     result = {}
     for line in run(cmd).splitlines():
         m = TORCH_LINE.search(line)
@@ -72,6 +78,11 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--d-latent", type=int, default=512)
+    p.add_argument("--mapping-layers", type=int, default=8)
+    p.add_argument("--g-features", type=int, default=32)
+    p.add_argument("--g-max-features", type=int, default=512)
+    p.add_argument("--d-features", type=int, default=64)
+    p.add_argument("--d-max-features", type=int, default=512)
     p.add_argument("--steps", type=int, default=5, help="timed steps of each kind, both sides")
     p.add_argument("--device", type=int, help="vkgan's Vulkan device index")
     p.add_argument("--json", action="store_true", help="print one line of JSON instead")
@@ -84,7 +95,9 @@ def main():
         print(json.dumps({"vkgan": vk, "torch": pt, "ratio": ratios}))
         return
     r = args.image_size
-    print(f"{r}x{r}, batch {args.batch}, d_latent {args.d_latent}, {args.steps} timed steps")
+    print(f"{r}x{r}, batch {args.batch}, d_latent {args.d_latent}, {args.mapping_layers} mapping "
+          f"layers, G features {args.g_features}..{args.g_max_features}, D features "
+          f"{args.d_features}..{args.d_max_features}, {args.steps} timed steps")
     print(f"vkgan:   {vk['device']}")
     print(f"PyTorch: {pt['device']}")
     print(f"{'step':<14}{'vkgan img/s':>14}{'PyTorch img/s':>16}{'vkgan/PyTorch':>16}")

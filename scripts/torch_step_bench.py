@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-# Copied unchanged (below this header) into vkgan from the project's shared benchmark kit
-# (bench/torch_step_bench.py), so that scripts/bench_compare.py needs nothing outside the
-# repository. It times the PyTorch reference implementation: labml-nn's StyleGAN2
+# From the project's shared benchmark kit (bench/torch_step_bench.py), so that
+# scripts/bench_compare.py needs nothing outside the repository; changed only to take the
+# model's widths as optional arguments (their defaults are the kit's, labml-nn's own). It times the PyTorch reference implementation: labml-nn's StyleGAN2
 # (labml_nn.gan.stylegan, https://github.com/labmlai/annotated_deep_learning_paper_implementations,
 # MIT licence), with the reference's hyper-parameters.
 """Times the reference PyTorch training step (labml-nn stylegan, the reference hyper-parameters)
 on CUDA when present, else the CPU: images/s for plain steps and for steps with R1 and path-length.
 usage: torch_step_bench.py IMAGE_SIZE BATCH D_LATENT STEPS
+                          [MAPPING_LAYERS G_FEATURES G_MAX_FEATURES D_FEATURES D_MAX_FEATURES]
 Set-up: python3 -m venv .venv && .venv/bin/pip install torch numpy && .venv/bin/pip install --no-deps labml-nn==0.5.1"""
 import math, sys, time, torch, torch.nn.functional as F
 from labml_nn.gan.stylegan import Generator, Discriminator, MappingNetwork, GradientPenalty, PathLengthPenalty
 
 size, B, d, steps = (int(a) for a in sys.argv[1:5])
+n_map, g_f, g_max, d_f, d_max = (int(a) for a in sys.argv[5:10]) if len(sys.argv) > 5 else (8, 32, 512, 64, 512)
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 torch.manual_seed(0)
 lr = int(math.log2(size))
-G, D, M = Generator(lr, d).to(dev), Discriminator(lr).to(dev), MappingNetwork(d, 8).to(dev)
+G, D = Generator(lr, d, g_f, g_max).to(dev), Discriminator(lr, d_f, d_max).to(dev)
+M = MappingNetwork(d, n_map).to(dev)
 gp_f, plp_f = GradientPenalty(), PathLengthPenalty(0.99).to(dev)
 od = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.0, 0.99)); og = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.99))
 om = torch.optim.Adam(M.parameters(), 1e-5, betas=(0.0, 0.99))

@@ -28,10 +28,12 @@
 //! width) compute register blocks
 //! of output channels x neighbouring columns; on CPU drivers, 3x3 convolutions with outputs at
 //! least 8 wide run `conv2d_wino8` (Winograd F(2x2, 3x3), shaders/common/conv2d_wino.glsl) on
-//! kernels transformed by `conv2d_wino_pack`; `conv2d_wgrad3` (8 columns a step),
-//! `conv2d_wgrad3_w4` (4, for planes at most 4 wide) and `conv2d_wgrad1` sum the weight gradient
-//! per (16 output x 4 input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the
-//! batch, and `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
+//! kernels transformed by `conv2d_wino_pack`. The weight gradient sums per (16 output x 4
+//! input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the batch:
+//! `conv2d_wgrad_wino` (Winograd F(2x2, 3x3) run backwards, 2x4 outputs a step, for planes more
+//! than 4 wide), the direct `conv2d_wgrad3_w4` (4 columns a step, for narrower planes) and
+//! `conv2d_wgrad1`; `conv2d_wgrad3` is the direct 3x3 form the tests hold the Winograd one to.
+//! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::{dispatch_1d, group_count, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
@@ -509,31 +511,51 @@ fn wgrad_kernel(
     kernels: &Kernels,
     family: KernelFamily,
     (c, o, k, wo): (usize, usize, usize, usize),
-) -> (&Kernel<Conv2dWgradPush>, [usize; 2]) {
-    // Output x input channels per invocation of the CPU family's register tiles.
-    let (kernel, to, tc) = match (k, family) {
+) -> WgradKernel<'_> {
+    // Output x input channels per invocation of the CPU family's register tiles, and the
+    // output rows x columns each of their loop steps covers.
+    let (kernel, to, tc, step) = match (k, family) {
         // 32 output channels x 32 (channel, tap) pairs a workgroup (conv2d_wgrad_gemm.comp).
         (_, KernelFamily::Gpu) => {
-            return (
-                &kernels.conv2d_wgrad_gemm,
-                [(c * k * k).div_ceil(32), o.div_ceil(32)],
-            );
+            return WgradKernel {
+                kernel: &kernels.conv2d_wgrad_gemm,
+                groups: [(c * k * k).div_ceil(32), o.div_ceil(32)],
+                step: [1, 1],
+            };
         }
-        (3, _) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4),
-        (3, _) => (&kernels.conv2d_wgrad3, 16, 4),
-        _ => (&kernels.conv2d_wgrad1, 8, 8),
+        (3, _) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4, [1, 4]),
+        (3, _) if direct_only() => (&kernels.conv2d_wgrad3, 16, 4, [1, 8]),
+        (3, _) => (&kernels.conv2d_wgrad_wino, 16, 4, [2, 4]),
+        _ => (&kernels.conv2d_wgrad1, 8, 8, [1, 8]),
     };
     let invocations = c.div_ceil(tc) * o.div_ceil(to);
     let local = kernel.spec.local_size[0] as usize;
-    (kernel, [invocations.div_ceil(local), 1])
+    WgradKernel {
+        kernel,
+        groups: [invocations.div_ceil(local), 1],
+        step,
+    }
 }
+
+struct WgradKernel<'k> {
+    kernel: &'k Kernel<Conv2dWgradPush>,
+    /// Workgroups along x and y.
+    groups: [usize; 2],
+    /// Output rows x columns one pass of the kernel's innermost loop covers.
+    step: [usize; 2],
+}
+
+/// lavapipe (Mesa 22.3) ends a shader's loops after 65,535 passes in all (README, How it
+/// works); a split's images stay below that with some room.
+const MAX_LOOP_PASSES: usize = 60_000;
 
 /// Batch images per split of the weight gradient: enough invocations to fill the device (about
 /// 2^16 for the GPU family; for the CPU family (llvmpipe), which runs a workgroup per thread
 /// and a thread per core, four workgroups of 64 per core), and no split where the unsplit grid
 /// already has that many. Every split costs memory for its partial sums and a pass over them,
-/// and more splits than that did not make the step faster on llvmpipe.
-fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
+/// and more splits than that did not make the step faster on llvmpipe. `passes_per_image` is
+/// how many loop passes an invocation makes over one image.
+fn wgrad_per_split(b: usize, invocations: usize, cpu: bool, passes_per_image: usize) -> usize {
     let target = if cpu {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         cores * 4 * 64
@@ -541,7 +563,8 @@ fn wgrad_per_split(b: usize, invocations: usize, cpu: bool) -> usize {
         65536
     };
     let splits = (target / invocations.max(1)).clamp(1, b);
-    b.div_ceil(splits)
+    let most = (MAX_LOOP_PASSES / passes_per_image.max(1)).max(1);
+    b.div_ceil(splits).min(most)
 }
 
 impl Op for Conv2dWeightGrad {
@@ -566,9 +589,14 @@ impl Op for Conv2dWeightGrad {
         let k = out.shape()[2];
         let ctx = rec.context();
         let family = ctx.kernel_family();
-        let (kernel, [gx, gy]) = wgrad_kernel(ctx.kernels(), family, (c, o, k, gs[3]));
+        let WgradKernel {
+            kernel,
+            groups: [gx, gy],
+            step,
+        } = wgrad_kernel(ctx.kernels(), family, (c, o, k, gs[3]));
         let invocations = gx * gy * kernel.spec.local_size[0] as usize;
-        let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu);
+        let passes = gs[2].div_ceil(step[0]) * gs[3].div_ceil(step[1]);
+        let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu, passes);
         let splits = b.div_ceil(per_split);
         let n = out.numel();
         let part = if splits > 1 {
@@ -699,14 +727,14 @@ mod tests {
         let names = |family| {
             [(3, 8), (3, 4), (1, 8)].map(|(k, wo)| {
                 wgrad_kernel(ctx.kernels(), family, (5, 7, k, wo))
-                    .0
+                    .kernel
                     .spec
                     .name
             })
         };
         assert_eq!(
             names(KernelFamily::Cpu),
-            ["conv2d_wgrad3", "conv2d_wgrad3_w4", "conv2d_wgrad1"]
+            ["conv2d_wgrad_wino", "conv2d_wgrad3_w4", "conv2d_wgrad1"]
         );
         assert_eq!(
             names(KernelFamily::Gpu),
@@ -771,15 +799,33 @@ mod tests {
             if h != 7 {
                 continue;
             }
-            check_op(
+            check_both(|| {
                 OpCase::new(
                     &format!("conv2d_weight_grad k{k} p{p}"),
                     &[&[3, 4, 7, 7], &[3, 5, ho, ho]],
                     move |t, v| conv2d_weight_grad(t, v[0], v[1], p),
                 )
-                .tolerance(ATOL, RTOL),
-            );
+                .tolerance(ATOL, RTOL)
+            });
         }
+    }
+
+    #[test]
+    fn weight_gradient_splits_stay_under_the_loop_limit() {
+        // 256x256 planes in steps of 2x4 outputs: 8,192 passes an image.
+        let passes = 128 * 64;
+        let per_split = wgrad_per_split(256, 1, true, passes);
+        assert!(per_split * passes <= MAX_LOOP_PASSES, "{per_split}");
+        assert_eq!(
+            wgrad_per_split(256, 1, true, 1),
+            1,
+            "splits fill the cores first"
+        );
+        assert_eq!(
+            wgrad_per_split(3, 1, true, 100_000),
+            1,
+            "one image is the least"
+        );
     }
 
     #[test]
