@@ -52,6 +52,7 @@ const IO_VARIANTS: [Variant; 2] = [
 /// branches on one, and no Rust enum mirrors the shader's numbering. The builds of a shader
 /// share one push struct, `<Shader>Push`.
 const OP_VARIANTS: &[(&str, &[&str])] = &[
+    ("binary_vec4", &["add", "sub", "mul", "div"]),
     ("color_matrix", &["forward", "transpose"]),
     ("cyclic", &["sum", "sum_squares", "expand"]),
     (

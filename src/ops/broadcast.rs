@@ -13,8 +13,8 @@
 use super::{dispatch_1d, fastdiv, neg, sum_to};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
-use crate::vk::push::{u32s, BinaryPush};
-use crate::vk::{read, write};
+use crate::vk::push::{u32s, BinaryPush, BinaryVec4Push};
+use crate::vk::{read, write, Kernel, Kernels};
 
 const MAX_RANK: usize = 6;
 
@@ -170,6 +170,63 @@ fn apply(kind: Kind, x: f64, y: f64) -> f64 {
     }
 }
 
+impl Binary {
+    /// The four-outputs-an-invocation kernel (binary_vec4.comp) for an op whose operands
+    /// collapse to `dims`, where it applies.
+    fn vec4_kernel<'k>(
+        &self,
+        kernels: &'k Kernels,
+        dims: &[usize],
+    ) -> Option<&'k Kernel<BinaryVec4Push>> {
+        let rows_fit = dims.len() == 1 || dims.last().is_some_and(|d| d % 4 == 0);
+        if dims.len() > 3 || !rows_fit {
+            return None;
+        }
+        match self.kind {
+            Kind::Add => Some(&kernels.binary_vec4_add),
+            Kind::Sub => Some(&kernels.binary_vec4_sub),
+            Kind::Mul => Some(&kernels.binary_vec4_mul),
+            Kind::Div => Some(&kernels.binary_vec4_div),
+            // The general kernel copies; a copying build would bind one tensor less.
+            Kind::Expand => None,
+        }
+    }
+}
+
+/// Records `out = a (op) b` with `kernel`, over `dims` (at most three, the last a multiple of
+/// 4 unless it is the only one) and the operands' strides along them.
+fn record_vec4(
+    rec: &mut Recording,
+    kernel: &Kernel<BinaryVec4Push>,
+    [a, b, out]: [&Tensor; 3],
+    dims: &[usize],
+    strides: [&[usize]; 2],
+) {
+    // Leading dimensions of size 1 (stride 0) pad the view to three.
+    let pad = 3 - dims.len();
+    let dim = |d: usize| if d < pad { 1 } else { dims[d - pad] };
+    let stride = |s: &[usize], d: usize| if d < pad { 0 } else { s[d - pad] };
+    let (d1_magic, d1_log) = fastdiv::magic(dim(1) as u32);
+    let (d2_magic, d2_log) = fastdiv::magic(dim(2) as u32);
+    let push = BinaryVec4Push {
+        n: (out.numel() as u32).into(),
+        d1: (dim(1) as u32).into(),
+        d2: (dim(2) as u32).into(),
+        d1_magic: d1_magic.into(),
+        d2_magic: d2_magic.into(),
+        logs: (d1_log | d2_log << 5).into(),
+        a_strides: u32s(&[0, 1, 2].map(|d| stride(strides[0], d))),
+        b_strides: u32s(&[0, 1, 2].map(|d| stride(strides[1], d))),
+    };
+    dispatch_1d(
+        rec,
+        kernel,
+        &[read(a.buffer()), read(b.buffer()), write(out.buffer())],
+        &push,
+        out.numel().div_ceil(4),
+    );
+}
+
 impl Op for Binary {
     fn name(&self) -> &'static str {
         match self.kind {
@@ -208,6 +265,10 @@ impl Op for Binary {
             &broadcast_strides(a.shape(), shape),
             &broadcast_strides(b.shape(), shape),
         );
+        if let Some(kernel) = self.vec4_kernel(rec.context().kernels(), &dims) {
+            record_vec4(rec, kernel, [a, b, out], &dims, [&a_strides, &b_strides]);
+            return;
+        }
         let (magics, logs): (Vec<usize>, Vec<u32>) = dims
             .iter()
             .map(|&d| {
@@ -316,6 +377,30 @@ mod tests {
             check_op(OpCase::new("sub", &[a, b], |t, x| sub(t, x[0], x[1])));
             check_op(OpCase::new("mul", &[a, b], |t, x| mul(t, x[0], x[1])));
         }
+    }
+
+    /// Shapes that collapse to at most three dimensions with rows of a multiple of 4 (or to
+    /// one dimension) take binary_vec4, the rest the general kernel; both are checked.
+    #[test]
+    fn each_shape_takes_its_kernel() {
+        let cases: [(&[usize], &[usize], &str); 6] = [
+            (&[7], &[1], "binary_vec4_mul"),
+            (&[3, 5, 8], &[3, 1, 8], "binary_vec4_mul"),
+            (&[3, 5, 2, 4], &[3, 5, 1, 1], "binary_vec4_mul"),
+            (&[2, 3, 5, 8], &[2, 1, 5, 1], "binary"),
+            (&[3, 5], &[5], "binary"),
+            (&[2, 3, 4], &[2, 1, 4], "binary_vec4_mul"),
+        ];
+        for (a, b, kernel) in cases {
+            let names = crate::testing::recorded_kernels(&[a, b], |t, x| mul(t, x[0], x[1]));
+            assert_eq!(names, [kernel], "{a:?} * {b:?}");
+            check_op(OpCase::new("mul", &[a, b], |t, x| mul(t, x[0], x[1])));
+        }
+        check_op(OpCase::new("div", &[&[4, 8], &[8]], |t, x| {
+            let d = crate::ops::square(t, x[1]);
+            let d = crate::ops::add_scalar(t, d, 0.5);
+            div(t, x[0], d)
+        }));
     }
 
     #[test]
