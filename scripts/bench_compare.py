@@ -4,7 +4,8 @@
 Runs `vkgan bench --json` and then scripts/torch_step_bench.py (one after the other, so they
 do not compete for the machine) at the same sizes, and prints images/s of the plain step
 (D + G) and of the regularized step (D with R1 + G with the path-length penalty) for both,
-with the ratio vkgan / PyTorch. Only the standard library is needed here; the PyTorch side
+with the ratio vkgan / PyTorch. With --rounds N both sides run N times, alternating, and each
+side's best images/s is kept: on a shared machine other work only ever slows a run down. Only the standard library is needed here; the PyTorch side
 needs a python with torch and labml-nn:
 
     python3 -m venv .venv && .venv/bin/pip install torch numpy \\
@@ -13,7 +14,7 @@ needs a python with torch and labml-nn:
 usage: bench_compare.py [--vkgan target/release/vkgan] [--python .venv/bin/python]
                         [--image-size 32] [--batch 32] [--d-latent 512] [--mapping-layers 8]
                         [--g-features 32] [--g-max-features 512] [--d-features 64]
-                        [--d-max-features 512] [--steps 5] [--device N] [--json]
+                        [--d-max-features 512] [--steps 5] [--rounds 1] [--device N] [--json]
 """
 import argparse
 import json
@@ -69,6 +70,14 @@ def torch_side(args):
     return result
 
 
+def best_of(best, run):
+    """`run` with each step kind's images/s the higher of `best`'s and its own."""
+    for kind in ("plain", "regularized"):
+        key = kind + "_img_per_s"
+        run[key] = max(run[key], best.get(key, 0.0))
+    return run
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--vkgan", default=os.path.join(HERE, "..", "target", "release", "vkgan"),
@@ -84,12 +93,16 @@ def main():
     p.add_argument("--d-features", type=int, default=64)
     p.add_argument("--d-max-features", type=int, default=512)
     p.add_argument("--steps", type=int, default=5, help="timed steps of each kind, both sides")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="runs of each side, alternating; the best images/s of each is kept")
     p.add_argument("--device", type=int, help="vkgan's Vulkan device index")
     p.add_argument("--json", action="store_true", help="print one line of JSON instead")
     args = p.parse_args()
 
-    vk = vkgan_side(args)
-    pt = torch_side(args)
+    vk, pt = {}, {}
+    for _ in range(max(1, args.rounds)):
+        vk = best_of(vk, vkgan_side(args))
+        pt = best_of(pt, torch_side(args))
     ratios = {k: vk[k + "_img_per_s"] / pt[k + "_img_per_s"] for k in ("plain", "regularized")}
     if args.json:
         print(json.dumps({"vkgan": vk, "torch": pt, "ratio": ratios}))

@@ -5,6 +5,9 @@
 // (dims red_dims, strides red_strides). Sequential f32 sums, so results are deterministic.
 // Chunks keep every loop short: lavapipe (Mesa 22.3) silently ends a loop after 65535
 // iterations, and a loop nested in another counts every pass of the outer one.
+// Where the innermost reduced axis is contiguous and a multiple of 4 long, each pass adds four
+// neighbours: llvmpipe blends every loop-carried value (the sum and the counter's seven) once
+// per pass, which cost more than the loads when a pass added one element.
 #include "io.glsl"
 #include "index.glsl"
 layout(local_size_x = 64) in;
@@ -49,6 +52,21 @@ void main() {
     uint d1 = r % red_dims[1]; r /= red_dims[1];
     uint d0 = r;
     float acc = 0.0;
+    if (red_strides[5] == 1u && (red_dims[5] & 3u) == 0u && (chunk & 3u) == 0u) {
+        for (uint j = start; j < end; j += 4u) {
+            uint o = base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+                     + d3 * red_strides[3] + d4 * red_strides[4] + d5;
+            acc += (LOAD(x, o) + LOAD(x, o + 1u)) + (LOAD(x, o + 2u) + LOAD(x, o + 3u));
+            d5 += 4u;
+            if (d5 == red_dims[5]) { d5 = 0u;
+                if (++d4 == red_dims[4]) { d4 = 0u;
+                    if (++d3 == red_dims[3]) { d3 = 0u;
+                        if (++d2 == red_dims[2]) { d2 = 0u;
+                            if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
+        }
+        STORE(result, id, acc);
+        return;
+    }
     for (uint j = start; j < end; ++j) {
         acc += LOAD(x, base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
                  + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]);

@@ -283,6 +283,18 @@ mod tests {
         }
     }
 
+    /// Innermost reduced axes of a multiple of 4 take the kernel's four-a-pass loop, whose
+    /// counter carries into the outer reduced axes.
+    #[test]
+    fn sum_over_rows_of_four() {
+        let shape: &[usize] = &[2, 3, 4, 8];
+        for axes in [&[3][..], &[1, 3], &[0, 2, 3], &[0, 1, 2, 3]] {
+            check_op(OpCase::new("sum", &[shape], move |t, x| {
+                sum(t, x[0], axes, false)
+            }));
+        }
+    }
+
     #[test]
     fn sum_all_of_a_large_odd_tensor() {
         check_op(
