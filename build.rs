@@ -75,7 +75,14 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
 /// the plain kernel where the op records both with the same push values.
 /// - `conv2d_gemm_scaled`: the input multiplied by a per-(image, channel) scale as it is loaded
 ///   (`ops::conv2d_scaled`, the style modulation).
-const FUSED_VARIANTS: &[(&str, &[&str])] = &[("conv2d_gemm", &["scaled"])];
+/// - `sum_axes*_mul`: the sum of a product, its second factor loaded beside the first
+///   (`ops::mul_sum_to`, a broadcast product's backward).
+const FUSED_VARIANTS: &[(&str, &[&str])] = &[
+    ("conv2d_gemm", &["scaled"]),
+    ("sum_axes", &["mul"]),
+    ("sum_axes_subgroup", &["mul"]),
+    ("sum_axes_tree", &["mul"]),
+];
 
 /// Kernels that an op chooses among at run time with one set of push values, so they share one
 /// push struct: (struct, kernels). The build fails when their push blocks differ, or when a
@@ -124,7 +131,14 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
     ("MatmulSmallPush", &["matmul_small", "matmul_gemm"]),
     (
         "SumAxesPush",
-        &["sum_axes", "sum_axes_subgroup", "sum_axes_tree"],
+        &[
+            "sum_axes",
+            "sum_axes_mul",
+            "sum_axes_subgroup",
+            "sum_axes_subgroup_mul",
+            "sum_axes_tree",
+            "sum_axes_tree_mul",
+        ],
     ),
 ];
 

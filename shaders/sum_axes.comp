@@ -13,6 +13,13 @@
 layout(local_size_x = 64) in;
 IN_R32F(0, x);
 OUT_R32F(1, result);
+#ifdef FUSE_MUL
+// sum_axes_mul: the sum of x * y, y laid out as x (ops::mul_sum_to).
+IN_R32F(2, y);
+#define TERM(o) (LOAD(x, o) * LOAD(y, o))
+#else
+#define TERM(o) LOAD(x, o)
+#endif
 layout(push_constant) uniform Push {
     uint n_out;
     uint n_red;
@@ -56,7 +63,7 @@ void main() {
         for (uint j = start; j < end; j += 4u) {
             uint o = base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
                      + d3 * red_strides[3] + d4 * red_strides[4] + d5;
-            acc += (LOAD(x, o) + LOAD(x, o + 1u)) + (LOAD(x, o + 2u) + LOAD(x, o + 3u));
+            acc += (TERM(o) + TERM(o + 1u)) + (TERM(o + 2u) + TERM(o + 3u));
             d5 += 4u;
             if (d5 == red_dims[5]) { d5 = 0u;
                 if (++d4 == red_dims[4]) { d4 = 0u;
@@ -68,8 +75,8 @@ void main() {
         return;
     }
     for (uint j = start; j < end; ++j) {
-        acc += LOAD(x, base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
-                 + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]);
+        acc += TERM(base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+                    + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]);
         if (++d5 == red_dims[5]) { d5 = 0u;
             if (++d4 == red_dims[4]) { d4 = 0u;
                 if (++d3 == red_dims[3]) { d3 = 0u;

@@ -14,6 +14,13 @@
 layout(local_size_x = TREE) in;
 IN_R32F(0, x);
 OUT_R32F(1, result);
+#ifdef FUSE_MUL
+// The _mul builds sum x * y, y laid out as x (ops::mul_sum_to).
+IN_R32F(2, y);
+#define TERM(o) (LOAD(x, o) * LOAD(y, o))
+#else
+#define TERM(o) LOAD(x, o)
+#endif
 layout(push_constant) uniform Push {
     uint n_out;
     uint n_red;
@@ -47,7 +54,7 @@ void main() {
         uint base = offset6(i, kept_dims, kept_strides);
         uint end = min((c + 1u) * chunk, n_red);
         for (uint j = c * chunk + t; j < end; j += uint(TREE))
-            acc += LOAD(x, base + offset6(j, red_dims, red_strides));
+            acc += TERM(base + offset6(j, red_dims, red_strides));
     }
 #ifdef SUBGROUPS
     // A subgroup of one invocation still fits: at most TREE subgroups.

@@ -10,7 +10,7 @@
 //!
 //! All gradients are built from these same ops, so they differentiate again.
 
-use super::{dispatch_1d, fastdiv, neg, sum_to};
+use super::{dispatch_1d, fastdiv, mul_sum_to, neg, sum_to};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
 use crate::vk::push::{u32s, BinaryPush, BinaryVec4Push};
@@ -308,10 +308,23 @@ impl Op for Binary {
         }
         let b = inputs[1];
         let shape_b = t.shape(b).to_vec();
+        if self.kind == Kind::Mul {
+            // A broadcast factor's gradient is a product summed down: one pass where the other
+            // factor has the output's shape, as g does.
+            let grad = |t: &mut Tape, other: Var, shape: &[usize]| {
+                if t.shape(other) == self.shape.as_slice() {
+                    mul_sum_to(t, g, other, shape)
+                } else {
+                    let p = mul(t, g, other);
+                    sum_to(t, p, shape)
+                }
+            };
+            return vec![Some(grad(t, b, &shape_a)), Some(grad(t, a, &shape_b))];
+        }
         let (ga, gb) = match self.kind {
             Kind::Add => (g, g),
             Kind::Sub => (g, neg(t, g)),
-            Kind::Mul => (mul(t, g, b), mul(t, g, a)),
+            Kind::Mul => unreachable!(),
             Kind::Div => {
                 let ga = div(t, g, b);
                 let b2 = mul(t, b, b);

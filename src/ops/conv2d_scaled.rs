@@ -46,7 +46,7 @@ use super::conv2d::{
     conv2d_input_grad, conv2d_weight_grad, for_each_tap, forward_shape, out_hw, record_tile_conv,
     TileConv,
 };
-use super::{mul, reshape, sum};
+use super::{mul, mul_sum_to, reshape};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::KernelFamily;
@@ -106,8 +106,8 @@ impl Op for Conv2dScaled {
         let s4 = reshape(t, s, &[xs[0], xs[1], 1, 1]);
         let gi = conv2d_input_grad(t, g, w, self.padding);
         let dx = mul(t, gi, s4);
-        let gi_x = mul(t, gi, x);
-        let ds = sum(t, gi_x, &[2, 3], false);
+        let ds = mul_sum_to(t, gi, x, &[xs[0], xs[1], 1, 1]);
+        let ds = reshape(t, ds, &[xs[0], xs[1]]);
         let scaled = mul(t, x, s4);
         let dw = conv2d_weight_grad(t, scaled, g, self.padding);
         vec![Some(dx), Some(ds), Some(dw)]
@@ -183,7 +183,12 @@ mod tests {
             let want = match family {
                 KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_scaled"],
                 KernelFamily::Cpu => {
-                    vec!["binary", "conv2d_wpack", "conv2d_wino_pack", "conv2d_wino8"]
+                    vec![
+                        "binary_vec4_mul",
+                        "conv2d_wpack",
+                        "conv2d_wino_pack",
+                        "conv2d_wino8",
+                    ]
                 }
             };
             assert_eq!(names, want, "{family:?}");

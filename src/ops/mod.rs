@@ -49,7 +49,7 @@ pub use minibatch_stddev::minibatch_stddev;
 pub use noise_inject::noise_inject;
 pub use permute::permute;
 pub use random::{philox4x32_10, random_fill_cpu, random_normal, random_uniform, RandomArg};
-pub use reduce::{mean, mean_all, sum, sum_all, sum_to};
+pub use reduce::{mean, mean_all, mul_sum_to, sum, sum_all, sum_to};
 pub use reshape::reshape;
 pub use select_blocks::{repeat_blocks, select_blocks, sum_blocks, Side};
 pub use slice::{concat, pad_axis, slice};

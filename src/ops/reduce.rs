@@ -4,6 +4,9 @@
 //!   Backward: dx = expand(reshape(g, keepdim shape), shape of x).
 //! - `sum_to(x, shape)`: the sum that undoes broadcasting `shape` to x's shape (leading axes
 //!   and axes where `shape` has 1); used by every broadcasting op's backward.
+//! - `mul_sum_to(a, b, shape)` = sum_to(a * b, shape) for a and b of one shape, in one pass
+//!   (the product is never written out): a broadcast product's backward. Backward:
+//!   da = g * b, db = g * a, g broadcast back to a's shape.
 //! - `mean(x, axes, keepdim)` = sum / count; `sum_all`, `mean_all` reduce to shape [].
 //!
 //! The kernel sums in f32 in a fixed order (no atomics), so results are the same on every run:
@@ -12,7 +15,7 @@
 //! has it (`sum_axes_subgroup`) and in a shared-memory tree otherwise (`sum_axes_tree`, also
 //! under `VKGAN_LIMITS=minimum`).
 
-use super::{dispatch_1d, expand, reshape, scale};
+use super::{dispatch_1d, expand, mul, reshape, scale};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{numel, strided_offset as offset, strides, CpuTensor, Tensor};
 use crate::vk::push::{u32s, SumAxesPush};
@@ -32,6 +35,7 @@ fn sum_pass(
     rec: &mut Recording,
     ctx: &crate::vk::Context,
     input: &Tensor,
+    factor: Option<&Tensor>,
     out: &Tensor,
     n_out: usize,
     n_red: usize,
@@ -55,20 +59,18 @@ fn sum_pass(
     let tree = ctx.kernel_family() == KernelFamily::Gpu
         && n_red.min(CHUNK) >= TREE
         && n_out * chunks < TREE_OUTPUTS;
-    let (kernel, invocations) = match tree {
-        false => (&kernels.sum_axes, n_out * chunks),
-        true if ctx.limits().subgroup_arithmetic => {
-            (&kernels.sum_axes_subgroup, n_out * chunks * TREE)
-        }
-        true => (&kernels.sum_axes_tree, n_out * chunks * TREE),
+    let subgroups = ctx.limits().subgroup_arithmetic;
+    let (kernel, invocations) = match (tree, factor.is_some()) {
+        (false, false) => (&kernels.sum_axes, n_out * chunks),
+        (false, true) => (&kernels.sum_axes_mul, n_out * chunks),
+        (true, false) if subgroups => (&kernels.sum_axes_subgroup, n_out * chunks * TREE),
+        (true, true) if subgroups => (&kernels.sum_axes_subgroup_mul, n_out * chunks * TREE),
+        (true, false) => (&kernels.sum_axes_tree, n_out * chunks * TREE),
+        (true, true) => (&kernels.sum_axes_tree_mul, n_out * chunks * TREE),
     };
-    dispatch_1d(
-        rec,
-        kernel,
-        &[read(input.buffer()), write(out.buffer())],
-        &push,
-        invocations,
-    );
+    let mut bindings = vec![read(input.buffer()), write(out.buffer())];
+    bindings.extend(factor.map(|f| read(f.buffer())));
+    dispatch_1d(rec, kernel, &bindings, &push, invocations);
 }
 
 pub fn sum(t: &mut Tape, x: Var, axes: &[usize], keepdim: bool) -> Var {
@@ -90,6 +92,7 @@ pub fn sum(t: &mut Tape, x: Var, axes: &[usize], keepdim: bool) -> Var {
             Sum {
                 reduced,
                 in_shape: shape.clone(),
+                product: false,
             },
             &[x],
             &kept,
@@ -131,21 +134,59 @@ pub fn sum_to(t: &mut Tape, x: Var, shape: &[usize]) -> Var {
     if from == shape {
         return x;
     }
-    assert!(
-        shape.len() <= from.len(),
-        "cannot sum {from:?} to {shape:?}"
-    );
-    let lead = from.len() - shape.len();
-    let axes: Vec<usize> = (0..from.len())
-        .filter(|&i| i < lead || (shape[i - lead] == 1 && from[i] != 1))
+    let axes: Vec<usize> = reduced_axes(&from, shape)
+        .iter()
+        .enumerate()
+        .filter(|(_, &r)| r)
+        .map(|(i, _)| i)
         .collect();
     let s = sum(t, x, &axes, true);
     reshape(t, s, shape)
 }
 
+/// sum_to(a * b, shape) in one pass; a and b have one shape, which `shape` broadcasts to.
+pub fn mul_sum_to(t: &mut Tape, a: Var, b: Var, shape: &[usize]) -> Var {
+    let from = t.shape(a).to_vec();
+    assert_eq!(from, t.shape(b), "mul_sum_to's factors differ in shape");
+    if from == shape {
+        return mul(t, a, b);
+    }
+    let reduced = reduced_axes(&from, shape);
+    let kept: Vec<usize> = from
+        .iter()
+        .zip(&reduced)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
+    let s = t.push(
+        Sum {
+            reduced,
+            in_shape: from,
+            product: true,
+        },
+        &[a, b],
+        &kept,
+    );
+    reshape(t, s, shape)
+}
+
+/// Which axes of `from` a sum down to `shape` (which broadcasts to `from`) reduces: the
+/// leading ones `shape` lacks and those where it has 1.
+fn reduced_axes(from: &[usize], shape: &[usize]) -> Vec<bool> {
+    assert!(
+        shape.len() <= from.len(),
+        "cannot sum {from:?} to {shape:?}"
+    );
+    let lead = from.len() - shape.len();
+    (0..from.len())
+        .map(|i| i < lead || (shape[i - lead] == 1 && from[i] != 1))
+        .collect()
+}
+
 struct Sum {
     reduced: Vec<bool>,
     in_shape: Vec<usize>,
+    /// Sums the product of two inputs of `in_shape` (mul_sum_to) instead of one input.
+    product: bool,
 }
 
 impl Sum {
@@ -168,7 +209,11 @@ impl Sum {
 
 impl Op for Sum {
     fn name(&self) -> &'static str {
-        "sum"
+        if self.product {
+            "mul_sum_to"
+        } else {
+            "sum"
+        }
     }
 
     fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
@@ -178,7 +223,11 @@ impl Op for Sum {
             .map(|i| {
                 let base = offset(i, &kept, &st);
                 (0..numel(&red))
-                    .map(|j| inputs[0].data[base + offset(j, &red, &st)])
+                    .map(|j| {
+                        let at = base + offset(j, &red, &st);
+                        let factor = inputs.get(1).map_or(1.0, |y| y.data[at]);
+                        inputs[0].data[at] * factor
+                    })
                     .sum()
             })
             .collect();
@@ -200,11 +249,13 @@ impl Op for Sum {
         let n_red = numel(&red);
         let ctx = rec.context();
         let chunks = n_red.div_ceil(CHUNK);
+        let factor = inputs.get(1).copied();
         if chunks <= 1 {
             sum_pass(
                 rec,
                 &ctx,
                 inputs[0],
+                factor,
                 out,
                 n_out,
                 n_red,
@@ -222,6 +273,7 @@ impl Op for Sum {
             rec,
             &ctx,
             inputs[0],
+            factor,
             &partial,
             n_out,
             n_red,
@@ -247,6 +299,7 @@ impl Op for Sum {
                 rec,
                 &ctx,
                 &partial,
+                None,
                 &dest,
                 n_out,
                 width,
@@ -261,8 +314,12 @@ impl Op for Sum {
         }
     }
 
-    fn backward(&self, t: &mut Tape, _inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
-        vec![Some(expand(t, g, &self.in_shape))]
+    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+        if !self.product {
+            return vec![Some(expand(t, g, &self.in_shape))];
+        }
+        // g has the kept shape (reduced axes 1), which broadcasts over the inputs'.
+        vec![Some(mul(t, g, inputs[1])), Some(mul(t, g, inputs[0]))]
     }
 }
 
@@ -292,6 +349,32 @@ mod tests {
             check_op(OpCase::new("sum", &[shape], move |t, x| {
                 sum(t, x[0], axes, false)
             }));
+        }
+    }
+
+    /// The fused product sum against the two ops it replaces, to second order: short sums,
+    /// rows of four, sums long enough for the GPU family's tree kernels, and a sum past one
+    /// chunk (the fused pass, then plain passes over its partial sums).
+    #[test]
+    fn mul_sum_to_is_the_sum_of_the_product() {
+        let cases: [(&[usize], &[usize]); 5] = [
+            (&[3, 5, 7, 2], &[5, 1, 1]),
+            (&[2, 3, 4, 8], &[1, 3, 1, 1]),
+            (&[3, 4, 5], &[4, 5]),
+            (&[4, 300], &[4, 1]),
+            (&[2, 5000], &[2, 1]),
+        ];
+        for (from, to) in cases {
+            let name = format!("mul_sum_to {from:?} -> {to:?}");
+            let case = OpCase::new(&name, &[from, from], move |t, x| {
+                mul_sum_to(t, x[0], x[1], to)
+            });
+            let case = if from[1] == 5000 {
+                case.tolerance(1e-3, 1e-4)
+            } else {
+                case
+            };
+            check_op(case);
         }
     }
 
@@ -373,6 +456,28 @@ mod tests {
                 assert!(
                     got.iter().all(|&v| v == per as f32 / 4.0),
                     "{limits:?} {family:?} {shape:?}: {:?}",
+                    &got[..got.len().min(4)]
+                );
+                // The fused product sum takes the same kernel's _mul build: halves times halves.
+                let mut t = Tape::new();
+                let (a, b) = (t.leaf(shape, false), t.leaf(shape, false));
+                let kept: Vec<usize> = (0..shape.len())
+                    .map(|i| if axes.contains(&i) { 1 } else { shape[i] })
+                    .collect();
+                let y = mul_sum_to(&mut t, a, b, &kept);
+                let halves = Tensor::from_f32(&ctx, shape, &vec![0.5; numel(shape)]).unwrap();
+                let bound = [(a, &halves), (b, &halves)];
+                let program = t.compile(&ctx, &[y], &bound).unwrap();
+                let fused = format!("{want}_mul");
+                assert!(
+                    program.graph().kernel_names().contains(&fused.as_str()),
+                    "{limits:?} {family:?}: {:?}",
+                    program.graph().kernel_names()
+                );
+                let got = t.eval(&ctx, &[y], &bound).unwrap().remove(0);
+                assert!(
+                    got.iter().all(|&v| v == per as f32 / 4.0),
+                    "{limits:?} {family:?} {shape:?} mul_sum_to: {:?}",
                     &got[..got.len().min(4)]
                 );
             }

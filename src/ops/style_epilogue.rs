@@ -18,7 +18,7 @@
 //! the activation's step is zero almost everywhere, as `leaky_relu_grad` states.
 
 use super::fastdiv::magic;
-use super::{dispatch_1d, leaky_relu_grad, mul, reshape, sum};
+use super::{dispatch_1d, leaky_relu_grad, mul, mul_sum_to, reshape, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::StyleEpiloguePush;
@@ -134,16 +134,14 @@ impl Op for StyleEpilogue {
         let pre = leaky_relu_grad(t, g, out, self.slope);
         let d4 = reshape(t, d, &[s[0], s[1], 1, 1]);
         let dy = mul(t, pre, d4);
-        let pre_y = mul(t, pre, y);
-        let dd = sum(t, pre_y, &[2, 3], false);
+        let dd = mul_sum_to(t, pre, y, &[s[0], s[1], 1, 1]);
+        let dd = reshape(t, dd, &[s[0], s[1]]);
         let dbias = sum(t, pre, &[0, 2, 3], false);
         let mut grads = vec![Some(dy), Some(dd), Some(dbias)];
         if let [_, _, _, noise, scale] = *inputs {
             let per_pixel = sum(t, pre, &[1], true);
             let dnoise = mul(t, per_pixel, scale);
-            let pre_noise = mul(t, per_pixel, noise);
-            let dscale = sum(t, pre_noise, &[0, 1, 2, 3], false);
-            let dscale = reshape(t, dscale, &[1]);
+            let dscale = mul_sum_to(t, per_pixel, noise, &[1]);
             grads.extend([Some(dnoise), Some(dscale)]);
         }
         grads
