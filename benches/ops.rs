@@ -53,6 +53,22 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
     if label.contains(filter) {
         report(label, time_op(ctx, |t, v| ops::scale(t, v[0], 0.5), &[x]));
     }
+    // What a dispatch costs beyond its work: a chain of dependent scales of 64 elements.
+    let label = "dispatch: 256 dependent scales of [64]";
+    if label.contains(filter) {
+        let timing = time_op(
+            ctx,
+            |t, v| (0..256).fold(v[0], |y, _| ops::scale(t, y, 0.5)),
+            &[&[64]],
+        );
+        let cpu = timing.cpu.map_or(String::new(), |c| {
+            format!(" [{:.1} per CPU]", c / 256.0 * 1e6)
+        });
+        println!(
+            "{label:<60} {:6.1} us/dispatch{cpu}",
+            timing.wall / 256.0 * 1e6
+        );
+    }
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.

@@ -4,17 +4,21 @@
 // conv2d_wpack (packed[(c*9 + ky*3 + kx)*O4 + o4] holds four output channels), writes
 //   u[(c*16 + 4i + j)*O4 + o4] = (G g G^T)[i][j],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 // where g is the 3x3 kernel of input channel c for those four output channels. One
-// invocation per (four output channels, input channel); the workgroup's y coordinate is c.
+// invocation per (four output channels, input channel), over a flat grid (full lanes however
+// few channels a layer has), split by a multiply-high (fastdiv.glsl).
 #include "io.glsl"
+#include "index.glsl"
+#include "fastdiv.glsl"
 layout(local_size_x = 64) in;
 IN_RGBA32F(0, packed);
 OUT_RGBA32F(1, u);
-layout(push_constant) uniform Push { uint O4; };
+layout(push_constant) uniform Push { uint n; uint O4; uint o4_magic; uint o4_log; };
 
 void main() {
-    uint o4 = gl_GlobalInvocationID.x;
-    if (o4 >= O4) return;
-    uint c = gl_WorkGroupID.y;
+    uint idx = flat_index();
+    if (idx >= n) return;
+    uint c = fast_div(idx, o4_magic, o4_log);
+    uint o4 = idx - c * O4;
     vec4 g[3][3];
     [[unroll]] for (int ky = 0; ky < 3; ky++)
         [[unroll]] for (int kx = 0; kx < 3; kx++)

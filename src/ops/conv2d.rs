@@ -35,6 +35,7 @@
 //! `conv2d_wgrad1`; `conv2d_wgrad3` is the direct 3x3 form the tests hold the Winograd one to.
 //! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
+use super::fastdiv::magic;
 use super::{dispatch_1d, group_count, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
@@ -350,9 +351,11 @@ fn pack_weights(
     let packed_len = conv.c * conv.k * conv.k * o4 * 4;
     let packed = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64)?;
     let [w_base, w_so, w_sc, w_sky, w_skx] = conv.w_index.map(I32::from);
-    let pack = &kernels.conv2d_wpack;
-    rec.dispatch(
-        pack,
+    let (o4_magic, o4_log) = magic(o4 as u32);
+    let (k_magic, k_log) = magic(conv.k as u32);
+    dispatch_1d(
+        rec,
+        &kernels.conv2d_wpack,
         &[read(w), write(&packed)],
         &Conv2dWpackPush {
             C: u(conv.c),
@@ -364,27 +367,27 @@ fn pack_weights(
             w_sc,
             w_sky,
             w_skx,
+            o4_magic: o4_magic.into(),
+            k_magic: k_magic.into(),
+            logs: (o4_log | k_log << 5).into(),
         },
-        [
-            o4.div_ceil(pack.spec.local_size[0] as usize) as u32,
-            group_count(conv.c * conv.k * conv.k),
-            1,
-        ],
+        conv.c * conv.k * conv.k * o4,
     );
     if !winograd {
         return Some(packed);
     }
     let transformed = rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)?;
-    let wino = &kernels.conv2d_wino_pack;
-    rec.dispatch(
-        wino,
+    dispatch_1d(
+        rec,
+        &kernels.conv2d_wino_pack,
         &[read(&packed), write(&transformed)],
-        &Conv2dWinoPackPush { O4: u(o4) },
-        [
-            o4.div_ceil(wino.spec.local_size[0] as usize) as u32,
-            conv.c as u32,
-            1,
-        ],
+        &Conv2dWinoPackPush {
+            n: u(conv.c * o4),
+            O4: u(o4),
+            o4_magic: o4_magic.into(),
+            o4_log: o4_log.into(),
+        },
+        conv.c * o4,
     );
     Some(transformed)
 }

@@ -165,9 +165,15 @@ mod tests {
             w_sc: 1.into(),
             w_sky: (-3).into(),
             w_skx: (-1).into(),
+            o4_magic: 6u32.into(),
+            k_magic: 7u32.into(),
+            logs: 33u32.into(),
         };
         let w = lits(&push.words());
-        assert_eq!(w[4..], [8, -9i32 as u32, 1, -3i32 as u32, u32::MAX]);
+        assert_eq!(
+            w[4..],
+            [8, -9i32 as u32, 1, -3i32 as u32, u32::MAX, 6, 7, 33]
+        );
         let push = AxpbyPush {
             n: 4u32.into(),
             alpha: 0.5f32.into(),
