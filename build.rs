@@ -77,8 +77,14 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
 ///   (`ops::conv2d_scaled`, the style modulation).
 /// - `sum_axes*_mul`: the sum of a product, its second factor loaded beside the first
 ///   (`ops::mul_sum_to`, a broadcast product's backward).
+/// - `conv2d_*_lrelu`: a leaky ReLU on the convolution's stores (`ops::conv2d_lrelu`, the
+///   discriminator's layers).
 const FUSED_VARIANTS: &[(&str, &[&str])] = &[
-    ("conv2d_gemm", &["scaled"]),
+    ("conv2d_gemm", &["scaled", "lrelu"]),
+    ("conv2d_w2", &["lrelu"]),
+    ("conv2d_w4", &["lrelu"]),
+    ("conv2d_w8", &["lrelu"]),
+    ("conv2d_wino8", &["lrelu"]),
     ("sum_axes", &["mul"]),
     ("sum_axes_subgroup", &["mul"]),
     ("sum_axes_tree", &["mul"]),
@@ -93,11 +99,16 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
         "Conv2dPush",
         &[
             "conv2d_gemm",
+            "conv2d_gemm_lrelu",
             "conv2d_gemm_scaled",
             "conv2d_w2",
+            "conv2d_w2_lrelu",
             "conv2d_w4",
+            "conv2d_w4_lrelu",
             "conv2d_w8",
+            "conv2d_w8_lrelu",
             "conv2d_wino8",
+            "conv2d_wino8_lrelu",
         ],
     ),
     (
@@ -142,7 +153,7 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Shaders compiled without spirv-opt: its loop unroller needs gigabytes of memory on the
+/// Shaders compiled without spirv-opt (every build of them): its loop unroller needs gigabytes of memory on the
 /// register-blocked convolution kernels (figures in the README, How it works); these leave
 /// `[[unroll]]` to the driver's compiler, which unrolls them the same.
 const UNOPTIMIZED: &[&str] = &[
@@ -505,7 +516,7 @@ impl Compiler {
             shaderc::TargetEnv::Vulkan,
             shaderc::EnvVersion::Vulkan1_1 as u32,
         );
-        options.set_optimization_level(if UNOPTIMIZED.contains(&name) {
+        options.set_optimization_level(if UNOPTIMIZED.contains(&source.shader) {
             shaderc::OptimizationLevel::Zero
         } else {
             shaderc::OptimizationLevel::Performance

@@ -104,7 +104,7 @@ void main() {
         uint p = n - b * HWO;
         [[unroll]] for (int q = 0; q < 4; q++) {
             uint o = o0 + tm + uint(q);
-            if (o < O) y[(b * O + o) * HWO + p] = acc[q][j] + (has_bias != 0u ? bias[o] : 0.0);
+            if (o < O) y[(b * O + o) * HWO + p] = activate(acc[q][j] + (has_bias != 0u ? bias[o] : 0.0));
         }
     }
 }

@@ -86,7 +86,7 @@ void main() {
             uint out_row = ((b * O + o) * HO + oy) * WO;
             [[unroll]] for (int j = 0; j < TW; j++) {
                 uint ox = uint(ox0 + j);
-                if (ox < WO) y[out_row + ox] = acc[t][h][j] + bv;
+                if (ox < WO) y[out_row + ox] = activate(acc[t][h][j] + bv);
             }
         }
     }

@@ -121,7 +121,7 @@ void main() {
                         uint out_row = ((b * O + o) * HO + oy) * WO;
                         [[unroll]] for (int j = 0; j < 2; j++) {
                             uint ox = uint(ox0 + 2 * bx + j);
-                            if (ox < WO) y[out_row + ox] = yv[h][j][k] + bv[k];
+                            if (ox < WO) y[out_row + ox] = activate(yv[h][j][k] + bv[k]);
                         }
                     }
                 }

@@ -28,12 +28,23 @@ pub fn equalized_linear(t: &mut Tape, p: &Bound, prefix: &str, x: Var) -> Var {
 
 /// `EqualizedConv2d` at `prefix`.
 pub fn equalized_conv(t: &mut Tape, p: &Bound, prefix: &str, x: Var, padding: usize) -> Var {
+    let (wc, b) = equalized_conv_params(t, p, prefix);
+    ops::conv2d(t, x, wc, Some(b), padding)
+}
+
+/// `EqualizedConv2d` at `prefix` followed by a leaky ReLU, in one kernel.
+pub fn equalized_conv_lrelu(t: &mut Tape, p: &Bound, prefix: &str, x: Var, padding: usize) -> Var {
+    let (wc, b) = equalized_conv_params(t, p, prefix);
+    ops::conv2d_lrelu(t, x, wc, Some(b), padding, LRELU_SLOPE)
+}
+
+/// The scaled kernel c W (c = 1/sqrt(fan in)) and the bias of the convolution at `prefix`.
+fn equalized_conv_params(t: &mut Tape, p: &Bound, prefix: &str) -> (Var, Var) {
     let w = param(p, prefix, "weight.weight");
     let b = param(p, prefix, "bias");
     let s = t.shape(w);
     let fan_in = s[1] * s[2] * s[3];
-    let wc = ops::scale(t, w, 1.0 / (fan_in as f32).sqrt());
-    ops::conv2d(t, x, wc, Some(b), padding)
+    (ops::scale(t, w, 1.0 / (fan_in as f32).sqrt()), b)
 }
 
 /// `Conv2dWeightModulate`: x [B,I,H,W], styles s [B,I], raw weight w [O,I,k,k].

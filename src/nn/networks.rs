@@ -1,7 +1,9 @@
 //! The mapping network, the generator and the discriminator, as the reference builds them.
 
 use super::config::ModelConfig;
-use super::layers::{equalized_conv, equalized_linear, style_block, to_rgb, LRELU_SLOPE};
+use super::layers::{
+    equalized_conv, equalized_conv_lrelu, equalized_linear, style_block, to_rgb, LRELU_SLOPE,
+};
 use super::params::Bound;
 use crate::autograd::{Tape, Var};
 use crate::ops;
@@ -67,17 +69,14 @@ pub fn discriminator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> 
 pub fn discriminator_features(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> Vec<Var> {
     let features = cfg.discriminator_features();
     let mut x = ops::add_scalar(t, image, -0.5);
-    x = equalized_conv(t, p, "discriminator.from_rgb.0", x, 0);
-    x = ops::leaky_relu(t, x, LRELU_SLOPE);
+    x = equalized_conv_lrelu(t, p, "discriminator.from_rgb.0", x, 0);
     let mut out = vec![x];
     for i in 0..features.len() - 1 {
         let prefix = format!("discriminator.blocks.{i}");
         let down = ops::downsample(t, x);
         let residual = equalized_conv(t, p, &format!("{prefix}.residual.1"), down, 0);
-        x = equalized_conv(t, p, &format!("{prefix}.block.0"), x, 1);
-        x = ops::leaky_relu(t, x, LRELU_SLOPE);
-        x = equalized_conv(t, p, &format!("{prefix}.block.2"), x, 1);
-        x = ops::leaky_relu(t, x, LRELU_SLOPE);
+        x = equalized_conv_lrelu(t, p, &format!("{prefix}.block.0"), x, 1);
+        x = equalized_conv_lrelu(t, p, &format!("{prefix}.block.2"), x, 1);
         x = ops::downsample(t, x);
         x = ops::add(t, x, residual);
         x = ops::scale(t, x, std::f32::consts::FRAC_1_SQRT_2);

@@ -23,6 +23,11 @@
 //! again a member.
 //!
 //! - `equalized_conv2d(x, w, bias, p)` = conv2d(x, c w, bias, p) with c = 1/sqrt(I k k).
+//! - `conv2d_lrelu(x, w, bias, p, s)` = leaky_relu(conv2d(x, w, bias, p), s), the activation
+//!   applied as the kernels store (the pre-activation is never written out). Backward: with
+//!   G = leaky_relu_grad(g, y, s) (y > 0 exactly where the pre-activation is, for s >= 0), as
+//!   conv2d's with G for g; leaky_relu_grad is linear in g and gives y no gradient, so this
+//!   differentiates again like conv2d.
 //!
 //! Kernels: `conv2d_w8` / `conv2d_w4` / `conv2d_w2` (shaders/common/conv2d_tile.glsl, by output
 //! width) compute register blocks
@@ -36,7 +41,7 @@
 //! `conv2d_wgrad_reduce` adds the splits in order. All sums run in a fixed order: no atomics.
 
 use super::fastdiv::magic;
-use super::{dispatch_1d, group_count, scale, sum};
+use super::{dispatch_1d, group_count, leaky_relu_grad, scale, sum};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::{
@@ -46,13 +51,37 @@ use crate::vk::{read, write, Buffer, Kernel, KernelFamily, Kernels};
 
 /// y = conv2d(x, w) + bias (see the module header).
 pub fn conv2d(t: &mut Tape, x: Var, w: Var, bias: Option<Var>, padding: usize) -> Var {
+    conv2d_activated(t, x, w, bias, padding, None)
+}
+
+/// y = leaky_relu(conv2d(x, w) + bias, slope), in one kernel (see the module header).
+pub fn conv2d_lrelu(
+    t: &mut Tape,
+    x: Var,
+    w: Var,
+    bias: Option<Var>,
+    padding: usize,
+    slope: f32,
+) -> Var {
+    assert!(slope >= 0.0, "conv2d_lrelu: slope {slope} < 0");
+    conv2d_activated(t, x, w, bias, padding, Some(slope))
+}
+
+fn conv2d_activated(
+    t: &mut Tape,
+    x: Var,
+    w: Var,
+    bias: Option<Var>,
+    padding: usize,
+    slope: Option<f32>,
+) -> Var {
     let out = forward_shape(t, x, w, padding, "conv2d");
     let mut inputs = vec![x, w];
     if let Some(b) = bias {
         assert_eq!(t.shape(b), [out[1]], "conv2d: bias shape");
         inputs.push(b);
     }
-    t.push(Conv2d { padding }, &inputs, &out)
+    t.push(Conv2d { padding, slope }, &inputs, &out)
 }
 
 /// The output shape of the convolution of x [B,I,H,W] by w [O,I,k,k]; panics, naming `what`,
@@ -202,6 +231,8 @@ pub(super) struct TileConv {
     pub(super) pad: i32,
     /// base, so, sc, sky, skx
     pub(super) w_index: [i32; 5],
+    /// The slope of a leaky ReLU applied to every output as it is stored.
+    pub(super) activation: Option<f32>,
 }
 
 impl TileConv {
@@ -218,6 +249,7 @@ impl TileConv {
             k,
             pad: padding as i32,
             w_index: [0, i_n as i32 * kk, kk, k as i32, 1],
+            activation: None,
         }
     }
 }
@@ -281,9 +313,11 @@ pub(super) fn record_tile_conv(
             group_count(conv.o.div_ceil(32)),
             1,
         ];
-        let kernel = match scale {
-            Some(_) => &kernels.conv2d_gemm_scaled,
-            None => &kernels.conv2d_gemm,
+        let kernel = match (scale, conv.activation) {
+            (Some(_), None) => &kernels.conv2d_gemm_scaled,
+            (None, None) => &kernels.conv2d_gemm,
+            (None, Some(_)) => &kernels.conv2d_gemm_lrelu,
+            (Some(_), Some(_)) => unreachable!("no convolution both scales and activates"),
         };
         (kernel, groups, 0)
     } else {
@@ -292,14 +326,35 @@ pub(super) fn record_tile_conv(
             "the CPU family's convolutions load no scale: multiply the input first"
         );
         // (kernel, channels, rows, columns) per invocation.
+        let act = conv.activation.is_some();
         let (kernel, to, th, tw) = if winograd {
-            (&kernels.conv2d_wino8, 16, 8, 8)
+            let k = if act {
+                &kernels.conv2d_wino8_lrelu
+            } else {
+                &kernels.conv2d_wino8
+            };
+            (k, 16, 8, 8)
         } else if conv.out_hw.1 >= 8 {
-            (&kernels.conv2d_w8, 16, 8, 8)
+            let k = if act {
+                &kernels.conv2d_w8_lrelu
+            } else {
+                &kernels.conv2d_w8
+            };
+            (k, 16, 8, 8)
         } else if conv.out_hw.1 > 2 {
-            (&kernels.conv2d_w4, 16, 4, 4)
+            let k = if act {
+                &kernels.conv2d_w4_lrelu
+            } else {
+                &kernels.conv2d_w4
+            };
+            (k, 16, 4, 4)
         } else {
-            (&kernels.conv2d_w2, 16, 2, 2)
+            let k = if act {
+                &kernels.conv2d_w2_lrelu
+            } else {
+                &kernels.conv2d_w2
+            };
+            (k, 16, 2, 2)
         };
         let tiles_x = conv.out_hw.1.div_ceil(tw);
         let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
@@ -327,6 +382,7 @@ pub(super) fn record_tile_conv(
         P: conv.pad.into(),
         has_bias: bias.is_some().into(),
         tiles_x: u(tiles_x),
+        act_slope: conv.activation.unwrap_or(0.0).into(),
     };
     // Without a bias the kernel reads no bias element; any buffer fills the binding.
     let bias = bias.unwrap_or(w);
@@ -394,11 +450,16 @@ fn pack_weights(
 
 struct Conv2d {
     padding: usize,
+    /// conv2d_lrelu's slope.
+    slope: Option<f32>,
 }
 
 impl Op for Conv2d {
     fn name(&self) -> &'static str {
-        "conv2d"
+        match self.slope {
+            None => "conv2d",
+            Some(_) => "conv2d_lrelu",
+        }
     }
 
     fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
@@ -415,12 +476,20 @@ impl Op for Conv2d {
         for_each_tap(&x.shape, &w.shape, self.padding, |xi, wi, yi| {
             y[yi] += x.data[xi] * w.data[wi]
         });
+        if let Some(slope) = self.slope {
+            for v in &mut y {
+                if *v < 0.0 {
+                    *v *= slope as f64;
+                }
+            }
+        }
         CpuTensor::new(&shape, y)
     }
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let (xs, ws) = (inputs[0].shape(), inputs[1].shape());
-        let conv = TileConv::forward(xs, ws, out.shape(), self.padding);
+        let mut conv = TileConv::forward(xs, ws, out.shape(), self.padding);
+        conv.activation = self.slope;
         let bias = inputs.get(2).map(|b| b.buffer());
         record_tile_conv(
             rec,
@@ -433,8 +502,12 @@ impl Op for Conv2d {
         );
     }
 
-    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
+    fn backward(&self, t: &mut Tape, inputs: &[Var], out: Var, g: Var) -> Vec<Option<Var>> {
         let (x, w) = (inputs[0], inputs[1]);
+        let g = match self.slope {
+            Some(slope) => leaky_relu_grad(t, g, out, slope),
+            None => g,
+        };
         let mut grads = vec![
             Some(conv2d_input_grad(t, g, w, self.padding)),
             Some(conv2d_weight_grad(t, x, g, self.padding)),
@@ -483,6 +556,7 @@ impl Op for Conv2dInputGrad {
             k,
             pad: k32 - 1 - self.padding as i32,
             w_index: [kk - 1, kk, i_n as i32 * kk, -k32, -1],
+            activation: None,
         };
         record_tile_conv(
             rec,
@@ -747,6 +821,26 @@ mod tests {
                 "conv2d_wgrad_gemm"
             ]
         );
+    }
+
+    /// The fused leaky ReLU, to second order, on the Winograd, direct and 1x1 kernels.
+    #[test]
+    fn conv2d_lrelu_matches_cpu_with_gradients() {
+        for (x, k, p) in [
+            ([2, 5, 9, 9], 3, 1),
+            ([2, 3, 5, 4], 3, 0),
+            ([2, 5, 6, 6], 1, 0),
+        ] {
+            let w = [7, x[1], k, k];
+            check_both(|| {
+                OpCase::new(
+                    &format!("conv2d_lrelu k{k} p{p} {x:?}"),
+                    &[&x, &w, &[7]],
+                    move |t, v| conv2d_lrelu(t, v[0], v[1], Some(v[2]), p, 0.2),
+                )
+                .tolerance(ATOL, RTOL)
+            });
+        }
     }
 
     #[test]
