@@ -153,9 +153,9 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Shaders compiled without spirv-opt (every build of them): its loop unroller needs gigabytes of memory on the
-/// register-blocked convolution kernels (figures in the README, How it works); these leave
-/// `[[unroll]]` to the driver's compiler, which unrolls them the same.
+/// Shaders compiled without spirv-opt, every build of them: its loop unroller needs gigabytes of
+/// memory on the register-blocked convolution kernels (figures in the README, How it works);
+/// these leave `[[unroll]]` to the driver's compiler, which unrolls them the same.
 const UNOPTIMIZED: &[&str] = &[
     "conv2d_w2",
     "conv2d_w4",

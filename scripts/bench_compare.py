@@ -5,8 +5,8 @@ Runs `vkgan bench --json` and then scripts/torch_step_bench.py (one after the ot
 do not compete for the machine) at the same sizes, and prints images/s of the plain step
 (D + G) and of the regularized step (D with R1 + G with the path-length penalty) for both,
 with the ratio vkgan / PyTorch. With --rounds N both sides run N times, alternating, and each
-side's best images/s is kept: on a shared machine other work only ever slows a run down. Only the standard library is needed here; the PyTorch side
-needs a python with torch and labml-nn:
+side's best images/s is kept: on a shared machine other work only ever slows a run down. Only
+the standard library is needed here; the PyTorch side needs a python with torch and labml-nn:
 
     python3 -m venv .venv && .venv/bin/pip install torch numpy \\
         && .venv/bin/pip install --no-deps labml-nn==0.5.1

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # From the project's shared benchmark kit (bench/torch_step_bench.py), so that
 # scripts/bench_compare.py needs nothing outside the repository; changed only to take the
-# model's widths as optional arguments (their defaults are the kit's, labml-nn's own). It times the PyTorch reference implementation: labml-nn's StyleGAN2
+# model's widths as optional arguments (their defaults are the kit's, labml-nn's own). It
+# times the PyTorch reference implementation: labml-nn's StyleGAN2
 # (labml_nn.gan.stylegan, https://github.com/labmlai/annotated_deep_learning_paper_implementations,
 # MIT licence), with the reference's hyper-parameters.
 """Times the reference PyTorch training step (labml-nn stylegan, the reference hyper-parameters)

@@ -43,6 +43,20 @@ uint offset6(uint i, uint dims[6], uint strides[6]) {
     return o;
 }
 
+// The offset of the reduced counter's digits 0..4 (digit 5, the innermost, is the caller's).
+uint outer_offset(uint d0, uint d1, uint d2, uint d3, uint d4) {
+    return d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
+           + d3 * red_strides[3] + d4 * red_strides[4];
+}
+
+// Steps the counter's digits 4..0 on by one, after digit 5 wrapped to 0.
+void carry(inout uint d0, inout uint d1, inout uint d2, inout uint d3, inout uint d4) {
+    if (++d4 == red_dims[4]) { d4 = 0u;
+        if (++d3 == red_dims[3]) { d3 = 0u;
+            if (++d2 == red_dims[2]) { d2 = 0u;
+                if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } }
+}
+
 void main() {
     uint id = flat_index();
     if (id >= n_out * chunks) return;
@@ -61,27 +75,16 @@ void main() {
     float acc = 0.0;
     if (red_strides[5] == 1u && (red_dims[5] & 3u) == 0u && (chunk & 3u) == 0u) {
         for (uint j = start; j < end; j += 4u) {
-            uint o = base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
-                     + d3 * red_strides[3] + d4 * red_strides[4] + d5;
+            uint o = base + outer_offset(d0, d1, d2, d3, d4) + d5;
             acc += (TERM(o) + TERM(o + 1u)) + (TERM(o + 2u) + TERM(o + 3u));
             d5 += 4u;
-            if (d5 == red_dims[5]) { d5 = 0u;
-                if (++d4 == red_dims[4]) { d4 = 0u;
-                    if (++d3 == red_dims[3]) { d3 = 0u;
-                        if (++d2 == red_dims[2]) { d2 = 0u;
-                            if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
+            if (d5 == red_dims[5]) { d5 = 0u; carry(d0, d1, d2, d3, d4); }
         }
-        STORE(result, id, acc);
-        return;
-    }
-    for (uint j = start; j < end; ++j) {
-        acc += TERM(base + d0 * red_strides[0] + d1 * red_strides[1] + d2 * red_strides[2]
-                    + d3 * red_strides[3] + d4 * red_strides[4] + d5 * red_strides[5]);
-        if (++d5 == red_dims[5]) { d5 = 0u;
-            if (++d4 == red_dims[4]) { d4 = 0u;
-                if (++d3 == red_dims[3]) { d3 = 0u;
-                    if (++d2 == red_dims[2]) { d2 = 0u;
-                        if (++d1 == red_dims[1]) { d1 = 0u; ++d0; } } } } }
+    } else {
+        for (uint j = start; j < end; ++j) {
+            acc += TERM(base + outer_offset(d0, d1, d2, d3, d4) + d5 * red_strides[5]);
+            if (++d5 == red_dims[5]) { d5 = 0u; carry(d0, d1, d2, d3, d4); }
+        }
     }
     STORE(result, id, acc);
 }

@@ -326,35 +326,35 @@ pub(super) fn record_tile_conv(
             "the CPU family's convolutions load no scale: multiply the input first"
         );
         // (kernel, channels, rows, columns) per invocation.
-        let act = conv.activation.is_some();
+        // The plain build, or the one that applies the leaky ReLU as it stores.
+        let build = |plain, lrelu| match conv.activation {
+            None => plain,
+            Some(_) => lrelu,
+        };
         let (kernel, to, th, tw) = if winograd {
-            let k = if act {
-                &kernels.conv2d_wino8_lrelu
-            } else {
-                &kernels.conv2d_wino8
-            };
+            let k = build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu);
             (k, 16, 8, 8)
         } else if conv.out_hw.1 >= 8 {
-            let k = if act {
-                &kernels.conv2d_w8_lrelu
-            } else {
-                &kernels.conv2d_w8
-            };
-            (k, 16, 8, 8)
+            (
+                build(&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu),
+                16,
+                8,
+                8,
+            )
         } else if conv.out_hw.1 > 2 {
-            let k = if act {
-                &kernels.conv2d_w4_lrelu
-            } else {
-                &kernels.conv2d_w4
-            };
-            (k, 16, 4, 4)
+            (
+                build(&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu),
+                16,
+                4,
+                4,
+            )
         } else {
-            let k = if act {
-                &kernels.conv2d_w2_lrelu
-            } else {
-                &kernels.conv2d_w2
-            };
-            (k, 16, 2, 2)
+            (
+                build(&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu),
+                16,
+                2,
+                2,
+            )
         };
         let tiles_x = conv.out_hw.1.div_ceil(tw);
         let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
