@@ -79,8 +79,11 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
 ///   (`ops::mul_sum_to`, a broadcast product's backward).
 /// - `conv2d_*_lrelu`: a leaky ReLU on the convolution's stores (`ops::conv2d_lrelu`, the
 ///   discriminator's layers).
+/// - `conv2d_gemm_style`: the scaled load and a style block's whole output stage (demodulation,
+///   noise, bias, leaky ReLU) on the stores (`ops::style_conv`, the generator without
+///   gradients).
 const FUSED_VARIANTS: &[(&str, &[&str])] = &[
-    ("conv2d_gemm", &["scaled", "lrelu"]),
+    ("conv2d_gemm", &["scaled", "lrelu", "style"]),
     ("conv2d_w2", &["lrelu"]),
     ("conv2d_w4", &["lrelu"]),
     ("conv2d_w8", &["lrelu"]),
@@ -101,6 +104,7 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
             "conv2d_gemm",
             "conv2d_gemm_lrelu",
             "conv2d_gemm_scaled",
+            "conv2d_gemm_style",
             "conv2d_w2",
             "conv2d_w2_lrelu",
             "conv2d_w4",

@@ -14,9 +14,22 @@
 // bound after the layout's bindings: each X element is scaled as it is staged, so the scaled
 // input (a full activation in a style block) is never written nor read back. It rounds the
 // product to f32 before the sums, as the unfused multiply does, so both give the same bits.
+// The build conv2d_gemm_style (FUSE_STYLE, ops::style_conv) scales the same way and stores a
+// style block's output stage instead of y:
+//   out[b, o, p] = lrelu(y[b, o, p] * d[b, o] + scale * noise[b, 0, p] + bias[o])
+// with d [B, O], noise [B, 1, HO WO] and scale [1] bound after s (the noise term only where
+// has_noise), bias at the layout's binding (has_bias is 0: the convolution adds none itself)
+// and the slope act_slope; the same operations in the same order as style_epilogue.comp, so
+// that fused and unfused give the same bits where the compiler does not contract them.
 #include "conv2d_layout.glsl"
-#ifdef FUSE_SCALED
+#if defined(FUSE_SCALED) || defined(FUSE_STYLE)
+#define SCALED_LOAD
 IN_R32F(4, s);
+#endif
+#ifdef FUSE_STYLE
+IN_R32F(5, demod);
+IN_R32F(6, noise);
+IN_R32F(7, noise_scale);
 #endif
 
 #define BM 32
@@ -72,7 +85,7 @@ void main() {
                 int ix = lox + int(tap - ky * K) - P;
                 if (iy >= 0 && iy < int(H) && ix >= 0 && ix < int(W)) {
                     v = LOAD(x, ((lb * C + c) * H + uint(iy)) * W + uint(ix));
-#ifdef FUSE_SCALED
+#ifdef SCALED_LOAD
                     v *= LOAD(s, lb * C + c);
 #endif
                 }
@@ -104,7 +117,13 @@ void main() {
         uint p = n - b * HWO;
         [[unroll]] for (int q = 0; q < 4; q++) {
             uint o = o0 + tm + uint(q);
-            if (o < O) y[(b * O + o) * HWO + p] = activate(acc[q][j] + (has_bias != 0u ? bias[o] : 0.0));
+            if (o >= O) continue;
+            float v = acc[q][j] + (has_bias != 0u ? bias[o] : 0.0);
+#ifdef FUSE_STYLE
+            v = v * LOAD(demod, b * O + o) + bias[o];
+            if (has_noise != 0u) v += LOAD(noise_scale, 0) * LOAD(noise, b * HWO + p);
+#endif
+            y[(b * O + o) * HWO + p] = activate(v);
         }
     }
 }

@@ -13,14 +13,16 @@ layout(push_constant) uniform Push {
     uint K; int P;
     uint has_bias;
     uint tiles_x;
-    // The _lrelu builds (ops::conv2d_lrelu): a leaky ReLU of this slope on every output as it
-    // is stored. A build of its own rather than a flag: the flag's select in the plain
+    // The _lrelu and _style builds (ops::conv2d_lrelu, ops::style_conv): a leaky ReLU of this
+    // slope on every output as it is stored. A build of its own rather than a flag: the flag's select in the plain
     // kernels measured slower on llvmpipe.
     float act_slope;
+    // conv2d_gemm_style: whether its output stage adds noise (the other builds ignore it).
+    uint has_noise;
 };
 
 float activate(float v) {
-#ifdef FUSE_LRELU
+#if defined(FUSE_LRELU) || defined(FUSE_STYLE)
     return v < 0.0 ? v * act_slope : v;
 #else
     return v;

@@ -158,8 +158,7 @@ impl Tape {
     /// Appends `op` applied to `inputs`, producing a tensor of `shape`. The result requires a
     /// gradient when any input does, unless inside `no_grad`.
     pub fn push(&mut self, op: impl Op + 'static, inputs: &[Var], shape: &[usize]) -> Var {
-        let requires_grad =
-            self.no_grad_depth == 0 && inputs.iter().any(|v| self.nodes[v.0].requires_grad);
+        let requires_grad = self.would_require_grad(inputs);
         self.nodes.push(Node {
             op: Some(Rc::new(op)),
             inputs: inputs.to_vec(),
@@ -186,6 +185,11 @@ impl Tape {
 
     pub fn numel(&self, v: Var) -> usize {
         self.nodes[v.0].shape.iter().product()
+    }
+
+    /// Whether an op pushed now on `inputs` would require a gradient.
+    pub fn would_require_grad(&self, inputs: &[Var]) -> bool {
+        self.no_grad_depth == 0 && inputs.iter().any(|v| self.nodes[v.0].requires_grad)
     }
 
     pub fn requires_grad(&self, v: Var) -> bool {

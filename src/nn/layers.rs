@@ -67,24 +67,39 @@ fn modulated_conv_parts(
     w: Var,
     demodulate: bool,
 ) -> (Var, Option<Var>) {
-    let ws = t.shape(w).to_vec();
-    let (i, k) = (ws[1], ws[2]);
-    let wc = ops::scale(t, w, 1.0 / ((i * k * k) as f32).sqrt());
+    let wc = modulation_kernel(t, w);
     // The style scale rides the convolution's input load on GPUs (ops::conv2d_scaled).
-    let y = ops::conv2d_scaled(t, x, s, wc, (k - 1) / 2);
-    if !demodulate {
-        return (y, None);
-    }
+    let y = ops::conv2d_scaled(t, x, s, wc, padding_of(t, w));
+    (y, demodulate.then(|| demodulation(t, s, wc)))
+}
+
+/// c W, c = 1/sqrt(I k k), of a raw modulated kernel w [O, I, k, k].
+fn modulation_kernel(t: &mut Tape, w: Var) -> Var {
+    let ws = t.shape(w);
+    let fan_in = ws[1] * ws[2] * ws[3];
+    ops::scale(t, w, 1.0 / (fan_in as f32).sqrt())
+}
+
+/// The "same" padding of the kernel w.
+fn padding_of(t: &Tape, w: Var) -> usize {
+    (t.shape(w)[2] - 1) / 2
+}
+
+/// The demodulation d [B, O] of styles s [B, I] and the scaled kernel wc [O, I, k, k].
+fn demodulation(t: &mut Tape, s: Var, wc: Var) -> Var {
     let w2 = ops::square(t, wc);
     let w2 = ops::sum(t, w2, &[2, 3], false); // [O, I]
     let s2 = ops::square(t, s);
     let energy = ops::matmul(t, s2, w2, false, true); // [B, O]
     let energy = ops::add_scalar(t, energy, DEMOD_EPS);
-    (y, Some(ops::rsqrt(t, energy)))
+    ops::rsqrt(t, energy)
 }
 
-/// Modulated, demodulated convolution, noise, bias and leaky ReLU; the last four are one
-/// fused kernel (`ops::style_epilogue`).
+/// Modulated, demodulated convolution, noise, bias and leaky ReLU. Where a gradient flows the
+/// last four are one kernel after the convolution (`ops::style_epilogue`), which keeps the
+/// convolution's output for its backward; where none does (the discriminator step's
+/// generator forward, generation) the whole block is one op (`ops::style_conv`) whose
+/// convolution output never becomes a tensor.
 pub fn style_block(
     t: &mut Tape,
     p: &Bound,
@@ -95,11 +110,19 @@ pub fn style_block(
 ) -> Var {
     let s = equalized_linear(t, p, &format!("{prefix}.to_style"), w);
     let weight = param(p, prefix, "conv.weight.weight");
-    let (y, d) = modulated_conv_parts(t, x, s, weight, true);
-    let d = d.expect("style blocks demodulate");
+    let wc = modulation_kernel(t, weight);
+    let d = demodulation(t, s, wc);
     let noise = noise.map(|n| (n, param(p, prefix, "scale_noise")));
     let bias = param(p, prefix, "bias");
-    ops::style_epilogue(t, y, d, noise, bias, LRELU_SLOPE)
+    let padding = padding_of(t, weight);
+    let mut inputs = vec![x, s, wc, d, bias];
+    inputs.extend(noise.iter().flat_map(|&(n, scale)| [n, scale]));
+    if t.would_require_grad(&inputs) {
+        let y = ops::conv2d_scaled(t, x, s, wc, padding);
+        ops::style_epilogue(t, y, d, noise, bias, LRELU_SLOPE)
+    } else {
+        ops::style_conv(t, x, s, wc, padding, d, noise, bias, LRELU_SLOPE)
+    }
 }
 
 pub fn to_rgb(t: &mut Tape, p: &Bound, prefix: &str, x: Var, w: Var) -> Var {

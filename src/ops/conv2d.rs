@@ -221,6 +221,26 @@ pub(super) fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
 
 /// The forward kernel's problem:
 /// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
+/// What the GPU family's convolution folds into its loads and stores besides a leaky ReLU
+/// (`TileConv::activation`); the CPU family's kernels fold neither.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Fused<'a> {
+    /// s [B, C]: every input element times s[b, c] as it is loaded (`conv2d_gemm_scaled`).
+    pub(super) scale: Option<&'a Buffer>,
+    /// With the scale and a slope: a style block's output stage as it stores
+    /// (`conv2d_gemm_style`).
+    pub(super) style: Option<StyleStage<'a>>,
+}
+
+/// A style block's output stage (ops::style_conv): d [B, O], the output bias [O] and the
+/// optional (noise [B, 1, H, W], its scale [1]); the slope is the convolution's `activation`.
+#[derive(Clone, Copy)]
+pub(super) struct StyleStage<'a> {
+    pub(super) d: &'a Buffer,
+    pub(super) bias: &'a Buffer,
+    pub(super) noise: Option<(&'a Buffer, &'a Buffer)>,
+}
+
 pub(super) struct TileConv {
     pub(super) b: usize,
     pub(super) c: usize,
@@ -289,18 +309,18 @@ fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
     conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
 }
 
-/// Records `out` = the convolution `conv` of `inp` by `w` (+ bias). With `scale` ([B, C]) it
-/// convolves inp * scale[b, c] instead, which only the GPU family's kernel does on its loads
-/// (`conv2d_gemm_scaled`); the caller materializes the product for the CPU family.
+/// Records `out` = the convolution `conv` of `inp` by `w` (+ bias), with the `fused` loads and
+/// stores (GPU family only: the caller records those apart for the CPU family).
 pub(super) fn record_tile_conv(
     rec: &mut Recording,
     conv: &TileConv,
     inp: &Buffer,
     w: &Buffer,
     bias: Option<&Buffer>,
-    scale: Option<&Buffer>,
+    fused: Fused,
     out: &Buffer,
 ) {
+    let Fused { scale, style } = fused;
     let ctx = rec.context();
     let kernels = ctx.kernels();
     let family = ctx.kernel_family();
@@ -313,17 +333,18 @@ pub(super) fn record_tile_conv(
             group_count(conv.o.div_ceil(32)),
             1,
         ];
-        let kernel = match (scale, conv.activation) {
-            (Some(_), None) => &kernels.conv2d_gemm_scaled,
-            (None, None) => &kernels.conv2d_gemm,
-            (None, Some(_)) => &kernels.conv2d_gemm_lrelu,
-            (Some(_), Some(_)) => unreachable!("no convolution both scales and activates"),
+        let kernel = match (scale, conv.activation, style) {
+            (None, None, None) => &kernels.conv2d_gemm,
+            (Some(_), None, None) => &kernels.conv2d_gemm_scaled,
+            (None, Some(_), None) => &kernels.conv2d_gemm_lrelu,
+            (Some(_), Some(_), Some(_)) => &kernels.conv2d_gemm_style,
+            _ => unreachable!("only a style stage both scales and activates, and it needs both"),
         };
         (kernel, groups, 0)
     } else {
         assert!(
-            scale.is_none(),
-            "the CPU family's convolutions load no scale: multiply the input first"
+            scale.is_none() && style.is_none(),
+            "the CPU family's convolutions fuse no scale nor style stage: record those apart"
         );
         // (kernel, channels, rows, columns) per invocation.
         // The plain build, or the one that applies the leaky ReLU as it stores.
@@ -383,11 +404,18 @@ pub(super) fn record_tile_conv(
         has_bias: bias.is_some().into(),
         tiles_x: u(tiles_x),
         act_slope: conv.activation.unwrap_or(0.0).into(),
+        has_noise: style.is_some_and(|st| st.noise.is_some()).into(),
     };
-    // Without a bias the kernel reads no bias element; any buffer fills the binding.
-    let bias = bias.unwrap_or(w);
+    // The style stage's bias takes the bias binding, which the convolution itself then leaves
+    // unread (has_bias 0); without either, any buffer fills it.
+    let bias = style.map(|st| st.bias).or(bias).unwrap_or(w);
     let mut bindings = vec![read(inp), read(&packed), read(bias), write(out)];
     bindings.extend(scale.map(read));
+    if let Some(st) = style {
+        // Without noise the kernel reads neither noise binding; d fills both.
+        let (noise, noise_scale) = st.noise.unwrap_or((st.d, st.d));
+        bindings.extend([read(st.d), read(noise), read(noise_scale)]);
+    }
     rec.dispatch(kernel, &bindings, &push, groups);
 }
 
@@ -497,7 +525,7 @@ impl Op for Conv2d {
             inputs[0].buffer(),
             inputs[1].buffer(),
             bias,
-            None,
+            Fused::default(),
             out.buffer(),
         );
     }
@@ -564,7 +592,7 @@ impl Op for Conv2dInputGrad {
             inputs[0].buffer(),
             inputs[1].buffer(),
             None,
-            None,
+            Fused::default(),
             out.buffer(),
         );
     }

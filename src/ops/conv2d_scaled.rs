@@ -44,7 +44,7 @@
 use super::broadcast::record_mul;
 use super::conv2d::{
     conv2d_input_grad, conv2d_weight_grad, for_each_tap, forward_shape, out_hw, record_tile_conv,
-    TileConv,
+    Fused, TileConv,
 };
 use super::{mul, mul_sum_to, reshape};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
@@ -63,8 +63,8 @@ pub fn conv2d_scaled(t: &mut Tape, x: Var, s: Var, w: Var, padding: usize) -> Va
     t.push(Conv2dScaled { padding }, &[x, s, w], &out)
 }
 
-struct Conv2dScaled {
-    padding: usize,
+pub(super) struct Conv2dScaled {
+    pub(super) padding: usize,
 }
 
 impl Op for Conv2dScaled {
@@ -89,7 +89,11 @@ impl Op for Conv2dScaled {
         let conv = TileConv::forward(x.shape(), w.shape(), out.shape(), self.padding);
         let (w, out) = (w.buffer(), out.buffer());
         if rec.context().kernel_family() == KernelFamily::Gpu {
-            record_tile_conv(rec, &conv, x.buffer(), w, None, Some(s.buffer()), out);
+            let fused = Fused {
+                scale: Some(s.buffer()),
+                style: None,
+            };
+            record_tile_conv(rec, &conv, x.buffer(), w, None, fused, out);
             return;
         }
         let Some(scaled) = rec.tensor("conv2d_scaled input", x.shape()) else {
@@ -97,7 +101,7 @@ impl Op for Conv2dScaled {
         };
         let xs = x.shape();
         record_mul(rec, x, &s.reshaped(&[xs[0], xs[1], 1, 1]), &scaled);
-        record_tile_conv(rec, &conv, scaled.buffer(), w, None, None, out);
+        record_tile_conv(rec, &conv, scaled.buffer(), w, None, Fused::default(), out);
     }
 
     fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {

@@ -57,8 +57,8 @@ pub fn style_epilogue(
     t.push(StyleEpilogue { slope }, &inputs, &s)
 }
 
-struct StyleEpilogue {
-    slope: f32,
+pub(super) struct StyleEpilogue {
+    pub(super) slope: f32,
 }
 
 impl Op for StyleEpilogue {
