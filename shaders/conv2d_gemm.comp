@@ -117,13 +117,14 @@ void main() {
         uint p = n - b * HWO;
         [[unroll]] for (int q = 0; q < 4; q++) {
             uint o = o0 + tm + uint(q);
-            if (o >= O) continue;
-            float v = acc[q][j] + (has_bias != 0u ? bias[o] : 0.0);
+            if (o < O) {
+                float v = acc[q][j] + (has_bias != 0u ? bias[o] : 0.0);
 #ifdef FUSE_STYLE
-            v = v * LOAD(demod, b * O + o) + bias[o];
-            if (has_noise != 0u) v += LOAD(noise_scale, 0) * LOAD(noise, b * HWO + p);
+                v = v * LOAD(demod, b * O + o) + bias[o];
+                if (has_noise != 0u) v += LOAD(noise_scale, 0) * LOAD(noise, b * HWO + p);
 #endif
-            y[(b * O + o) * HWO + p] = activate(v);
+                y[(b * O + o) * HWO + p] = activate(v);
+            }
         }
     }
 }
