@@ -25,7 +25,7 @@
 //! is not measured yet).
 //!
 //! Why the style block's epilogue (demodulation, noise, bias, leaky ReLU: `style_epilogue`)
-//! is not fused into the convolution's output stage too: its backward needs the convolution's
+//! is not fused into the convolution's output stage where a gradient flows: its backward needs the convolution's
 //! output y (dd = sum over (H, W) of G * y), and a tape node has exactly one output tensor (a
 //! view only renames input 0's whole memory), so a fused op could not hand y to its backward.
 //! The ways around it each cost more than they save: writing y and the activation from one
@@ -34,12 +34,10 @@
 //! divides by d and rounds again, so the gradients would no longer be those of the unfused
 //! graph; recomputing y in the backward repeats the convolution. What fusing would gain is one
 //! read of y (B x O x H x W floats) and one dispatch per style block: 3.8 M floats in a
-//! generator forward at the reference size against the convolution's own traffic. Where no
-//! gradient is needed (the discriminator step's generator forward under `no_grad`,
-//! generation) y has no reader but the epilogue, and a fused conv + epilogue op whose backward
-//! recomputes y would save its write and its read; that needs the epilogue's operands (d,
-//! noise, its scale, the slope) bound to conv2d_gemm, a push block of its own, and is left
-//! for when a GPU can measure whether the dispatch matters.
+//! generator forward at the reference size against the convolution's own traffic.
+//! Where no gradient is needed (the discriminator step's generator forward under `no_grad`,
+//! generation) y has no reader but the epilogue, and there the style block is one op,
+//! `ops::style_conv` (style_conv.rs), whose backward recomputes y.
 
 use super::broadcast::record_mul;
 use super::conv2d::{
