@@ -84,6 +84,18 @@ pub fn context_with(limits: LimitsMode, kernels: Option<KernelFamily>) -> Valida
     ValidatedContext { ctx }
 }
 
+/// The kernel families a test of a fused convolution records: both on llvmpipe, where either
+/// can be the default; elsewhere the GPU family alone, the one any other device runs. (The CPU
+/// family's register tiles are tuned to llvmpipe's compiler; SwiftShader's JIT takes minutes
+/// and 17 GB of memory to build them, which the suite cannot afford; see README, Devices.)
+pub fn convolution_families() -> Vec<KernelFamily> {
+    if context().info().llvmpipe {
+        vec![KernelFamily::Cpu, KernelFamily::Gpu]
+    } else {
+        vec![KernelFamily::Gpu]
+    }
+}
+
 /// Deterministic values in [-2, 2].
 pub fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -120,20 +120,8 @@ impl Op for Conv2dScaled {
 mod tests {
     use super::*;
     use crate::ops;
-    use crate::testing::{check_op, context_with, OpCase};
+    use crate::testing::{check_op, context_with, convolution_families, OpCase};
     use crate::vk::LimitsMode;
-
-    /// The families these tests record: both on llvmpipe, where either can be the default;
-    /// elsewhere the GPU family alone, the one any other device runs. (The CPU family's
-    /// register tiles are tuned to llvmpipe's compiler; SwiftShader's JIT takes minutes and
-    /// 17 GB of memory to build them, which the suite cannot afford; see README, Devices.)
-    fn families() -> Vec<KernelFamily> {
-        if crate::testing::context().info().llvmpipe {
-            vec![KernelFamily::Cpu, KernelFamily::Gpu]
-        } else {
-            vec![KernelFamily::Gpu]
-        }
-    }
 
     fn case(x: [usize; 4], o: usize, k: usize, p: usize, family: KernelFamily) -> OpCase {
         let name = format!("conv2d_scaled k{k} p{p}");
@@ -149,7 +137,7 @@ mod tests {
 
     #[test]
     fn conv2d_scaled_matches_cpu_with_gradients_in_each_family() {
-        for family in families() {
+        for family in convolution_families() {
             for (k, p) in [(3, 1), (3, 0), (1, 0)] {
                 check_op(case([3, 5, 7, 9], 6, k, p, family));
             }
@@ -163,7 +151,7 @@ mod tests {
     #[test]
     fn equals_the_unfused_ops_bit_for_bit() {
         let shapes: [&[usize]; 3] = [&[2, 5, 8, 8], &[2, 5], &[7, 5, 3, 3]];
-        for family in families() {
+        for family in convolution_families() {
             let ctx = context_with(LimitsMode::from_env().unwrap(), Some(family));
             let mut t = Tape::new();
             let v: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();

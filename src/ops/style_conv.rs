@@ -150,17 +150,8 @@ impl Op for StyleConv {
 mod tests {
     use super::*;
     use crate::ops;
-    use crate::testing::{check_op, context_with, OpCase};
+    use crate::testing::{check_op, context_with, convolution_families, OpCase};
     use crate::vk::LimitsMode;
-
-    /// Both families on llvmpipe, the GPU family elsewhere (as conv2d_scaled.rs's tests).
-    fn families() -> Vec<KernelFamily> {
-        if crate::testing::context().info().llvmpipe {
-            vec![KernelFamily::Cpu, KernelFamily::Gpu]
-        } else {
-            vec![KernelFamily::Gpu]
-        }
-    }
 
     fn case(x: [usize; 4], o: usize, k: usize, p: usize, noise: bool, fam: KernelFamily) -> OpCase {
         let out = [x[0], o, x[2] + 2 * p + 1 - k, x[3] + 2 * p + 1 - k];
@@ -187,7 +178,7 @@ mod tests {
 
     #[test]
     fn style_conv_matches_cpu_with_gradients_in_each_family() {
-        for family in families() {
+        for family in convolution_families() {
             for (k, p) in [(3, 1), (1, 0)] {
                 check_op(case([3, 5, 7, 9], 6, k, p, true, family));
             }
@@ -211,7 +202,7 @@ mod tests {
             &[2, 1, 8, 8],
             &[1],
         ];
-        for family in families() {
+        for family in convolution_families() {
             let ctx = context_with(LimitsMode::from_env().unwrap(), Some(family));
             let mut t = Tape::new();
             let v: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
