@@ -96,6 +96,38 @@ pub fn convolution_families() -> Vec<KernelFamily> {
     }
 }
 
+/// For a fused op's tests, on `family`'s kernels: `build` makes (fused, unfused) from leaves
+/// of `shapes`, leaf k holding `values(.., seed + k)`. Returns the kernels the fused output
+/// alone records, in dispatch order, and both outputs' values.
+pub fn fused_and_unfused(
+    family: KernelFamily,
+    shapes: &[&[usize]],
+    seed: u64,
+    build: impl FnOnce(&mut Tape, &[Var]) -> (Var, Var),
+) -> (Vec<&'static str>, Vec<f32>, Vec<f32>) {
+    let ctx = context_with(
+        LimitsMode::from_env().unwrap_or_else(|e| panic!("{e}")),
+        Some(family),
+    );
+    let mut t = Tape::new();
+    let leaves: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
+    let (fused, unfused) = build(&mut t, &leaves);
+    let tensors: Vec<Tensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| Tensor::from_f32(&ctx, s, &values(numel(s), seed + k as u64)).unwrap())
+        .collect();
+    let bound: Vec<(Var, &Tensor)> = leaves.iter().copied().zip(&tensors).collect();
+    let names = t
+        .compile(&ctx, &[fused], &bound)
+        .unwrap()
+        .graph()
+        .kernel_names();
+    let mut got = t.eval(&ctx, &[fused, unfused], &bound).unwrap();
+    let unfused_values = got.pop().unwrap();
+    (names, got.pop().unwrap(), unfused_values)
+}
+
 /// Deterministic values in [-2, 2].
 pub fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -14,8 +14,8 @@ layout(push_constant) uniform Push {
     uint has_bias;
     uint tiles_x;
     // The _lrelu and _style builds (ops::conv2d_lrelu, ops::style_conv): a leaky ReLU of this
-    // slope on every output as it is stored. A build of its own rather than a flag: the flag's select in the plain
-    // kernels measured slower on llvmpipe.
+    // slope on every output as it is stored. A build of its own rather than a flag: the
+    // flag's select in the plain kernels measured slower on llvmpipe.
     float act_slope;
     // conv2d_gemm_style: whether its output stage adds noise (the other builds ignore it).
     uint has_noise;

@@ -219,8 +219,6 @@ pub(super) fn out_hw(h: usize, w: usize, k: usize, p: usize) -> (usize, usize) {
     (h + 2 * p + 1 - k, w + 2 * p + 1 - k)
 }
 
-/// The forward kernel's problem:
-/// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
 /// What the GPU family's convolution folds into its loads and stores besides a leaky ReLU
 /// (`TileConv::activation`); the CPU family's kernels fold neither.
 #[derive(Clone, Copy, Default)]
@@ -241,6 +239,8 @@ pub(super) struct StyleStage<'a> {
     pub(super) noise: Option<(&'a Buffer, &'a Buffer)>,
 }
 
+/// The forward kernel's problem:
+/// out[b,o,oy,ox] = sum_{c,ky,kx} inp[b,c,oy+ky-pad,ox+kx-pad] * w[base + o so + c sc + ky sky + kx skx].
 pub(super) struct TileConv {
     pub(super) b: usize,
     pub(super) c: usize,

@@ -24,20 +24,19 @@
 //! speed is that of the unfused ops (a scaled build of its register-tile and Winograd kernels
 //! is not measured yet).
 //!
-//! Why the style block's epilogue (demodulation, noise, bias, leaky ReLU: `style_epilogue`)
-//! is not fused into the convolution's output stage where a gradient flows: its backward needs the convolution's
-//! output y (dd = sum over (H, W) of G * y), and a tape node has exactly one output tensor (a
-//! view only renames input 0's whole memory), so a fused op could not hand y to its backward.
-//! The ways around it each cost more than they save: writing y and the activation from one
-//! kernel needs two-output nodes in the tape (Node, Program and the memory plan all assume
-//! one buffer a node); recovering y from the output (y = (lrelu^-1(out) - noise - bias) / d)
-//! divides by d and rounds again, so the gradients would no longer be those of the unfused
-//! graph; recomputing y in the backward repeats the convolution. What fusing would gain is one
-//! read of y (B x O x H x W floats) and one dispatch per style block: 3.8 M floats in a
-//! generator forward at the reference size against the convolution's own traffic.
-//! Where no gradient is needed (the discriminator step's generator forward under `no_grad`,
-//! generation) y has no reader but the epilogue, and there the style block is one op,
-//! `ops::style_conv` (style_conv.rs), whose backward recomputes y.
+//! Why the style block's epilogue (demodulation, noise, bias, leaky ReLU: `style_epilogue`) is not
+//! fused into the convolution's output stage where a gradient flows: its backward needs the
+//! convolution's output y (dd = sum over (H, W) of G * y), and a tape node has exactly one output
+//! tensor (a view only renames input 0's whole memory), so a fused op could not hand y to its
+//! backward. The ways around it each cost more than they save: writing y and the activation from
+//! one kernel needs two-output nodes in the tape (Node, Program and the memory plan all assume one
+//! buffer a node); recovering y from the output (y = (lrelu^-1(out) - noise - bias) / d) divides by
+//! d and rounds again, so the gradients would no longer be those of the unfused graph; recomputing
+//! y in the backward repeats the convolution. What fusing would gain is one read of y (B x O x H x
+//! W floats) and one dispatch per style block: 3.8 M floats in a generator forward at the reference
+//! size against the convolution's own traffic. Where no gradient is needed (the discriminator
+//! step's generator forward under `no_grad`, generation) y has no reader but the epilogue, and
+//! there the style block is one op, `ops::style_conv` (style_conv.rs), whose backward recomputes y.
 
 use super::broadcast::record_mul;
 use super::conv2d::{
@@ -51,14 +50,28 @@ use crate::vk::KernelFamily;
 
 /// See the module header.
 pub fn conv2d_scaled(t: &mut Tape, x: Var, s: Var, w: Var, padding: usize) -> Var {
-    let out = forward_shape(t, x, w, padding, "conv2d_scaled");
+    let out = scaled_forward_shape(t, x, s, w, padding, "conv2d_scaled");
+    t.push(Conv2dScaled { padding }, &[x, s, w], &out)
+}
+
+/// The output shape of the convolution of x * s by w, with the shapes of x, s and w checked;
+/// `what` names the op in a panic.
+pub(super) fn scaled_forward_shape(
+    t: &Tape,
+    x: Var,
+    s: Var,
+    w: Var,
+    padding: usize,
+    what: &str,
+) -> [usize; 4] {
+    let out = forward_shape(t, x, w, padding, what);
     let xs = t.shape(x);
     assert_eq!(
         t.shape(s),
         [xs[0], xs[1]],
-        "conv2d_scaled: s must be [B, I] for x {xs:?}"
+        "{what}: s must be [B, I] for x {xs:?}"
     );
-    t.push(Conv2dScaled { padding }, &[x, s, w], &out)
+    out
 }
 
 pub(super) struct Conv2dScaled {
@@ -120,8 +133,7 @@ impl Op for Conv2dScaled {
 mod tests {
     use super::*;
     use crate::ops;
-    use crate::testing::{check_op, context_with, convolution_families, OpCase};
-    use crate::vk::LimitsMode;
+    use crate::testing::{check_op, convolution_families, fused_and_unfused, OpCase};
 
     fn case(x: [usize; 4], o: usize, k: usize, p: usize, family: KernelFamily) -> OpCase {
         let name = format!("conv2d_scaled k{k} p{p}");
@@ -152,24 +164,12 @@ mod tests {
     fn equals_the_unfused_ops_bit_for_bit() {
         let shapes: [&[usize]; 3] = [&[2, 5, 8, 8], &[2, 5], &[7, 5, 3, 3]];
         for family in convolution_families() {
-            let ctx = context_with(LimitsMode::from_env().unwrap(), Some(family));
-            let mut t = Tape::new();
-            let v: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
-            let fused = conv2d_scaled(&mut t, v[0], v[1], v[2], 1);
-            let s4 = ops::reshape(&mut t, v[1], &[2, 5, 1, 1]);
-            let xs = ops::mul(&mut t, v[0], s4);
-            let unfused = ops::conv2d(&mut t, xs, v[2], None, 1);
-            let values: Vec<Tensor> = shapes
-                .iter()
-                .enumerate()
-                .map(|(k, s)| {
-                    let values = crate::testing::values(s.iter().product(), 60 + k as u64);
-                    Tensor::from_f32(&ctx, s, &values).unwrap()
-                })
-                .collect();
-            let bound: Vec<(Var, &Tensor)> = v.iter().copied().zip(&values).collect();
-            let program = t.compile(&ctx, &[fused], &bound).unwrap();
-            let names = program.graph().kernel_names();
+            let (names, fused, unfused) = fused_and_unfused(family, &shapes, 60, |t, v| {
+                let fused = conv2d_scaled(t, v[0], v[1], v[2], 1);
+                let s4 = ops::reshape(t, v[1], &[2, 5, 1, 1]);
+                let xs = ops::mul(t, v[0], s4);
+                (fused, ops::conv2d(t, xs, v[2], None, 1))
+            });
             let want = match family {
                 KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_scaled"],
                 KernelFamily::Cpu => {
@@ -182,8 +182,7 @@ mod tests {
                 }
             };
             assert_eq!(names, want, "{family:?}");
-            let got = t.eval(&ctx, &[fused, unfused], &bound).unwrap();
-            assert_eq!(got[0], got[1], "{family:?}: fused against unfused");
+            assert_eq!(fused, unfused, "{family:?}: fused against unfused");
         }
     }
 }

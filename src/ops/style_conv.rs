@@ -23,9 +23,9 @@
 //! convolution, which is why the generator takes this op only where no gradient flows
 //! (`nn::layers::style_block`): the discriminator step's generator forward and generation.
 
-use super::conv2d::{forward_shape, record_tile_conv, Fused, StyleStage, TileConv};
-use super::conv2d_scaled::{conv2d_scaled, Conv2dScaled};
-use super::style_epilogue::StyleEpilogue;
+use super::conv2d::{record_tile_conv, Fused, StyleStage, TileConv};
+use super::conv2d_scaled::{conv2d_scaled, scaled_forward_shape, Conv2dScaled};
+use super::style_epilogue::{stage_inputs, StyleEpilogue};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::KernelFamily;
@@ -43,33 +43,9 @@ pub fn style_conv(
     bias: Var,
     slope: f32,
 ) -> Var {
-    let out = forward_shape(t, x, w, padding, "style_conv");
-    let xs = t.shape(x);
-    assert_eq!(
-        t.shape(s),
-        [xs[0], xs[1]],
-        "style_conv: s must be [B, I] for x {xs:?}"
-    );
-    assert!(
-        t.shape(d) == [out[0], out[1]] && t.shape(bias) == [out[1]],
-        "style_conv: output {out:?} needs d [B, O] and bias [O], got d {:?}, bias {:?}",
-        t.shape(d),
-        t.shape(bias)
-    );
-    assert!(
-        slope >= 0.0,
-        "style_conv: slope {slope} < 0 (the backward reads the sign of the output)"
-    );
-    let mut inputs = vec![x, s, w, d, bias];
-    if let Some((n, scale)) = noise {
-        assert!(
-            t.shape(n) == [out[0], 1, out[2], out[3]] && t.shape(scale) == [1],
-            "style_conv: noise {:?} (want [B, 1, Ho, Wo]), scale {:?} (want [1])",
-            t.shape(n),
-            t.shape(scale)
-        );
-        inputs.extend([n, scale]);
-    }
+    let out = scaled_forward_shape(t, x, s, w, padding, "style_conv");
+    let mut inputs = vec![x, s, w];
+    inputs.extend(stage_inputs(t, "style_conv", &out, d, noise, bias, slope));
     t.push(
         StyleConv {
             conv: Conv2dScaled { padding },
@@ -150,8 +126,7 @@ impl Op for StyleConv {
 mod tests {
     use super::*;
     use crate::ops;
-    use crate::testing::{check_op, context_with, convolution_families, OpCase};
-    use crate::vk::LimitsMode;
+    use crate::testing::{check_op, convolution_families, fused_and_unfused, OpCase};
 
     fn case(x: [usize; 4], o: usize, k: usize, p: usize, noise: bool, fam: KernelFamily) -> OpCase {
         let out = [x[0], o, x[2] + 2 * p + 1 - k, x[3] + 2 * p + 1 - k];
@@ -203,24 +178,12 @@ mod tests {
             &[1],
         ];
         for family in convolution_families() {
-            let ctx = context_with(LimitsMode::from_env().unwrap(), Some(family));
-            let mut t = Tape::new();
-            let v: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
-            let noise = Some((v[5], v[6]));
-            let fused = style_conv(&mut t, v[0], v[1], v[2], 1, v[3], noise, v[4], 0.2);
-            let y = ops::conv2d_scaled(&mut t, v[0], v[1], v[2], 1);
-            let unfused = ops::style_epilogue(&mut t, y, v[3], noise, v[4], 0.2);
-            let values: Vec<Tensor> = shapes
-                .iter()
-                .enumerate()
-                .map(|(k, s)| {
-                    let values = crate::testing::values(s.iter().product(), 70 + k as u64);
-                    Tensor::from_f32(&ctx, s, &values).unwrap()
-                })
-                .collect();
-            let bound: Vec<(Var, &Tensor)> = v.iter().copied().zip(&values).collect();
-            let program = t.compile(&ctx, &[fused], &bound).unwrap();
-            let names = program.graph().kernel_names();
+            let (names, fused, unfused) = fused_and_unfused(family, &shapes, 70, |t, v| {
+                let noise = Some((v[5], v[6]));
+                let fused = style_conv(t, v[0], v[1], v[2], 1, v[3], noise, v[4], 0.2);
+                let y = ops::conv2d_scaled(t, v[0], v[1], v[2], 1);
+                (fused, ops::style_epilogue(t, y, v[3], noise, v[4], 0.2))
+            });
             let want = match family {
                 KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_style"],
                 KernelFamily::Cpu => vec![
@@ -232,8 +195,7 @@ mod tests {
                 ],
             };
             assert_eq!(names, want, "{family:?}");
-            let got = t.eval(&ctx, &[fused, unfused], &bound).unwrap();
-            assert_eq!(got[0], got[1], "{family:?}: fused against unfused");
+            assert_eq!(fused, unfused, "{family:?}: fused against unfused");
         }
     }
 }

@@ -34,27 +34,43 @@ pub fn style_epilogue(
     slope: f32,
 ) -> Var {
     let s = t.shape(y).to_vec();
+    let mut inputs = vec![y];
+    inputs.extend(stage_inputs(t, "style_epilogue", &s, d, noise, bias, slope));
+    t.push(StyleEpilogue { slope }, &inputs, &s)
+}
+
+/// The stage's operands after y, in the op's input order (d, bias, then noise and its scale),
+/// checked against the stage's output shape `s` [B, C, H, W]; `what` names the op in a panic.
+pub(super) fn stage_inputs(
+    t: &Tape,
+    what: &str,
+    s: &[usize],
+    d: Var,
+    noise: Option<(Var, Var)>,
+    bias: Var,
+    slope: f32,
+) -> Vec<Var> {
     assert!(
         s.len() == 4 && t.shape(d) == [s[0], s[1]] && t.shape(bias) == [s[1]],
-        "style_epilogue: y {s:?} needs [B, C, H, W], d [B, C] and bias [C], got d {:?}, bias {:?}",
+        "{what}: output {s:?} needs [B, C, H, W], d [B, C] and bias [C], got d {:?}, bias {:?}",
         t.shape(d),
         t.shape(bias)
     );
     assert!(
         slope >= 0.0,
-        "style_epilogue: slope {slope} < 0 (the backward reads the sign of the output)"
+        "{what}: slope {slope} < 0 (the backward reads the sign of the output)"
     );
-    let mut inputs = vec![y, d, bias];
+    let mut inputs = vec![d, bias];
     if let Some((n, scale)) = noise {
         assert!(
             t.shape(n) == [s[0], 1, s[2], s[3]] && t.shape(scale) == [1],
-            "style_epilogue: noise {:?} (want [B, 1, H, W]), scale {:?} (want [1])",
+            "{what}: noise {:?} (want [B, 1, H, W]), scale {:?} (want [1])",
             t.shape(n),
             t.shape(scale)
         );
         inputs.extend([n, scale]);
     }
-    t.push(StyleEpilogue { slope }, &inputs, &s)
+    inputs
 }
 
 pub(super) struct StyleEpilogue {
