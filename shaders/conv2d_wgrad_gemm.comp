@@ -8,11 +8,18 @@
 // workgroup's z coordinate is the batch split (images [z * per_split, ...)); with more than
 // one split, conv2d_wgrad_reduce adds the splits in order. Sums run in a fixed order: no
 // atomics. Bindings and push block are those of conv2d_wgrad_tile.glsl.
+// The build conv2d_wgrad_gemm_scaled (FUSE_SCALED, build.rs) takes x * s[b, c] for x, s [B, C]
+// at binding 3: each X element is scaled as it is staged, so the weight gradient of a
+// modulated convolution (ops::conv2d_scaled) needs no scaled copy of its input. The product is
+// rounded to f32 before the sums, as the unfused multiply's is, so both give the same bits.
 #include "io.glsl"
 layout(local_size_x = 64) in;
 IN_R32F(0, x);
 IN_R32F(1, g);
 layout(std430, binding = 2) writeonly buffer Out { float dw[]; };
+#ifdef FUSE_SCALED
+IN_R32F(3, s);
+#endif
 layout(push_constant) uniform Push {
     uint B; uint C; uint O;
     uint H; uint W; uint HO; uint WO;
@@ -78,8 +85,12 @@ void main() {
             float xv = 0.0;
             int iy = oy + ky[r] - P;
             int ix = ox + kx[r] - P;
-            if (n_ok && k_ok[r] && iy >= 0 && iy < int(H) && ix >= 0 && ix < int(W))
+            if (n_ok && k_ok[r] && iy >= 0 && iy < int(H) && ix >= 0 && ix < int(W)) {
                 xv = LOAD(x, ((b * C + kc[r]) * H + uint(iy)) * W + uint(ix));
+#ifdef FUSE_SCALED
+                xv *= LOAD(s, b * C + kc[r]);
+#endif
+            }
             Xs[lcol][lrow + 4u * uint(r)] = xv;
         }
         barrier();

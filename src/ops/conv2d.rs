@@ -145,21 +145,34 @@ pub fn conv2d_input_grad(t: &mut Tape, g: Var, w: Var, padding: usize) -> Var {
 /// The gradient of conv2d with respect to its kernel, for the input x [B,I,H,W] and output
 /// gradient g [B,O,Ho,Wo]: [O,I,k,k] with k = H+2p+1-Ho.
 pub fn conv2d_weight_grad(t: &mut Tape, x: Var, g: Var, padding: usize) -> Var {
-    let (xs, gs) = (t.shape(x).to_vec(), t.shape(g).to_vec());
+    let shape = weight_grad_shape(t, x, g, padding, "conv2d_weight_grad");
+    t.push(Conv2dWeightGrad { padding }, &[x, g], &shape)
+}
+
+/// The kernel shape [O, I, k, k] of the weight gradient for x and g, both checked; `what` names
+/// the op in a panic.
+pub(super) fn weight_grad_shape(
+    t: &Tape,
+    x: Var,
+    g: Var,
+    padding: usize,
+    what: &str,
+) -> [usize; 4] {
+    let (xs, gs) = (t.shape(x), t.shape(g));
     assert!(
         xs.len() == 4 && gs.len() == 4 && xs[0] == gs[0],
-        "conv2d_weight_grad: x {xs:?}, g {gs:?}"
+        "{what}: x {xs:?}, g {gs:?}"
     );
     let k = (xs[2] + 2 * padding + 1)
         .checked_sub(gs[2])
-        .expect("conv2d_weight_grad: g larger than the padded x");
+        .unwrap_or_else(|| panic!("{what}: g larger than the padded x"));
     assert_eq!(
         xs[3] + 2 * padding + 1 - gs[3],
         k,
-        "conv2d_weight_grad: x {xs:?} and g {gs:?} imply a non-square kernel"
+        "{what}: x {xs:?} and g {gs:?} imply a non-square kernel"
     );
     check_kernel(k, k, padding);
-    t.push(Conv2dWeightGrad { padding }, &[x, g], &[gs[1], xs[1], k, k])
+    [gs[1], xs[1], k, k]
 }
 
 fn check_kernel(k: usize, k2: usize, padding: usize) {
@@ -611,19 +624,29 @@ struct Conv2dWeightGrad {
 }
 
 /// The weight-gradient kernel for a k x k kernel over `c` input and `o` output channels and
-/// output planes `wo` wide, with its workgroups along x and y (z is the batch split).
+/// output planes `wo` wide, with its workgroups along x and y (z is the batch split); `scaled`:
+/// the GPU family's build that scales its input as it loads it.
 fn wgrad_kernel(
     kernels: &Kernels,
     family: KernelFamily,
     (c, o, k, wo): (usize, usize, usize, usize),
+    scaled: bool,
 ) -> WgradKernel<'_> {
+    assert!(
+        !scaled || family == KernelFamily::Gpu,
+        "the CPU family's weight gradients fuse no scale: record the product apart"
+    );
     // Output x input channels per invocation of the CPU family's register tiles, and the
     // output rows x columns each of their loop steps covers.
     let (kernel, to, tc, step) = match (k, family) {
         // 32 output channels x 32 (channel, tap) pairs a workgroup (conv2d_wgrad_gemm.comp).
         (_, KernelFamily::Gpu) => {
             return WgradKernel {
-                kernel: &kernels.conv2d_wgrad_gemm,
+                kernel: if scaled {
+                    &kernels.conv2d_wgrad_gemm_scaled
+                } else {
+                    &kernels.conv2d_wgrad_gemm
+                },
                 groups: [(c * k * k).div_ceil(32), o.div_ceil(32)],
                 step: [1, 1],
             };
@@ -689,66 +712,7 @@ impl Op for Conv2dWeightGrad {
     }
 
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let (xs, gs) = (inputs[0].shape(), inputs[1].shape());
-        let (b, c, o) = (xs[0], xs[1], gs[1]);
-        let k = out.shape()[2];
-        let ctx = rec.context();
-        let family = ctx.kernel_family();
-        let WgradKernel {
-            kernel,
-            groups: [gx, gy],
-            step,
-        } = wgrad_kernel(ctx.kernels(), family, (c, o, k, gs[3]));
-        let invocations = gx * gy * kernel.spec.local_size[0] as usize;
-        let passes = gs[2].div_ceil(step[0]) * gs[3].div_ceil(step[1]);
-        let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu, passes);
-        let splits = b.div_ceil(per_split);
-        let n = out.numel();
-        let part = if splits > 1 {
-            let Some(part) = rec.buffer("conv2d_weight_grad scratch", (n * splits * 4) as u64)
-            else {
-                return;
-            };
-            Some(part)
-        } else {
-            None
-        };
-        let u = |v: usize| (v as u32).into();
-        let push = Conv2dWgradPush {
-            B: u(b),
-            C: u(c),
-            O: u(o),
-            H: u(xs[2]),
-            W: u(xs[3]),
-            HO: u(gs[2]),
-            WO: u(gs[3]),
-            P: (self.padding as i32).into(),
-            per_split: u(per_split),
-        };
-        let groups = [group_count(gx), group_count(gy), group_count(splits)];
-        let target = part.as_ref().unwrap_or(out.buffer());
-        rec.dispatch(
-            kernel,
-            &[
-                read(inputs[0].buffer()),
-                read(inputs[1].buffer()),
-                write(target),
-            ],
-            &push,
-            groups,
-        );
-        if let Some(part) = &part {
-            dispatch_1d(
-                rec,
-                &ctx.kernels().conv2d_wgrad_reduce,
-                &[read(part), write(out.buffer())],
-                &Conv2dWgradReducePush {
-                    n: u(n),
-                    splits: u(splits),
-                },
-                n,
-            );
-        }
+        record_weight_grad(rec, inputs[0], None, inputs[1], out, self.padding);
     }
 
     fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
@@ -757,6 +721,70 @@ impl Op for Conv2dWeightGrad {
             Some(conv2d_input_grad(t, gy, g, self.padding)),
             Some(conv2d(t, x, g, None, self.padding)),
         ]
+    }
+}
+
+/// Records the weight gradient `out` of the convolution of x (times `scale` [B, C] as it loads,
+/// GPU family only) with output gradient g, batch split and reduced as the grid needs.
+pub(super) fn record_weight_grad(
+    rec: &mut Recording,
+    x: &Tensor,
+    scale: Option<&Buffer>,
+    g: &Tensor,
+    out: &Tensor,
+    padding: usize,
+) {
+    let (xs, gs) = (x.shape(), g.shape());
+    let (b, c, o) = (xs[0], xs[1], gs[1]);
+    let k = out.shape()[2];
+    let ctx = rec.context();
+    let family = ctx.kernel_family();
+    let WgradKernel {
+        kernel,
+        groups: [gx, gy],
+        step,
+    } = wgrad_kernel(ctx.kernels(), family, (c, o, k, gs[3]), scale.is_some());
+    let invocations = gx * gy * kernel.spec.local_size[0] as usize;
+    let passes = gs[2].div_ceil(step[0]) * gs[3].div_ceil(step[1]);
+    let per_split = wgrad_per_split(b, invocations, family == KernelFamily::Cpu, passes);
+    let splits = b.div_ceil(per_split);
+    let n = out.numel();
+    let part = if splits > 1 {
+        let Some(part) = rec.buffer("conv2d_weight_grad scratch", (n * splits * 4) as u64) else {
+            return;
+        };
+        Some(part)
+    } else {
+        None
+    };
+    let u = |v: usize| (v as u32).into();
+    let push = Conv2dWgradPush {
+        B: u(b),
+        C: u(c),
+        O: u(o),
+        H: u(xs[2]),
+        W: u(xs[3]),
+        HO: u(gs[2]),
+        WO: u(gs[3]),
+        P: (padding as i32).into(),
+        per_split: u(per_split),
+    };
+    let groups = [group_count(gx), group_count(gy), group_count(splits)];
+    let target = part.as_ref().unwrap_or(out.buffer());
+    let mut bindings = vec![read(x.buffer()), read(g.buffer()), write(target)];
+    bindings.extend(scale.map(read));
+    rec.dispatch(kernel, &bindings, &push, groups);
+    if let Some(part) = &part {
+        dispatch_1d(
+            rec,
+            &ctx.kernels().conv2d_wgrad_reduce,
+            &[read(part), write(out.buffer())],
+            &Conv2dWgradReducePush {
+                n: u(n),
+                splits: u(splits),
+            },
+            n,
+        );
     }
 }
 
@@ -831,7 +859,7 @@ mod tests {
         let ctx = crate::testing::context();
         let names = |family| {
             [(3, 8), (3, 4), (1, 8)].map(|(k, wo)| {
-                wgrad_kernel(ctx.kernels(), family, (5, 7, k, wo))
+                wgrad_kernel(ctx.kernels(), family, (5, 7, k, wo), false)
                     .kernel
                     .spec
                     .name

@@ -40,7 +40,7 @@ pub use clamp::clamp_min;
 pub use clip::{clip_grad_norm, global_norm, sum_of_squares};
 pub use color_matrix::{color_matrix, color_matrix_transpose};
 pub use conv2d::{conv2d, conv2d_input_grad, conv2d_lrelu, conv2d_weight_grad, equalized_conv2d};
-pub use conv2d_scaled::conv2d_scaled;
+pub use conv2d_scaled::{conv2d_scaled, conv2d_scaled_weight_grad};
 pub use cyclic::{cyclic_expand, cyclic_sum, cyclic_sum_squares};
 pub use downsample::{downsample, downsample_adjoint};
 pub use fill::{full, ones, zeros};
