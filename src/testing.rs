@@ -84,11 +84,15 @@ pub fn context_with(limits: LimitsMode, kernels: Option<KernelFamily>) -> Valida
     ValidatedContext { ctx }
 }
 
-/// The kernel families a test of a fused convolution records: both on llvmpipe, where either
-/// can be the default; elsewhere the GPU family alone, the one any other device runs. (The CPU
-/// family's register tiles are tuned to llvmpipe's compiler; SwiftShader's JIT takes minutes
-/// and 17 GB of memory to build them, which the suite cannot afford; see README, Devices.)
+/// The kernel families a test of a fused convolution records: the one `VKGAN_KERNELS` forces;
+/// unforced, both on llvmpipe, where either can be the default, and elsewhere the GPU family
+/// alone, the one any other device runs. (The CPU family's register tiles are tuned to
+/// llvmpipe's compiler; SwiftShader's JIT takes minutes and 17 GB of memory to build them,
+/// which the suite cannot afford; see README, Devices.)
 pub fn convolution_families() -> Vec<KernelFamily> {
+    if let Some(forced) = KernelFamily::from_env().unwrap_or_else(|e| panic!("{e}")) {
+        return vec![forced];
+    }
     if context().info().llvmpipe {
         vec![KernelFamily::Cpu, KernelFamily::Gpu]
     } else {
