@@ -103,15 +103,15 @@ impl Op for DownsampleAdjoint {
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let s = inputs[0].shape();
         let ctx = rec.context();
-        let n = out.numel();
+        // One invocation per element of g, each writing its 2x2 block of the output.
         record_resample(
             rec,
             &ctx.kernels().downsample_adjoint,
             inputs[0],
             out,
-            n,
+            inputs[0].numel(),
             (s[2], s[3]),
-            (4 * s[2] * s[3], 2 * s[3]),
+            (s[2] * s[3], s[3]),
         );
     }
 
