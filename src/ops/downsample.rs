@@ -69,15 +69,16 @@ impl Op for Downsample {
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let s = out.shape();
         let ctx = rec.context();
-        let n = out.numel();
+        // One invocation per 2x2 block of the output (ragged at odd sizes).
+        let (bh, bw) = (s[2].div_ceil(2), s[3].div_ceil(2));
         record_resample(
             rec,
             &ctx.kernels().downsample,
             inputs[0],
             out,
-            n,
+            s[0] * s[1] * bh * bw,
             (s[2], s[3]),
-            (s[2] * s[3], s[3]),
+            (bh * bw, bw),
         );
     }
 
