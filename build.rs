@@ -73,8 +73,11 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
 /// elementwise op into the kernel's loads or stores, so that its operand is never written out.
 /// A fused build may bind more tensors after the plain one's; list it in [`PUSH_FAMILIES`] with
 /// the plain kernel where the op records both with the same push values.
-/// - `conv2d_gemm_scaled`: the input multiplied by a per-(image, channel) scale as it is loaded
-///   (`ops::conv2d_scaled`, the style modulation).
+/// - `conv2d_gemm_scaled`, `conv2d_wgrad_gemm_scaled`: the input multiplied by a per-(image,
+///   channel) scale as it is loaded (`ops::conv2d_scaled` and its weight gradient, the style
+///   modulation).
+/// - `adam_scaled`: the gradient times the clipping factor as it is loaded
+///   (`ops::adam_step_scaled`).
 /// - `sum_axes*_mul`: the sum of a product, its second factor loaded beside the first
 ///   (`ops::mul_sum_to`, a broadcast product's backward).
 /// - `conv2d_*_lrelu`: a leaky ReLU on the convolution's stores (`ops::conv2d_lrelu`, the
@@ -83,6 +86,7 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
 ///   noise, bias, leaky ReLU) on the stores (`ops::style_conv`, the generator without
 ///   gradients).
 const FUSED_VARIANTS: &[(&str, &[&str])] = &[
+    ("adam", &["scaled"]),
     ("conv2d_gemm", &["scaled", "lrelu", "style"]),
     ("conv2d_w2", &["lrelu"]),
     ("conv2d_w4", &["lrelu"]),
@@ -99,6 +103,7 @@ const FUSED_VARIANTS: &[(&str, &[&str])] = &[
 /// kernel named here does not exist. Every other kernel's struct is named after it
 /// (`conv2d_wpack` -> `Conv2dWpackPush`).
 const PUSH_FAMILIES: &[(&str, &[&str])] = &[
+    ("AdamPush", &["adam", "adam_scaled"]),
     (
         "Conv2dPush",
         &[

@@ -55,18 +55,39 @@ pub fn adam_step(
     config: Adam,
     step: Scalar,
 ) -> Var {
-    for (what, x) in [("param", param), ("m", m), ("v", v)] {
+    check_leaves(t, [param, m, v], grad, "adam_step");
+    t.no_grad(|t| t.push(AdamStep { config, step }, &[param, m, v, grad], &[1]))
+}
+
+/// `adam_step` with the gradient `grad * coef`, coef one element (the clipping factor of
+/// `clip_coefficient`): one dispatch where the product and the step would take two, with the
+/// same bits.
+pub fn adam_step_scaled(
+    t: &mut Tape,
+    [param, m, v]: [Var; 3],
+    (grad, coef): (Var, Var),
+    config: Adam,
+    step: Scalar,
+) -> Var {
+    check_leaves(t, [param, m, v], grad, "adam_step_scaled");
+    assert_eq!(
+        t.numel(coef),
+        1,
+        "adam_step_scaled: coef must have one element"
+    );
+    let inputs = [param, m, v, grad, coef];
+    t.no_grad(|t| t.push(AdamStep { config, step }, &inputs, &[1]))
+}
+
+/// Panics unless param, m and v are leaves (updated in place) of grad's shape.
+fn check_leaves(t: &Tape, leaves: [Var; 3], grad: Var, what: &str) {
+    for (name, x) in ["param", "m", "v"].into_iter().zip(leaves) {
         assert!(
             t.is_leaf(x),
-            "adam_step: {what} must be a leaf (updated in place)"
+            "{what}: {name} must be a leaf (updated in place)"
         );
-        assert_eq!(
-            t.shape(x),
-            t.shape(grad),
-            "adam_step: {what} and grad shapes"
-        );
+        assert_eq!(t.shape(x), t.shape(grad), "{what}: {name} and grad shapes");
     }
-    t.no_grad(|t| t.push(AdamStep { config, step }, &[param, m, v, grad], &[1]))
 }
 
 /// The host reference of one step, in f64, updating `p`, `m` and `v` in place.
@@ -109,24 +130,27 @@ impl Op for AdamStep {
             step: rec.param(self.step).into(),
         };
         let ctx = rec.context();
-        dispatch_1d(
-            rec,
-            &ctx.kernels().adam,
-            &[
-                read_write(inputs[0].buffer()),
-                read_write(inputs[1].buffer()),
-                read_write(inputs[2].buffer()),
-                read(inputs[3].buffer()),
-                write(out.buffer()),
-            ],
-            &push,
-            n.max(1),
-        );
+        let mut bindings = vec![
+            read_write(inputs[0].buffer()),
+            read_write(inputs[1].buffer()),
+            read_write(inputs[2].buffer()),
+            read(inputs[3].buffer()),
+            write(out.buffer()),
+        ];
+        // With a fifth input, the clipping factor the gradient is multiplied by.
+        let kernel = match inputs.get(4) {
+            Some(coef) => {
+                bindings.push(read(coef.buffer()));
+                &ctx.kernels().adam_scaled
+            }
+            None => &ctx.kernels().adam,
+        };
+        dispatch_1d(rec, kernel, &bindings, &push, n.max(1));
     }
 
-    fn backward(&self, _t: &mut Tape, _i: &[Var], _o: Var, _g: Var) -> Vec<Option<Var>> {
+    fn backward(&self, _t: &mut Tape, inputs: &[Var], _o: Var, _g: Var) -> Vec<Option<Var>> {
         // An update of memory, not a function of its inputs: nothing to differentiate.
-        vec![None; 4]
+        vec![None; inputs.len()]
     }
 }
 
@@ -208,6 +232,63 @@ mod tests {
             check_steps(shape, config, 7);
         }
         check_steps(&[3, 67], Adam::default(), 7);
+    }
+
+    /// The scaled build against the product and the plain step, on two copies of the state,
+    /// bit for bit over steps, with factors below and at 1.
+    #[test]
+    fn scaled_step_equals_the_product_then_the_step() {
+        let ctx = context();
+        let shape = [3, 67];
+        let n = 201;
+        let mut t = Tape::new();
+        let state: Vec<Var> = (0..6).map(|_| t.leaf(&shape, false)).collect();
+        let g = t.leaf(&shape, false);
+        let coef = t.leaf(&[], false);
+        let step = t.scalar(1);
+        let config = Adam::default();
+        let fused = adam_step_scaled(
+            &mut t,
+            [state[0], state[1], state[2]],
+            (g, coef),
+            config,
+            step,
+        );
+        let product = t.no_grad(|t| ops::mul(t, g, coef));
+        let unfused = adam_step(&mut t, state[3], state[4], state[5], product, config, step);
+        // param and m from values in [-2, 2], v from their squares (v is never negative).
+        let start = |k: usize| {
+            let x = values(n, 1 + k as u64 % 3);
+            if k % 3 == 2 {
+                x.iter().map(|v| v * v).collect()
+            } else {
+                x
+            }
+        };
+        let tensors: Vec<Tensor> = (0..6)
+            .map(|k| Tensor::from_f32(&ctx, &shape, &start(k)).unwrap())
+            .collect();
+        let gt = Tensor::zeros(&ctx, &shape).unwrap();
+        let ct = Tensor::zeros(&ctx, &[]).unwrap();
+        let mut bound: Vec<(Var, &Tensor)> = state.iter().copied().zip(&tensors).collect();
+        bound.extend([(g, &gt), (coef, &ct)]);
+        let mut program = t.compile(&ctx, &[fused, unfused], &bound).unwrap();
+        let names = program.graph().kernel_names();
+        assert!(names.contains(&"adam_scaled"), "{names:?}");
+        for k in 1..=4u32 {
+            gt.write(&values(n, 20 + k as u64)).unwrap();
+            ct.write(&[[0.37f32, 1.0, 1e-3, 0.9][k as usize - 1]])
+                .unwrap();
+            program.set_scalar(step, k);
+            program.run().unwrap();
+            for j in 0..3 {
+                let (a, b) = (
+                    tensors[j].to_vec().unwrap(),
+                    tensors[j + 3].to_vec().unwrap(),
+                );
+                assert_eq!(a, b, "state {j} after step {k}");
+            }
+        }
     }
 
     /// A training step compiled once from the tape: loss, its gradient, then the update;

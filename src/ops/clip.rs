@@ -73,6 +73,15 @@ pub fn global_norm(t: &mut Tape, xs: &[Var]) -> Var {
 /// `grads` scaled so that their global norm is at most `max_norm` (PyTorch's
 /// clip_grad_norm_), and the norm before clipping.
 pub fn clip_grad_norm(t: &mut Tape, grads: &[Var], max_norm: f32) -> (Vec<Var>, Var) {
+    let (coef, total) = clip_coefficient(t, grads, max_norm);
+    let clipped = grads.iter().map(|&g| mul(t, g, coef)).collect();
+    (clipped, total)
+}
+
+/// The factor `clip_grad_norm` scales `grads` by (shape [], at most 1), and the norm before
+/// clipping: for a consumer that applies the factor as it loads each gradient
+/// (`adam_step_scaled`).
+pub fn clip_coefficient(t: &mut Tape, grads: &[Var], max_norm: f32) -> (Var, Var) {
     assert!(max_norm > 0.0, "clip_grad_norm: max_norm {max_norm}");
     let total = global_norm(t, grads);
     let a = add_scalar(t, total, 1e-6);
@@ -80,9 +89,7 @@ pub fn clip_grad_norm(t: &mut Tape, grads: &[Var], max_norm: f32) -> (Vec<Var>, 
     let excess = sub(t, a, b);
     let excess = relu(t, excess);
     let divisor = add(t, b, excess);
-    let coef = div(t, b, divisor);
-    let clipped = grads.iter().map(|&g| mul(t, g, coef)).collect();
-    (clipped, total)
+    (div(t, b, divisor), total)
 }
 
 #[cfg(test)]

@@ -67,7 +67,9 @@ impl Optimizer {
     /// (parameter name, gradient) for exactly this optimizer's parameters, any order.
     pub fn append(&self, t: &mut Tape, params: &Bound, grads: &[(String, Var)]) -> OptimizerGraph {
         let ordered = self.order(grads);
-        let (clipped, _norm_before_clipping) = ops::clip_grad_norm(t, &ordered, self.config.clip);
+        // The clipping factor rides Adam's gradient loads (adam_step_scaled), one dispatch a
+        // parameter fewer than scaling each gradient first, with the same bits.
+        let (coef, _norm_before_clipping) = ops::clip_coefficient(t, &ordered, self.config.clip);
         let step = t.scalar(1);
         let adam = Adam {
             lr: self.config.lr,
@@ -82,12 +84,10 @@ impl Optimizer {
             let v = t.leaf(&shape, false);
             leaves.push((m, self.m[k].clone()));
             leaves.push((v, self.v[k].clone()));
-            updates.push(ops::adam_step(
+            updates.push(ops::adam_step_scaled(
                 t,
-                params.get(name),
-                m,
-                v,
-                clipped[k],
+                [params.get(name), m, v],
+                (ordered[k], coef),
                 adam,
                 step,
             ));

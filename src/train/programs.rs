@@ -602,12 +602,15 @@ fn ema_update(
     t.no_grad(|t| {
         let old = t.leaf(target.shape(), false);
         leaves.push((old, target.clone()));
-        let (kept, fresh) = match decay {
-            Decay::Fixed(beta) => (ops::scale(t, old, beta), ops::scale(t, value, 1.0 - beta)),
-            Decay::PerStep { beta, fresh } => (ops::mul(t, old, beta), ops::mul(t, value, fresh)),
-        };
-        let new = ops::add(t, kept, fresh);
-        ops::assign(t, target, new)
+        match decay {
+            Decay::Fixed(beta) => {
+                let kept = ops::scale(t, old, beta);
+                let fresh = ops::scale(t, value, 1.0 - beta);
+                let new = ops::add(t, kept, fresh);
+                ops::assign(t, target, new)
+            }
+            Decay::PerStep { beta, fresh } => ops::ema_step(t, old, value, beta, fresh),
+        }
     })
 }
 
