@@ -13,6 +13,7 @@ pub use program::Program;
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::PushBlock;
 use crate::vk::{Binding, Buffer, Context, Kernel, Param, Recorder, VkError};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A node of a tape. Plain index: cheap to copy, meaningful only with its tape.
@@ -64,10 +65,23 @@ impl CpuEnv<'_> {
 }
 
 /// What an op records into: the recorder, plus the mapping of tape scalars to graph
-/// parameters.
+/// parameters and the program's free buffers.
 pub struct Recording<'a> {
     rec: &'a mut Recorder,
     params: &'a [Param],
+    /// Buffers no live tensor holds, by size class (the program's memory plan): an op's
+    /// scratch comes from here and returns here once the op has recorded, so that scratch
+    /// costs memory only while its op runs. The recorder's barriers order the reuse.
+    free: &'a mut HashMap<u64, Vec<Buffer>>,
+    scratch: Vec<Buffer>,
+}
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        for b in self.scratch.drain(..) {
+            self.free.entry(b.bytes()).or_default().push(b);
+        }
+    }
 }
 
 impl Recording<'_> {
@@ -84,15 +98,26 @@ impl Recording<'_> {
     /// size) is deferred to the end of recording and `None` returned, so the op stops
     /// recording instead of panicking.
     pub fn buffer(&mut self, what: &str, bytes: u64) -> Option<Buffer> {
-        let ctx = self.rec.context().clone();
-        self.deferred(what, bytes, Buffer::new(&ctx, bytes))
+        let pooled = self
+            .free
+            .get_mut(&Buffer::size_class(bytes))
+            .and_then(|l| l.pop());
+        let buffer = match pooled {
+            Some(b) => b,
+            None => {
+                let ctx = self.rec.context().clone();
+                self.deferred(what, bytes, Buffer::new(&ctx, bytes))?
+            }
+        };
+        self.scratch.push(buffer.clone());
+        Some(buffer)
     }
 
-    /// As [`Recording::buffer`], for a tensor of `shape`.
+    /// As [`Recording::buffer`], for a tensor of `shape` (its contents undefined).
     pub fn tensor(&mut self, what: &str, shape: &[usize]) -> Option<Tensor> {
-        let ctx = self.rec.context().clone();
         let bytes = shape.iter().fold(4u64, |n, &d| n.saturating_mul(d as u64));
-        self.deferred(what, bytes, Tensor::uninit(&ctx, shape))
+        let buffer = self.buffer(what, bytes)?;
+        Some(Tensor::from_buffer(shape, buffer))
     }
 
     fn deferred<T>(&mut self, what: &str, bytes: u64, made: Result<T, VkError>) -> Option<T> {
@@ -255,15 +280,50 @@ impl Op for Detach {
 mod tests {
     use super::*;
 
+    /// An op's scratch buffers are its own while it records, then free for the ops after it
+    /// (the program's memory plan), so scratch does not add up over a program.
+    #[test]
+    fn scratch_is_freed_when_its_op_has_recorded() {
+        let ctx = crate::testing::context();
+        let mut recorder = Recorder::new(&ctx);
+        let mut free = HashMap::new();
+        let mut rec = Recording {
+            rec: &mut recorder,
+            params: &[],
+            free: &mut free,
+            scratch: Vec::new(),
+        };
+        let a = rec.buffer("a", 1000).unwrap();
+        let b = rec.tensor("b", &[250]).unwrap();
+        let keys = [a.key(), b.buffer().key()];
+        assert_ne!(keys[0], keys[1], "one op's scratch buffers are distinct");
+        drop(rec);
+        assert_eq!(free.values().map(Vec::len).sum::<usize>(), 2);
+        let mut rec = Recording {
+            rec: &mut recorder,
+            params: &[],
+            free: &mut free,
+            scratch: Vec::new(),
+        };
+        let again = rec.buffer("c", 1000).unwrap();
+        assert!(
+            keys.contains(&again.key()),
+            "a later op reuses freed scratch"
+        );
+    }
+
     /// An allocation an op cannot get is an error naming what and how much, returned when
     /// recording finishes: never a panic inside `Op::record`.
     #[test]
     fn a_failed_scratch_allocation_is_a_deferred_error_naming_it() {
         let ctx = crate::testing::context();
         let mut recorder = Recorder::new(&ctx);
+        let mut free = HashMap::new();
         let mut rec = Recording {
             rec: &mut recorder,
             params: &[],
+            free: &mut free,
+            scratch: Vec::new(),
         };
         // 16 TiB: more than any heap lavapipe (host memory) or a GPU offers.
         let bytes = 16u64 << 40;
@@ -271,6 +331,7 @@ mod tests {
         assert!(rec
             .tensor("test partial sums", &[1 << 22, 1 << 20])
             .is_none());
+        drop(rec);
         let err = recorder
             .finish()
             .err()

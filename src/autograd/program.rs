@@ -93,8 +93,11 @@ impl Tape {
                     let mut recording = Recording {
                         rec: &mut recorder,
                         params: &params,
+                        free: &mut free,
+                        scratch: Vec::new(),
                     };
                     op.record(&mut recording, &inputs, &out);
+                    drop(recording);
                     tensors[i] = Some(out);
                 }
             }

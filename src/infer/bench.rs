@@ -371,7 +371,10 @@ mod tests {
         assert!(report.peak_device_bytes >= report.peak_in_use_bytes);
         assert!(report.peak_in_use_bytes > 0);
         for profile in [&report.plain_profile, &report.regularized_profile] {
-            assert!(profile.iter().any(|t| t.name == "adam_scaled"), "{profile:?}");
+            assert!(
+                profile.iter().any(|t| t.name == "adam_scaled"),
+                "{profile:?}"
+            );
             assert!(profile.iter().all(|t| t.ns >= 0.0 && t.calls > 0));
         }
         // Only the regularized step differentiates twice, so it runs more kernels.
