@@ -84,7 +84,21 @@ impl Drop for Recording<'_> {
     }
 }
 
-impl Recording<'_> {
+impl<'a> Recording<'a> {
+    /// Recording into `rec`, with scratch drawn from and returned to `free`.
+    pub(crate) fn new(
+        rec: &'a mut Recorder,
+        params: &'a [Param],
+        free: &'a mut HashMap<u64, Vec<Buffer>>,
+    ) -> Self {
+        Recording {
+            rec,
+            params,
+            free,
+            scratch: Vec::new(),
+        }
+    }
+
     pub fn context(&self) -> Context {
         self.rec.context().clone()
     }
@@ -287,24 +301,14 @@ mod tests {
         let ctx = crate::testing::context();
         let mut recorder = Recorder::new(&ctx);
         let mut free = HashMap::new();
-        let mut rec = Recording {
-            rec: &mut recorder,
-            params: &[],
-            free: &mut free,
-            scratch: Vec::new(),
-        };
+        let mut rec = Recording::new(&mut recorder, &[], &mut free);
         let a = rec.buffer("a", 1000).unwrap();
         let b = rec.tensor("b", &[250]).unwrap();
         let keys = [a.key(), b.buffer().key()];
         assert_ne!(keys[0], keys[1], "one op's scratch buffers are distinct");
         drop(rec);
         assert_eq!(free.values().map(Vec::len).sum::<usize>(), 2);
-        let mut rec = Recording {
-            rec: &mut recorder,
-            params: &[],
-            free: &mut free,
-            scratch: Vec::new(),
-        };
+        let mut rec = Recording::new(&mut recorder, &[], &mut free);
         let again = rec.buffer("c", 1000).unwrap();
         assert!(
             keys.contains(&again.key()),
@@ -319,12 +323,7 @@ mod tests {
         let ctx = crate::testing::context();
         let mut recorder = Recorder::new(&ctx);
         let mut free = HashMap::new();
-        let mut rec = Recording {
-            rec: &mut recorder,
-            params: &[],
-            free: &mut free,
-            scratch: Vec::new(),
-        };
+        let mut rec = Recording::new(&mut recorder, &[], &mut free);
         // 16 TiB: more than any heap lavapipe (host memory) or a GPU offers.
         let bytes = 16u64 << 40;
         assert!(rec.buffer("test scratch", bytes).is_none());

@@ -90,12 +90,9 @@ impl Tape {
                         .iter()
                         .map(|v| tensors[v.0].as_ref().expect("inputs precede their node"))
                         .collect();
-                    let mut recording = Recording {
-                        rec: &mut recorder,
-                        params: &params,
-                        free: &mut free,
-                        scratch: Vec::new(),
-                    };
+                    // Dropped once the op has recorded, the recording returns the op's
+                    // scratch to `free` for the nodes after it.
+                    let mut recording = Recording::new(&mut recorder, &params, &mut free);
                     op.record(&mut recording, &inputs, &out);
                     drop(recording);
                     tensors[i] = Some(out);
