@@ -33,6 +33,13 @@ with shuffle=True, drop_last=True under cycle_dataloader).
 Defaults are vkgan's `--preset quick`; `--vkgan-config RUN/config.json` takes every setting from
 a vkgan run instead, and flags (named as vkgan's) override either.
 
+`--resume OUT` continues a run that stopped (a machine that went away, a killed job) from its
+newest checkpoint, with the settings in OUT/config.json: every checkpoint writes beside it
+OUT/resume.pt (networks, optimizer moments, moving averages, path-length state, the random
+generators, the data order and the training time so far), so a resumed run draws what the
+uninterrupted one would have and writes the same checkpoints; metrics.jsonl records past the
+checkpoint are dropped before the run goes on. `--resume OUT --steps N` trains on to N steps.
+
 Output in --out: checkpoints/checkpoint-<step>.safetensors at steps 0 (the initial weights), 1,
 every --checkpoint-every and the last; metrics.jsonl (vkgan's format: step numbered from 0,
 time, d_loss, g_loss, d_real, d_fake, r1, path_length_penalty); config.json; timing.json (wall
@@ -92,7 +99,10 @@ def from_vkgan_config(path):
 def parse_args(argv):
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--vkgan-config")
+    pre.add_argument("--resume")
     known, _ = pre.parse_known_args(argv)
+    if known.resume:
+        return resume_args(known.resume, argv)
     defaults = from_vkgan_config(known.vkgan_config) if known.vkgan_config else dict(QUICK)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,6 +113,8 @@ def parse_args(argv):
     ap.add_argument("--plp-norm", choices=["per-sample", "reference"], default="per-sample")
     ap.add_argument("--extra-checkpoints", default="0,1",
                     help="steps checkpointed besides every --checkpoint-every (default 0,1)")
+    ap.add_argument("--resume", help="continue the run in this folder from its newest checkpoint "
+                    "(with --steps, to that many steps in all; no other flag)")
     for k, v in defaults.items():
         flag = "--" + k.replace("_", "-")
         if k == "betas":
@@ -111,6 +123,32 @@ def parse_args(argv):
             ap.add_argument(flag, type=type(v), default=v)
     a = ap.parse_args(argv)
     a.betas = tuple(float(b) for b in str(a.betas).split(","))
+    return a
+
+
+def resume_args(run, argv):
+    """The settings of the run in `run`, as its config.json recorded them."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resume", required=True)
+    ap.add_argument("--steps", type=int)
+    extra = ap.parse_known_args(argv)[1]
+    if extra:
+        sys.exit(f"--resume takes only --steps (the run's config.json holds its settings), "
+                 f"not {' '.join(extra)}")
+    steps = ap.parse_args(argv).steps
+    path = Path(run) / "config.json"
+    if not path.exists():
+        sys.exit(f"{run} holds no run to resume (no config.json)")
+    cfg = json.loads(path.read_text())
+    a = argparse.Namespace(**{k: cfg[k] for k in QUICK})
+    a.betas = tuple(a.betas)
+    a.plp_norm, a.threads, a.data = cfg["plp_norm"], cfg["threads"], cfg["data"]
+    a.extra_checkpoints = cfg.get("extra_checkpoints", "0,1")
+    a.out, a.resume, a.vkgan_config = run, run, None
+    if steps is not None:
+        a.steps = steps
+        cfg["steps"] = steps
+        path.write_text(json.dumps(cfg, indent=2) + "\n")
     return a
 
 
@@ -176,13 +214,20 @@ def main(argv):
     torch.manual_seed(a.seed)
     out = Path(a.out)
     ck_dir = out / "checkpoints"
-    if (out / "metrics.jsonl").exists() or (ck_dir.exists() and any(ck_dir.iterdir())):
-        sys.exit(f"{out} already holds a run; choose another --out")
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    cfg = {k: getattr(a, k) for k in QUICK}
-    cfg.update(plp_norm=a.plp_norm, threads=a.threads, data=str(a.data),
-               trainer="labml-nn 0.5.1 stylegan, torch " + torch.__version__)
-    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    if a.resume:
+        if not (out / "resume.pt").exists():
+            sys.exit(f"{out} has no resume.pt: it was started before --resume existed, or "
+                     "stopped before its first checkpoint; start it again")
+        cfg = json.loads((out / "config.json").read_text())
+    else:
+        if (out / "metrics.jsonl").exists() or (ck_dir.exists() and any(ck_dir.iterdir())):
+            sys.exit(f"{out} already holds a run; choose another --out, or --resume it")
+        ck_dir.mkdir(parents=True, exist_ok=True)
+        cfg = {k: getattr(a, k) for k in QUICK}
+        cfg.update(plp_norm=a.plp_norm, threads=a.threads, data=str(a.data),
+                   extra_checkpoints=a.extra_checkpoints,
+                   trainer="labml-nn 0.5.1 stylegan, torch " + torch.__version__)
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     images = load_images(a.data, a.image_size)
     if images.shape[0] < a.batch:
@@ -245,13 +290,50 @@ def main(argv):
         save_file(t, str(tmp), metadata={"trainer": cfg["trainer"], "step": str(step),
                                          "torch_config": json.dumps(cfg)})
         os.replace(tmp, path)
+        # Everything a resumed run needs to draw what this one would have drawn next.
+        state = dict(step=step, elapsed=time.time() - began + elapsed_before,
+                     nets={k: net.state_dict() for k, net in nets.items()},
+                     opts=[o.state_dict() for o in (opt_d, opt_g, opt_m)],
+                     ema=ema, w_avg=w_avg, plp=plp_state(), rng=torch.get_rng_state(),
+                     batches=(batches.gen.get_state(), batches.order, batches.pos))
+        tmp = out / "resume.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, out / "resume.pt")
+
+    def plp_state():
+        if isinstance(plp_fn, PerSamplePathLength):
+            return dict(steps=plp_fn.steps, exp_sum_a=plp_fn.exp_sum_a)
+        return plp_fn.state_dict()
 
     extra = {int(s) for s in a.extra_checkpoints.split(",") if s.strip()}
+    first, elapsed_before = 0, 0.0
+    if a.resume:
+        state = torch.load(out / "resume.pt", weights_only=False)
+        first, elapsed_before = state["step"], state["elapsed"]
+        for k, net in nets.items():
+            net.load_state_dict(state["nets"][k])
+        for o, sd in zip((opt_d, opt_g, opt_m), state["opts"]):
+            o.load_state_dict(sd)
+        for name, v in state["ema"].items():
+            ema[name].copy_(v)
+        w_avg.copy_(state["w_avg"])
+        if isinstance(plp_fn, PerSamplePathLength):
+            plp_fn.steps, plp_fn.exp_sum_a = state["plp"]["steps"], state["plp"]["exp_sum_a"]
+        else:
+            plp_fn.load_state_dict(state["plp"])
+        torch.set_rng_state(state["rng"])
+        gen_state, batches.order, batches.pos = state["batches"]
+        batches.gen.set_state(gen_state)
+        # The records of steps after the checkpoint are run again.
+        kept = [line for line in (out / "metrics.jsonl").read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] < first]
+        (out / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
+        print(f"resuming {out} at step {first}", flush=True)
     log = open(out / "metrics.jsonl", "a")
     began = time.time()
-    if 0 in extra:
+    if 0 in extra and first == 0:
         save(0)
-    for idx in range(a.steps):
+    for idx in range(first, a.steps):
         values = {}
         # ---- discriminator
         opt_d.zero_grad()
@@ -303,8 +385,9 @@ def main(argv):
         if done % 100 == 0 or done == a.steps:
             el = time.time() - began
             print(f"step {done}/{a.steps}: D {values['d_loss']:.4f}  G {values['g_loss']:.4f}  "
-                  f"{done * a.batch / el:.1f} img/s  {el:.0f} s", flush=True)
-    wall = time.time() - began
+                  f"{(done - first) * a.batch / el:.1f} img/s  {el + elapsed_before:.0f} s",
+                  flush=True)
+    wall = time.time() - began + elapsed_before
     (out / "timing.json").write_text(json.dumps(
         dict(steps=a.steps, wall_s=wall, img_per_s=a.steps * a.batch / wall,
              threads=a.threads)) + "\n")
