@@ -6,7 +6,11 @@
 // (neighbouring output columns) per invocation. Each invocation keeps a TO x TH x TW block of
 // sums in registers; per input channel it loads the TH+2 rows of TW+2 inputs under its tile
 // once, then each weight vec4 once, and uses every input for up to 9 taps and TO channels.
-// Tiles and bindings are in conv2d_layout.glsl. The kernel is at most 3x3.
+// Tiles and bindings are in conv2d_layout.glsl. The kernel is 3x3, or 1x1 where the includer
+// defines KERNEL_1X1: a build per size, because CPU drivers run both sides of a branch on the
+// push constant K (llvmpipe masks lanes instead of branching), so one build for both made every
+// 1x1 convolution pay for the 3x3 products too (1x1 layers ran at 7 GFLOP/s where 3x3 ones ran
+// at 60).
 #include "conv2d_layout.glsl"
 #include "conv2d_blocks.glsl"
 
@@ -24,7 +28,11 @@ void main() {
     uint ob[TO / 4];
     channel_blocks(o0, O4, ob);
 
-    int rows = TH + int(K) - 1;
+#ifdef KERNEL_1X1
+    const int rows = TH;
+#else
+    const int rows = TH + 2;
+#endif
     for (uint c = 0; c < C; c++) {
         uint plane = (b * C + c) * H * W;
         // The input rows under the tile, zero outside the plane.
@@ -42,7 +50,8 @@ void main() {
                 }
             }
         }
-        if (K == 3u) {
+#ifndef KERNEL_1X1
+        {
             [[unroll]] for (int ky = 0; ky < 3; ky++) {
                 [[unroll]] for (int kx = 0; kx < 3; kx++) {
                     uint tap = (c * 3u + uint(ky)) * 3u + uint(kx);
@@ -60,7 +69,9 @@ void main() {
                     }
                 }
             }
-        } else {
+        }
+#else
+        {
             [[unroll]] for (int q = 0; q < TO / 4; q++) {
                 vec4 wv = LOAD4(w4, c * O4 + ob[q]);
                 [[unroll]] for (int h = 0; h < TH; h++) {
@@ -74,6 +85,7 @@ void main() {
                 }
             }
         }
+#endif
     }
 
     [[unroll]] for (int t = 0; t < TO; t++) {

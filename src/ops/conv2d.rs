@@ -30,7 +30,7 @@
 //!   differentiates again like conv2d.
 //!
 //! Kernels: `conv2d_w8` / `conv2d_w4` / `conv2d_w2` (shaders/common/conv2d_tile.glsl, by output
-//! width) compute register blocks
+//! width; the `k1` builds for 1x1 kernels) compute register blocks
 //! of output channels x neighbouring columns; on CPU drivers, 3x3 convolutions with outputs at
 //! least 8 wide run `conv2d_wino8` (Winograd F(2x2, 3x3), shaders/common/conv2d_wino.glsl) on
 //! kernels transformed by `conv2d_wino_pack`. The weight gradient sums per (16 output x 4
@@ -365,30 +365,29 @@ pub(super) fn record_tile_conv(
             None => plain,
             Some(_) => lrelu,
         };
+        // A build per kernel size: see shaders/common/conv2d_tile.glsl for why.
+        let k1 = conv.k == 1;
         let (kernel, to, th, tw) = if winograd {
             let k = build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu);
             (k, 16, 8, 8)
         } else if conv.out_hw.1 >= 8 {
-            (
-                build(&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu),
-                16,
-                8,
-                8,
-            )
+            let k = match k1 {
+                false => build(&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu),
+                true => build(&kernels.conv2d_w8k1, &kernels.conv2d_w8k1_lrelu),
+            };
+            (k, 16, 8, 8)
         } else if conv.out_hw.1 > 2 {
-            (
-                build(&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu),
-                16,
-                4,
-                4,
-            )
+            let k = match k1 {
+                false => build(&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu),
+                true => build(&kernels.conv2d_w4k1, &kernels.conv2d_w4k1_lrelu),
+            };
+            (k, 16, 4, 4)
         } else {
-            (
-                build(&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu),
-                16,
-                2,
-                2,
-            )
+            let k = match k1 {
+                false => build(&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu),
+                true => build(&kernels.conv2d_w2k1, &kernels.conv2d_w2k1_lrelu),
+            };
+            (k, 16, 2, 2)
         };
         let tiles_x = conv.out_hw.1.div_ceil(tw);
         let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
@@ -828,10 +827,26 @@ mod tests {
     /// The first kernel a 3x3 convolution of x [2,4,h,w] with padding 1 records after packing
     /// its weights.
     fn conv_kernel(h: usize, w: usize) -> &'static str {
-        let names = crate::testing::recorded_kernels(&[&[2, 4, h, w], &[3, 4, 3, 3]], |t, v| {
-            conv2d(t, v[0], v[1], None, 1)
+        kernel_of_size(3, h, w)
+    }
+
+    /// As `conv_kernel` for a k x k kernel with padding (k - 1) / 2.
+    fn kernel_of_size(k: usize, h: usize, w: usize) -> &'static str {
+        let names = crate::testing::recorded_kernels(&[&[2, 4, h, w], &[3, 4, k, k]], |t, v| {
+            conv2d(t, v[0], v[1], None, (k - 1) / 2)
         });
         names.into_iter().find(|n| !n.ends_with("pack")).unwrap()
+    }
+
+    #[test]
+    fn one_by_one_kernels_take_their_own_builds() {
+        if crate::testing::context().kernel_family() == KernelFamily::Gpu {
+            assert_eq!(kernel_of_size(1, 8, 8), "conv2d_gemm");
+            return;
+        }
+        for (w, name) in [(8, "conv2d_w8k1"), (5, "conv2d_w4k1"), (2, "conv2d_w2k1")] {
+            assert_eq!(kernel_of_size(1, 3, w), name, "width {w}");
+        }
     }
 
     #[test]
@@ -906,6 +921,9 @@ mod tests {
                 check_op(case("conv2d", [3, 5, 9, 9], 7, 1, p, bias));
             }
         }
+        // The 4- and 2-wide 1x1 builds.
+        check_op(case("conv2d", [3, 5, 4, 3], 7, 1, 0, true));
+        check_op(case("conv2d", [3, 5, 2, 2], 7, 1, 0, false));
     }
 
     #[test]

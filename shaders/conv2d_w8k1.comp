@@ -1,0 +1,9 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// 1x1 convolution (and its input gradient), 16 channels x 8 rows x 8 columns per invocation:
+// for output planes at least 8 wide. The algorithm is in common/conv2d_tile.glsl.
+#define TO 16
+#define TH 8
+#define TW 8
+#define KERNEL_1X1
+#include "conv2d_tile.glsl"
