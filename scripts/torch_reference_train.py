@@ -131,11 +131,11 @@ def resume_args(run, argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--resume", required=True)
     ap.add_argument("--steps", type=int)
-    extra = ap.parse_known_args(argv)[1]
+    known, extra = ap.parse_known_args(argv)
     if extra:
         sys.exit(f"--resume takes only --steps (the run's config.json holds its settings), "
                  f"not {' '.join(extra)}")
-    steps = ap.parse_args(argv).steps
+    steps = known.steps
     path = Path(run) / "config.json"
     if not path.exists():
         sys.exit(f"{run} holds no run to resume (no config.json)")

@@ -365,28 +365,32 @@ pub(super) fn record_tile_conv(
             None => plain,
             Some(_) => lrelu,
         };
-        // A build per kernel size: see shaders/common/conv2d_tile.glsl for why.
-        let k1 = conv.k == 1;
+        // The direct kernel's 3x3 builds, or its 1x1 ones: a build per kernel size (see
+        // shaders/common/conv2d_tile.glsl for why).
+        let direct = |k3: [_; 2], k1: [_; 2]| {
+            let [plain, lrelu] = if conv.k == 1 { k1 } else { k3 };
+            build(plain, lrelu)
+        };
         let (kernel, to, th, tw) = if winograd {
             let k = build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu);
             (k, 16, 8, 8)
         } else if conv.out_hw.1 >= 8 {
-            let k = match k1 {
-                false => build(&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu),
-                true => build(&kernels.conv2d_w8k1, &kernels.conv2d_w8k1_lrelu),
-            };
+            let k = direct(
+                [&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu],
+                [&kernels.conv2d_w8k1, &kernels.conv2d_w8k1_lrelu],
+            );
             (k, 16, 8, 8)
         } else if conv.out_hw.1 > 2 {
-            let k = match k1 {
-                false => build(&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu),
-                true => build(&kernels.conv2d_w4k1, &kernels.conv2d_w4k1_lrelu),
-            };
+            let k = direct(
+                [&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu],
+                [&kernels.conv2d_w4k1, &kernels.conv2d_w4k1_lrelu],
+            );
             (k, 16, 4, 4)
         } else {
-            let k = match k1 {
-                false => build(&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu),
-                true => build(&kernels.conv2d_w2k1, &kernels.conv2d_w2k1_lrelu),
-            };
+            let k = direct(
+                [&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu],
+                [&kernels.conv2d_w2k1, &kernels.conv2d_w2k1_lrelu],
+            );
             (k, 16, 2, 2)
         };
         let tiles_x = conv.out_hw.1.div_ceil(tw);
