@@ -55,17 +55,18 @@ const OP_VARIANTS: &[(&str, &[&str])] = &[
     ("binary_vec4", &["add", "sub", "mul", "div"]),
     ("color_matrix", &["forward", "transpose"]),
     ("cyclic", &["sum", "sum_squares", "expand"]),
-    (
-        "unary",
-        &[
-            "scale",
-            "add_scalar",
-            "square",
-            "sqrt",
-            "rsqrt",
-            "leaky_relu",
-        ],
-    ),
+    ("unary", UNARY_OPS),
+    ("unary_vec4", UNARY_OPS),
+];
+
+/// The functions of shaders/common/unary_f.glsl, built both by unary.comp and unary_vec4.comp.
+const UNARY_OPS: &[&str] = &[
+    "scale",
+    "add_scalar",
+    "square",
+    "sqrt",
+    "rsqrt",
+    "leaky_relu",
 ];
 
 /// Shaders built as themselves and also once per fusion, each fused build the kernel
@@ -159,6 +160,24 @@ const PUSH_FAMILIES: &[(&str, &[&str])] = &[
         ],
     ),
     ("PyramidPush", &["pyr_down", "pyr_up_sub"]),
+    ("LreluGradPush", &["lrelu_grad", "lrelu_grad_vec4"]),
+    (
+        "UnaryPush",
+        &[
+            "unary_scale",
+            "unary_vec4_scale",
+            "unary_add_scalar",
+            "unary_vec4_add_scalar",
+            "unary_square",
+            "unary_vec4_square",
+            "unary_sqrt",
+            "unary_vec4_sqrt",
+            "unary_rsqrt",
+            "unary_vec4_rsqrt",
+            "unary_leaky_relu",
+            "unary_vec4_leaky_relu",
+        ],
+    ),
     ("MatmulSmallPush", &["matmul_small", "matmul_gemm"]),
     (
         "SumAxesPush",

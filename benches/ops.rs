@@ -69,6 +69,29 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
             timing.wall / 256.0 * 1e6
         );
     }
+    // The same without the barriers: 256 scales of one input, summed pairwise at the end
+    // (255 more dispatches, 8 barriers), so that what a barrier adds shows against the above.
+    let label = "dispatch: 256 independent scales of [64], then a sum tree";
+    if label.contains(filter) {
+        let timing = time_op(
+            ctx,
+            |t, v| {
+                let mut level: Vec<_> = (0..256).map(|i| ops::scale(t, v[0], i as f32)).collect();
+                while level.len() > 1 {
+                    level = level.chunks(2).map(|p| ops::add(t, p[0], p[1])).collect();
+                }
+                level[0]
+            },
+            &[&[64]],
+        );
+        let cpu = timing.cpu.map_or(String::new(), |c| {
+            format!(" [{:.1} per CPU]", c / 511.0 * 1e6)
+        });
+        println!(
+            "{label:<60} {:6.1} us/dispatch{cpu}",
+            timing.wall / 511.0 * 1e6
+        );
+    }
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.

@@ -1,4 +1,5 @@
-//! Elementwise unary ops sharing one shader (a kernel per op, built from shaders/unary.comp),
+//! Elementwise unary ops sharing one shader body (a kernel per op and I/O width, built from
+//! shaders/unary.comp and shaders/unary_vec4.comp),
 //! and the leaky-relu backward.
 //!
 //! - `scale(x, c)` = c x;             dx = c g
@@ -30,14 +31,21 @@ enum Func {
 }
 
 impl Func {
-    fn kernel(self, kernels: &Kernels) -> &Kernel<UnaryPush> {
-        match self {
-            Func::Scale => &kernels.unary_scale,
-            Func::AddScalar => &kernels.unary_add_scalar,
-            Func::Square => &kernels.unary_square,
-            Func::Sqrt => &kernels.unary_sqrt,
-            Func::Rsqrt => &kernels.unary_rsqrt,
-            Func::LeakyRelu => &kernels.unary_leaky_relu,
+    /// The build for a tensor of `n` elements: a 4-float texel an invocation
+    /// (unary_vec4.comp) where n is a multiple of 4, four single floats (unary.comp) otherwise.
+    fn kernel(self, kernels: &Kernels, n: usize) -> &Kernel<UnaryPush> {
+        let [plain, vec4] = match self {
+            Func::Scale => [&kernels.unary_scale, &kernels.unary_vec4_scale],
+            Func::AddScalar => [&kernels.unary_add_scalar, &kernels.unary_vec4_add_scalar],
+            Func::Square => [&kernels.unary_square, &kernels.unary_vec4_square],
+            Func::Sqrt => [&kernels.unary_sqrt, &kernels.unary_vec4_sqrt],
+            Func::Rsqrt => [&kernels.unary_rsqrt, &kernels.unary_vec4_rsqrt],
+            Func::LeakyRelu => [&kernels.unary_leaky_relu, &kernels.unary_vec4_leaky_relu],
+        };
+        if n % 4 == 0 {
+            vec4
+        } else {
+            plain
         }
     }
 }
@@ -126,7 +134,7 @@ impl Op for Unary {
         let ctx = rec.context();
         dispatch_1d(
             rec,
-            self.f.kernel(ctx.kernels()),
+            self.f.kernel(ctx.kernels(), n),
             &[read(inputs[0].buffer()), write(out.buffer())],
             &UnaryPush {
                 n: (n as u32).into(),
@@ -185,9 +193,16 @@ impl Op for LeakyReluGrad {
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let n = out.numel();
         let ctx = rec.context();
+        let kernels = ctx.kernels();
+        // As Func::kernel picks: 4-float texels where the length allows.
+        let kernel = if n % 4 == 0 {
+            &kernels.lrelu_grad_vec4
+        } else {
+            &kernels.lrelu_grad
+        };
         dispatch_1d(
             rec,
-            &ctx.kernels().lrelu_grad,
+            kernel,
             &[
                 read(inputs[0].buffer()),
                 read(inputs[1].buffer()),
@@ -213,7 +228,8 @@ mod tests {
     use crate::ops;
     use crate::testing::{check_op, OpCase};
 
-    const SHAPES: [&[usize]; 3] = [&[1], &[7, 9], &[3, 5, 67]];
+    // Lengths off a multiple of 4 (unary.comp) and on one (unary_vec4.comp).
+    const SHAPES: [&[usize]; 5] = [&[1], &[7, 9], &[3, 5, 67], &[4], &[2, 3, 4, 6]];
 
     #[test]
     fn each_op_runs_the_kernel_built_for_it() {
@@ -228,8 +244,12 @@ mod tests {
         ] {
             let op = Unary { f, c: 0.0 };
             assert_eq!(
-                f.kernel(ctx.kernels()).spec.name,
+                f.kernel(ctx.kernels(), 7).spec.name,
                 format!("unary_{}", op.name())
+            );
+            assert_eq!(
+                f.kernel(ctx.kernels(), 8).spec.name,
+                format!("unary_vec4_{}", op.name())
             );
         }
     }
