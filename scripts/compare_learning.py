@@ -6,6 +6,13 @@ usage: compare_learning.py --vkgan-run RUN [--vkgan-run RUN2 ...] --torch-run RU
                            [--group "LABEL=RUN" ...] [--raw]
                            [--vkgan target/release/vkgan] [--num N] [--swd-seed S]
                            [--plot assets/readme/swd-vs-pytorch.png] [--no-remeasure]
+                           [--record FILE] [--recorded FILE]
+
+`--record FILE` adds every measured curve to FILE (JSON: label, run, seed, generator, SWD per
+step), replacing an entry of the same label, run and generator; `--recorded FILE` reads the
+curves in FILE back as if measured, for runs whose directories are gone (a machine that went
+away), so that seeds run on different machines add up to one table and plot. Give both to
+accumulate.
 
 `--group LABEL=RUN` adds runs under a label of their own (e.g. "vkgan --augment ada=runs/a0");
 runs of one label are seeds of one configuration. `--raw` measures every checkpoint's raw
@@ -96,6 +103,21 @@ def label_of(run, kind, many):
     return f"{name}, seed {cfg.get('seed')}"
 
 
+def with_seed(label, kind, seed):
+    """A --group row's label with its run's seed (its seeds share the label); --vkgan-run and
+    --torch-run rows already name theirs."""
+    return label if kind in ("vkgan", "torch") or seed is None else f"{label}, seed {seed}"
+
+
+def record_entry(label, kind, which, run, num, swd_seed, pts):
+    """One measured curve as --record stores it."""
+    cfg_path = Path(run) / "config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    return {"label": label, "kind": kind, "run": Path(run).name, "seed": cfg.get("seed"),
+            "generator": which, "num": num, "swd_seed": swd_seed,
+            "swd": {str(k): v for k, v in sorted(pts.items())}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vkgan-run", action="append", default=[])
@@ -110,6 +132,8 @@ def main():
     ap.add_argument("--no-remeasure", action="store_true",
                     help="for vkgan runs, only the in-training values")
     ap.add_argument("--log-y", action="store_true")
+    ap.add_argument("--record", help="add the measured curves to this JSON file")
+    ap.add_argument("--recorded", help="read curves measured before from this JSON file")
     a = ap.parse_args()
     groups = [(label_of(r, "vkgan", len(a.vkgan_run) > 1), "vkgan", r) for r in a.vkgan_run]
     groups += [(label_of(r, "torch", len(a.torch_run) > 1), "torch", r) for r in a.torch_run]
@@ -118,23 +142,49 @@ def main():
         if not run:
             sys.exit(f"--group {g}: expected LABEL=RUN")
         groups.append((name, name, run))
-    if not groups:
-        sys.exit("no runs: give --vkgan-run, --torch-run or --group")
-    first_vkgan = next((r for _, k, r in groups if k != "torch"), groups[0][2])
-    num = a.num or json.loads((Path(first_vkgan) / "config.json").read_text()).get("swd_num", 256)
+    recorded = json.loads(Path(a.recorded).read_text())["curves"] if a.recorded else []
+    if not groups and not recorded:
+        sys.exit("no runs: give --vkgan-run, --torch-run, --group or --recorded")
+    if groups:
+        first_vkgan = next((r for _, k, r in groups if k != "torch"), groups[0][2])
+        cfg = json.loads((Path(first_vkgan) / "config.json").read_text())
+        num = a.num or cfg.get("swd_num", 256)
+    else:
+        num = a.num or recorded[0]["num"]
 
     # (row label, kind, generator "ema" or "raw", {step: swd}); kind groups seeds.
     series = []
     weights = ["ema", "raw"] if a.raw else ["ema"]
+    fresh = []  # what --record stores
     for name, kind, run in groups:
         for which in weights:
             suffix = "" if which == "ema" else " (raw)"
             if kind != "torch" and a.no_remeasure:
                 continue
-            series.append((name + suffix, kind, which,
-                           measure(a.vkgan, run, num, a.swd_seed, which == "raw")))
+            pts = measure(a.vkgan, run, num, a.swd_seed, which == "raw")
+            entry = record_entry(name, kind, which, run, num, a.swd_seed, pts)
+            fresh.append(entry)
+            series.append((with_seed(name, kind, entry["seed"]) + suffix, kind, which, pts))
         if kind == "vkgan":
             series.append((name + " (in training)", "vkgan-train", "ema", in_training(run)))
+    fresh_keys = {(c["label"], c["run"], c["generator"]) for c in fresh}
+    for c in recorded:
+        if (c["label"], c["run"], c["generator"]) in fresh_keys:
+            continue
+        if c["num"] != num or c["swd_seed"] != a.swd_seed:
+            sys.exit(f"{a.recorded}: {c['run']} was measured with --num {c['num']} --swd-seed "
+                     f"{c['swd_seed']}, not {num} and {a.swd_seed}")
+        suffix = "" if c["generator"] == "ema" else " (raw)"
+        series.append((with_seed(c["label"], c["kind"], c["seed"]) + suffix, c["kind"],
+                       c["generator"],
+                       {int(k): v for k, v in c["swd"].items()}))
+    if a.record:
+        path = Path(a.record)
+        old = json.loads(path.read_text())["curves"] if path.exists() else []
+        kept = [c for c in old if (c["label"], c["run"], c["generator"]) not in fresh_keys]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"curves": kept + fresh}, indent=1) + "\n")
+        print(f"recorded {len(fresh)} curves in {path}", file=sys.stderr)
     # With several seeds of a kind, the mean over them at the steps every run measured.
     means = []
     kinds = list(dict.fromkeys(k for _, k, _, _ in series if k != "vkgan-train"))
