@@ -239,7 +239,9 @@ def main():
         seeds = sum(1 for _, k, w, _ in series if k == kind and w == which)
         if seeds > 1:
             # One legend entry for all the seeds of a kind; the mean is drawn bold below.
-            entry = None if (kind, which) in labelled else f"{name.split(',')[0]}: seeds"
+            raw_tag = " (raw)" if which == "raw" else ""
+            entry = (None if (kind, which) in labelled
+                     else f"{name.split(',')[0]}: seeds{raw_tag}")
             labelled.add((kind, which))
             ax.plot(xs, [pts[x] for x in xs], styles[which], marker=".", color=colour,
                     alpha=0.3, lw=1, ms=4, label=entry)
