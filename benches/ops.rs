@@ -61,13 +61,7 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
             |t, v| (0..256).fold(v[0], |y, _| ops::scale(t, y, 0.5)),
             &[&[64]],
         );
-        let cpu = timing.cpu.map_or(String::new(), |c| {
-            format!(" [{:.1} per CPU]", c / 256.0 * 1e6)
-        });
-        println!(
-            "{label:<60} {:6.1} us/dispatch{cpu}",
-            timing.wall / 256.0 * 1e6
-        );
+        report_per_dispatch(label, timing, 256);
     }
     // The same without the barriers: 256 scales of one input, summed pairwise at the end
     // (255 more dispatches, 8 barriers), so that what a barrier adds shows against the above.
@@ -84,14 +78,17 @@ fn elementwise_benches(ctx: &Context, filter: &str) {
             },
             &[&[64]],
         );
-        let cpu = timing.cpu.map_or(String::new(), |c| {
-            format!(" [{:.1} per CPU]", c / 511.0 * 1e6)
-        });
-        println!(
-            "{label:<60} {:6.1} us/dispatch{cpu}",
-            timing.wall / 511.0 * 1e6
-        );
+        report_per_dispatch(label, timing, 511);
     }
+}
+
+/// Prints what each of `dispatches` dispatches in `timing` took, wall and CPU, in us.
+fn report_per_dispatch(label: &str, timing: Timing, dispatches: u32) {
+    let per = |seconds: f64| seconds / dispatches as f64 * 1e6;
+    let cpu = timing
+        .cpu
+        .map_or(String::new(), |c| format!(" [{:.1} per CPU]", per(c)));
+    println!("{label:<60} {:6.1} us/dispatch{cpu}", per(timing.wall));
 }
 
 /// The mapping network's and linear layers' products, every transpose layout.

@@ -109,6 +109,11 @@ def with_seed(label, kind, seed):
     return label if kind in ("vkgan", "torch") or seed is None else f"{label}, seed {seed}"
 
 
+def curve_key(curve):
+    """What makes a recorded curve the same curve: one run's generator under one label."""
+    return curve["label"], curve["run"], curve["generator"]
+
+
 def record_entry(label, kind, which, run, num, swd_seed, pts):
     """One measured curve as --record stores it."""
     cfg_path = Path(run) / "config.json"
@@ -167,9 +172,9 @@ def main():
             series.append((with_seed(name, kind, entry["seed"]) + suffix, kind, which, pts))
         if kind == "vkgan":
             series.append((name + " (in training)", "vkgan-train", "ema", in_training(run)))
-    fresh_keys = {(c["label"], c["run"], c["generator"]) for c in fresh}
+    fresh_keys = {curve_key(c) for c in fresh}
     for c in recorded:
-        if (c["label"], c["run"], c["generator"]) in fresh_keys:
+        if curve_key(c) in fresh_keys:
             continue
         if c["num"] != num or c["swd_seed"] != a.swd_seed:
             sys.exit(f"{a.recorded}: {c['run']} was measured with --num {c['num']} --swd-seed "
@@ -181,7 +186,7 @@ def main():
     if a.record:
         path = Path(a.record)
         old = json.loads(path.read_text())["curves"] if path.exists() else []
-        kept = [c for c in old if (c["label"], c["run"], c["generator"]) not in fresh_keys]
+        kept = [c for c in old if curve_key(c) not in fresh_keys]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"curves": kept + fresh}, indent=1) + "\n")
         print(f"recorded {len(fresh)} curves in {path}", file=sys.stderr)

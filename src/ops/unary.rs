@@ -31,8 +31,7 @@ enum Func {
 }
 
 impl Func {
-    /// The build for a tensor of `n` elements: a 4-float texel an invocation
-    /// (unary_vec4.comp) where n is a multiple of 4, four single floats (unary.comp) otherwise.
+    /// The build for a tensor of `n` elements (unary_vec4.comp or unary.comp, see `by_width`).
     fn kernel(self, kernels: &Kernels, n: usize) -> &Kernel<UnaryPush> {
         let [plain, vec4] = match self {
             Func::Scale => [&kernels.unary_scale, &kernels.unary_vec4_scale],
@@ -42,11 +41,17 @@ impl Func {
             Func::Rsqrt => [&kernels.unary_rsqrt, &kernels.unary_vec4_rsqrt],
             Func::LeakyRelu => [&kernels.unary_leaky_relu, &kernels.unary_vec4_leaky_relu],
         };
-        if n % 4 == 0 {
-            vec4
-        } else {
-            plain
-        }
+        by_width(n, plain, vec4)
+    }
+}
+
+/// `vec4`, the build that moves a 4-float texel an invocation, where a tensor of `n` elements
+/// fills whole texels; `plain`, four single floats an invocation, otherwise.
+fn by_width<'k, P>(n: usize, plain: &'k Kernel<P>, vec4: &'k Kernel<P>) -> &'k Kernel<P> {
+    if n % 4 == 0 {
+        vec4
+    } else {
+        plain
     }
 }
 
@@ -194,15 +199,9 @@ impl Op for LeakyReluGrad {
         let n = out.numel();
         let ctx = rec.context();
         let kernels = ctx.kernels();
-        // As Func::kernel picks: 4-float texels where the length allows.
-        let kernel = if n % 4 == 0 {
-            &kernels.lrelu_grad_vec4
-        } else {
-            &kernels.lrelu_grad
-        };
         dispatch_1d(
             rec,
-            kernel,
+            by_width(n, &kernels.lrelu_grad, &kernels.lrelu_grad_vec4),
             &[
                 read(inputs[0].buffer()),
                 read(inputs[1].buffer()),
