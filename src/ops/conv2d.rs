@@ -373,13 +373,13 @@ pub(super) fn record_tile_conv(
         };
         let (kernel, to, th, tw) = if winograd {
             let k = build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu);
-            (k, 16, 8, 8)
+            (k, 8, 4, 8)
         } else if conv.out_hw.1 >= 8 {
             let k = direct(
                 [&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu],
                 [&kernels.conv2d_w8k1, &kernels.conv2d_w8k1_lrelu],
             );
-            (k, 16, 8, 8)
+            (k, 8, 8, 8)
         } else if conv.out_hw.1 > 2 {
             let k = direct(
                 [&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu],

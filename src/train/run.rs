@@ -26,7 +26,7 @@ use crate::dist::World;
 use crate::ops;
 use crate::outputs::run_log::RunLogWriter;
 use crate::persist::run_dir;
-use crate::vk::Context;
+use crate::vk::{Context, DeviceKind};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -272,6 +272,16 @@ impl<'a> Run<'a> {
         let mut last_checkpoint = None;
         let mut stopped_early = false;
         let alone = self.world.size() == 1;
+        // The first step records the programs and the driver compiles their kernels as they
+        // first run: seconds on a GPU or a warm Mesa cache, but over a minute on a CPU driver
+        // the first time on a machine, which would otherwise look like a hang.
+        let compiling = "compiling the kernels (on a CPU driver over a minute the first time \
+                         on a machine; Mesa caches them for later runs)";
+        if let Some(bar) = &bar {
+            bar.set_message(compiling);
+        } else if root && start < total && self.ctx.info().kind == DeviceKind::Cpu {
+            eprintln!("{compiling}");
+        }
         for idx in start..total {
             // Alone, a stop is seen before the step; with several ranks it travels in the
             // step's all-reduce, so that all stop after the same step.

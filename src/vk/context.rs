@@ -28,10 +28,11 @@ pub struct ContextOptions {
 /// Which shapes of the hot kernels (convolutions and their gradients) a context records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelFamily {
-    /// Large register tiles (16 channels x 8 x 8 outputs an invocation) and Winograd 3x3
-    /// convolutions, for llvmpipe: it runs a workgroup as one thread with SIMD lanes across
-    /// invocations, so work per invocation is what feeds it, and its JIT compiles the tiles
-    /// in seconds.
+    /// Large register tiles (8 channels x 8 x 8 outputs an invocation, Winograd 3x3
+    /// convolutions on 8 channels x 4 x 8) for llvmpipe: it runs a workgroup as one thread
+    /// with SIMD lanes across invocations, so work per invocation is what feeds it, and its
+    /// JIT compiles these tiles in seconds (twice the tile took minutes on some CPUs: figures
+    /// in the README, Performance).
     Cpu,
     /// Small per-invocation tiles, many invocations: for GPUs, where registers are per thread,
     /// and for every other driver: other compilers (SwiftShader's JIT among them) take minutes
