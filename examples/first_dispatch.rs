@@ -17,73 +17,74 @@ use vkgan::tensor::Tensor;
 use vkgan::testing::values;
 use vkgan::vk::{Context, ContextOptions};
 
-type Build = fn(&mut Tape, &[Var]) -> Var;
+/// The op a case runs; its inputs follow from the kernel size and plane width.
+#[derive(Clone, Copy)]
+enum Conv {
+    Forward,
+    Lrelu,
+    InputGrad,
+    WeightGrad,
+}
+
+impl Conv {
+    fn label(self) -> &'static str {
+        match self {
+            Conv::Forward => "conv2d",
+            Conv::Lrelu => "conv2d_lrelu",
+            Conv::InputGrad => "input grad",
+            Conv::WeightGrad => "weight grad",
+        }
+    }
+
+    /// The leaf shapes for a k x k kernel on 16-channel planes `width` wide, batch 2.
+    fn shapes(self, k: usize, width: usize) -> Vec<Vec<usize>> {
+        let plane = vec![2, 16, width, width];
+        let second = match self {
+            Conv::WeightGrad => plane.clone(),
+            _ => vec![16, 16, k, k],
+        };
+        vec![plane, second]
+    }
+
+    fn build(self, t: &mut Tape, v: &[Var], k: usize) -> Var {
+        let p = k / 2;
+        match self {
+            Conv::Forward => ops::conv2d(t, v[0], v[1], None, p),
+            Conv::Lrelu => ops::conv2d_lrelu(t, v[0], v[1], None, p, 0.2),
+            Conv::InputGrad => ops::conv2d_input_grad(t, v[0], v[1], p),
+            Conv::WeightGrad => ops::conv2d_weight_grad(t, v[0], v[1], p),
+        }
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let filter = std::env::args().nth(1).unwrap_or_default();
     let ctx = Context::new(&ContextOptions::from_env(None)?)?;
     println!("device: {}", ctx.info().name);
-    // Shapes that pick each convolution build (see ops::conv2d's kernel choice): 3x3 on a
-    // plane 8 wide takes the Winograd build, on 4 wide the 4-column tile; 1x1 by width alike.
-    let cases: &[(&str, &[&[usize]], Build)] = &[
-        (
-            "conv2d 3x3 8x8",
-            &[&[2, 16, 8, 8], &[16, 16, 3, 3]],
-            |t, v| ops::conv2d(t, v[0], v[1], None, 1),
-        ),
-        (
-            "conv2d_lrelu 3x3 8x8",
-            &[&[2, 16, 8, 8], &[16, 16, 3, 3]],
-            |t, v| ops::conv2d_lrelu(t, v[0], v[1], None, 1, 0.2),
-        ),
-        (
-            "conv2d 3x3 4x4",
-            &[&[2, 16, 4, 4], &[16, 16, 3, 3]],
-            |t, v| ops::conv2d(t, v[0], v[1], None, 1),
-        ),
-        (
-            "conv2d 1x1 8x8",
-            &[&[2, 16, 8, 8], &[16, 16, 1, 1]],
-            |t, v| ops::conv2d(t, v[0], v[1], None, 0),
-        ),
-        (
-            "conv2d_lrelu 1x1 8x8",
-            &[&[2, 16, 8, 8], &[16, 16, 1, 1]],
-            |t, v| ops::conv2d_lrelu(t, v[0], v[1], None, 0, 0.2),
-        ),
-        (
-            "conv2d 1x1 4x4",
-            &[&[2, 16, 4, 4], &[16, 16, 1, 1]],
-            |t, v| ops::conv2d(t, v[0], v[1], None, 0),
-        ),
-        (
-            "input grad 3x3 8x8",
-            &[&[2, 16, 8, 8], &[16, 16, 3, 3]],
-            |t, v| ops::conv2d_input_grad(t, v[0], v[1], 1),
-        ),
-        (
-            "weight grad 3x3 8x8",
-            &[&[2, 16, 8, 8], &[2, 16, 8, 8]],
-            |t, v| ops::conv2d_weight_grad(t, v[0], v[1], 1),
-        ),
-        (
-            "weight grad 3x3 4x4",
-            &[&[2, 16, 4, 4], &[2, 16, 4, 4]],
-            |t, v| ops::conv2d_weight_grad(t, v[0], v[1], 1),
-        ),
-        (
-            "weight grad 1x1 8x8",
-            &[&[2, 16, 8, 8], &[2, 16, 8, 8]],
-            |t, v| ops::conv2d_weight_grad(t, v[0], v[1], 0),
-        ),
+    // (op, kernel size, plane width): shapes that pick each convolution build (see
+    // ops::conv2d's kernel choice): 3x3 on a plane 8 wide takes the Winograd build, on 4 wide
+    // the 4-column tile; 1x1 by width alike.
+    let cases = [
+        (Conv::Forward, 3, 8),
+        (Conv::Lrelu, 3, 8),
+        (Conv::Forward, 3, 4),
+        (Conv::Forward, 1, 8),
+        (Conv::Lrelu, 1, 8),
+        (Conv::Forward, 1, 4),
+        (Conv::InputGrad, 3, 8),
+        (Conv::WeightGrad, 3, 8),
+        (Conv::WeightGrad, 3, 4),
+        (Conv::WeightGrad, 1, 8),
     ];
-    for &(label, shapes, build) in cases {
+    for (conv, k, width) in cases {
+        let label = format!("{} {k}x{k} {width}x{width}", conv.label());
         if !label.contains(filter.as_str()) {
             continue;
         }
+        let shapes = conv.shapes(k, width);
         let mut t = Tape::new();
         let leaves: Vec<Var> = shapes.iter().map(|s| t.leaf(s, false)).collect();
-        let out = build(&mut t, &leaves);
+        let out = conv.build(&mut t, &leaves, k);
         let tensors = shapes
             .iter()
             .enumerate()
