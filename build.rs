@@ -419,6 +419,25 @@ struct Source<'a> {
     /// Its path for messages.
     display: &'a str,
     text: &'a str,
+    /// Its own `#define NAME <integer>` lines (not those of its includes), for
+    /// `KernelSpec::define`: the ops size their dispatch grids by a kernel's tile defines, so
+    /// the numbers are written once, in the shader.
+    defines: Vec<(String, u32)>,
+}
+
+/// The `#define NAME <decimal integer>` lines of a shader's own text.
+fn integer_defines(text: &str) -> Vec<(String, u32)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next()? == "#define").then_some(())?;
+            let (name, value) = (words.next()?, words.next()?);
+            if words.next().is_some_and(|w| !w.starts_with("//")) {
+                return None;
+            }
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 struct Compiler {
@@ -458,6 +477,7 @@ impl Compiler {
             shader: &shader,
             display: &display,
             text: &source,
+            defines: integer_defines(&source),
         };
         let listed = |table: &[(&str, &'static [&'static str])]| {
             table.iter().find(|(s, _)| *s == shader).map(|&(_, v)| v)
@@ -500,7 +520,15 @@ impl Compiler {
             specs: String::new(),
         };
         if plain.texels.is_empty() {
-            kernel.specs = spec_constant(&constant, &name, "Texel", &plain_spec, &plain, None);
+            kernel.specs = spec_constant(
+                &constant,
+                &name,
+                "Texel",
+                &plain_spec,
+                &plain,
+                &source.defines,
+                None,
+            );
             return Ok(kernel);
         }
         let storage_variant = &IO_VARIANTS[1];
@@ -526,6 +554,7 @@ impl Compiler {
             storage_variant.io,
             &storage_spec,
             &storage,
+            &source.defines,
             None,
         );
         kernel.specs.push_str(&spec_constant(
@@ -534,6 +563,7 @@ impl Compiler {
             IO_VARIANTS[0].io,
             &plain_spec,
             &plain,
+            &source.defines,
             Some(&storage_constant),
         ));
         Ok(kernel)
@@ -608,6 +638,7 @@ fn spec_constant(
     io: &str,
     spv: &Path,
     r: &Reflection,
+    defines: &[(String, u32)],
     storage: Option<&str>,
 ) -> String {
     let storage = match storage {
@@ -617,13 +648,15 @@ fn spec_constant(
     format!(
         "pub const {constant}: KernelSpec = KernelSpec {{ name: {name:?}, io: Io::{io}, \
          spirv: include_bytes!({spv:?}), bindings: {}, binding_names: &{:?}, texels: &{:?}, \
-         push_bytes: {}, local_size: {:?}, shared_bytes: {}, storage: {storage} }};\n",
+         push_bytes: {}, local_size: {:?}, shared_bytes: {}, defines: &{:?}, \
+         storage: {storage} }};\n",
         r.bindings,
         r.binding_names,
         r.texels,
         r.push_bytes,
         r.local_size,
         r.shared_bytes,
+        defines,
         spv = spv.display().to_string(),
     )
 }

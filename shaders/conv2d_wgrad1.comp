@@ -5,4 +5,5 @@
 #define KS 1
 #define TO 8
 #define TC 8
+#define TW 8
 #include "conv2d_wgrad_tile.glsl"

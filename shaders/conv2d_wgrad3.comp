@@ -5,4 +5,5 @@
 #define KS 3
 #define TO 16
 #define TC 4
+#define TW 8
 #include "conv2d_wgrad_tile.glsl"

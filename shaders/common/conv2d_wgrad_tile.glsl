@@ -1,13 +1,13 @@
 // Weight gradient of a KS x KS convolution over the batches of split z:
 //   dw[z][o,c,ky,kx] = sum_{b in split z, oy, ox} g[b,o,oy,ox] * x[b,c,oy+ky-P,ox+kx-P]
-// The includer defines KS (kernel size), TO, TC and optionally TW (default 8): each invocation
-// keeps TO output channels x TC input channels x KS*KS taps of sums in registers and walks the
-// output rows of its split TW columns at a time, loading each g element once for TC*KS*KS products and each x element
-// once for up to TO*KS products. Sums run in a fixed order (deterministic, no atomics); with
+// The includer defines KS (kernel size), TO, TC and TW (ops::conv2d sizes its grid by them):
+// each invocation keeps TO output channels x TC input channels x KS*KS taps of sums in
+// registers and walks the output rows of its split TW columns at a time, loading each g
+// element once for TC*KS*KS products and each x element once for up to TO*KS products. Sums run in a fixed order (deterministic, no atomics); with
 // more than one split, conv2d_wgrad_reduce adds the splits.
 #include "io.glsl"
-#ifndef TW
-#define TW 8
+#if !defined(KS) || !defined(TO) || !defined(TC) || !defined(TW)
+#error "define KS, TO, TC and TW before including conv2d_wgrad_tile.glsl"
 #endif
 #define XW (TW + KS - 1)
 layout(local_size_x = 64) in;

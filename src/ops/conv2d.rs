@@ -339,13 +339,6 @@ pub(super) fn record_tile_conv(
     let family = ctx.kernel_family();
     let winograd = use_winograd(conv, family);
     let (kernel, groups, tiles_x) = if family == KernelFamily::Gpu {
-        // 32 channels x 64 pixels a workgroup (conv2d_gemm.comp).
-        let pixels = conv.b * conv.out_hw.0 * conv.out_hw.1;
-        let groups = [
-            group_count(pixels.div_ceil(64)),
-            group_count(conv.o.div_ceil(32)),
-            1,
-        ];
         let kernel = match (scale, conv.activation, style) {
             (None, None, None) => &kernels.conv2d_gemm,
             (Some(_), None, None) => &kernels.conv2d_gemm_scaled,
@@ -353,13 +346,20 @@ pub(super) fn record_tile_conv(
             (Some(_), Some(_), Some(_)) => &kernels.conv2d_gemm_style,
             _ => unreachable!("only a style stage both scales and activates, and it needs both"),
         };
+        // BM output channels x BN output pixels a workgroup.
+        let [bm, bn] = ["BM", "BN"].map(|d| kernel.spec.define(d));
+        let pixels = conv.b * conv.out_hw.0 * conv.out_hw.1;
+        let groups = [
+            group_count(pixels.div_ceil(bn)),
+            group_count(conv.o.div_ceil(bm)),
+            1,
+        ];
         (kernel, groups, 0)
     } else {
         assert!(
             scale.is_none() && style.is_none(),
             "the CPU family's convolutions fuse no scale nor style stage: record those apart"
         );
-        // (kernel, channels, rows, columns) per invocation.
         // The plain build, or the one that applies the leaky ReLU as it stores.
         let build = |plain, lrelu| match conv.activation {
             None => plain,
@@ -371,28 +371,26 @@ pub(super) fn record_tile_conv(
             let [plain, lrelu] = if conv.k == 1 { k1 } else { k3 };
             build(plain, lrelu)
         };
-        let (kernel, to, th, tw) = if winograd {
-            let k = build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu);
-            (k, 8, 4, 8)
+        let kernel = if winograd {
+            build(&kernels.conv2d_wino8, &kernels.conv2d_wino8_lrelu)
         } else if conv.out_hw.1 >= 8 {
-            let k = direct(
+            direct(
                 [&kernels.conv2d_w8, &kernels.conv2d_w8_lrelu],
                 [&kernels.conv2d_w8k1, &kernels.conv2d_w8k1_lrelu],
-            );
-            (k, 8, 8, 8)
+            )
         } else if conv.out_hw.1 > 2 {
-            let k = direct(
+            direct(
                 [&kernels.conv2d_w4, &kernels.conv2d_w4_lrelu],
                 [&kernels.conv2d_w4k1, &kernels.conv2d_w4k1_lrelu],
-            );
-            (k, 16, 4, 4)
+            )
         } else {
-            let k = direct(
+            direct(
                 [&kernels.conv2d_w2, &kernels.conv2d_w2_lrelu],
                 [&kernels.conv2d_w2k1, &kernels.conv2d_w2k1_lrelu],
-            );
-            (k, 16, 2, 2)
+            )
         };
+        // Output channels, rows and columns per invocation, as the shader defines them.
+        let [to, th, tw] = ["TO", "TH", "TW"].map(|d| kernel.spec.define(d));
         let tiles_x = conv.out_hw.1.div_ceil(tw);
         let invocations = conv.b * conv.out_hw.0.div_ceil(th) * tiles_x;
         let local = kernel.spec.local_size[0] as usize;
@@ -639,26 +637,31 @@ fn wgrad_kernel(
         !scaled || family == KernelFamily::Gpu,
         "the CPU family's weight gradients fuse no scale: record the product apart"
     );
-    // Output x input channels per invocation of the CPU family's register tiles, and the
-    // output rows x columns each of their loop steps covers.
-    let (kernel, to, tc, step) = match (k, family) {
-        // 32 output channels x 32 (channel, tap) pairs a workgroup (conv2d_wgrad_gemm.comp).
+    // The CPU family's register tiles, and the output rows each of their loop steps covers
+    // (two for the Winograd kernel's 2x2 blocks).
+    let (kernel, rows) = match (k, family) {
         (_, KernelFamily::Gpu) => {
+            let kernel = if scaled {
+                &kernels.conv2d_wgrad_gemm_scaled
+            } else {
+                &kernels.conv2d_wgrad_gemm
+            };
+            // BM output channels x BN (input channel, tap) pairs a workgroup.
+            let [bm, bn] = ["BM", "BN"].map(|d| kernel.spec.define(d));
             return WgradKernel {
-                kernel: if scaled {
-                    &kernels.conv2d_wgrad_gemm_scaled
-                } else {
-                    &kernels.conv2d_wgrad_gemm
-                },
-                groups: [(c * k * k).div_ceil(32), o.div_ceil(32)],
+                kernel,
+                groups: [(c * k * k).div_ceil(bn), o.div_ceil(bm)],
                 step: [1, 1],
             };
         }
-        (3, _) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 16, 4, [1, 4]),
-        (3, _) if direct_only() => (&kernels.conv2d_wgrad3, 16, 4, [1, 8]),
-        (3, _) => (&kernels.conv2d_wgrad_wino, 16, 4, [2, 4]),
-        _ => (&kernels.conv2d_wgrad1, 8, 8, [1, 8]),
+        (3, _) if wo <= 4 => (&kernels.conv2d_wgrad3_w4, 1),
+        (3, _) if direct_only() => (&kernels.conv2d_wgrad3, 1),
+        (3, _) => (&kernels.conv2d_wgrad_wino, 2),
+        _ => (&kernels.conv2d_wgrad1, 1),
     };
+    // TO output x TC input channels an invocation, TW output columns a loop step.
+    let [to, tc, tw] = ["TO", "TC", "TW"].map(|d| kernel.spec.define(d));
+    let step = [rows, tw];
     let invocations = c.div_ceil(tc) * o.div_ceil(to);
     let local = kernel.spec.local_size[0] as usize;
     WgradKernel {

@@ -25,9 +25,6 @@ use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::{MatmulPush, MatmulSmallPush};
 use crate::vk::{grid, read, write, KernelFamily};
 
-/// Rows of C per invocation of the `matmul` kernel (`TM` in shaders/matmul.comp).
-const TILE_M: usize = 8;
-
 /// op(a) op(b) for 2-D `a`, `b`; `ta`/`tb` read the operand transposed.
 pub fn matmul(t: &mut Tape, a: Var, b: Var, ta: bool, tb: bool) -> Var {
     matmul_scaled(t, a, b, ta, tb, 1.0)
@@ -112,7 +109,8 @@ impl Op for Matmul {
         let whole_a = if self.ta { m % 4 == 0 } else { k % 4 == 0 };
         let whole_b = if self.tb { k % 4 == 0 } else { n % 4 == 0 };
         let k_ok = k % 4 == 0 || (self.ta && !self.tb);
-        let row_tiles = m.div_ceil(TILE_M);
+        // Rows of C per invocation of the CPU family's register-blocked kernel.
+        let row_tiles = m.div_ceil(ctx.kernels().matmul.spec.define("TM"));
         let gpu = ctx.kernel_family() == KernelFamily::Gpu;
         if !gpu && whole_a && whole_b && k_ok && row_tiles <= 65535 {
             let kernel = &ctx.kernels().matmul;
@@ -150,9 +148,10 @@ impl Op for Matmul {
                 b_sn: u(b_sn),
                 alpha: self.alpha.into(),
             };
-            // matmul_gemm: 32 rows x 64 columns a workgroup.
+            // matmul_gemm: BM rows x BN columns a workgroup.
             let groups = if gpu {
-                [group_count(n.div_ceil(64)), group_count(m.div_ceil(32)), 1]
+                let [bm, bn] = ["BM", "BN"].map(|d| kernel.spec.define(d));
+                [group_count(n.div_ceil(bn)), group_count(m.div_ceil(bm)), 1]
             } else {
                 grid((m * n) as u64, kernel.spec.local_size[0])
             };

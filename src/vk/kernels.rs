@@ -40,6 +40,9 @@ pub struct KernelSpec {
     pub local_size: [u32; 3],
     /// Bytes of workgroup shared memory the kernel declares.
     pub shared_bytes: u32,
+    /// The `#define NAME <integer>` lines of the kernel's own shader file (build.rs), such as
+    /// a register tile's TO / TH / TW: what the ops size their grids by.
+    pub defines: &'static [(&'static str, u32)],
     /// The storage-buffer build, for a kernel with texel bindings (same bindings, push block
     /// and workgroup size).
     pub storage: Option<&'static KernelSpec>,
@@ -52,6 +55,15 @@ impl KernelSpec {
             .iter()
             .find(|&&(b, _)| b == binding)
             .map(|&(_, floats)| floats)
+    }
+
+    /// The value the shader `#define`s `name` to. Panics when it defines none: an op asks only
+    /// for the defines of the kernels it dispatches, so that is a mismatch between the two.
+    pub fn define(&self, name: &str) -> usize {
+        match self.defines.iter().find(|&&(n, _)| n == name) {
+            Some(&(_, value)) => value as usize,
+            None => panic!("shader {} has no `#define {name} <integer>`", self.name),
+        }
     }
 
     pub(crate) fn descriptor_type(&self, binding: u32) -> vk::DescriptorType {
