@@ -425,19 +425,34 @@ struct Source<'a> {
     defines: Vec<(String, u32)>,
 }
 
-/// The `#define NAME <decimal integer>` lines of a shader's own text.
-fn integer_defines(text: &str) -> Vec<(String, u32)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next()? == "#define").then_some(())?;
-            let (name, value) = (words.next()?, words.next()?);
-            if words.next().is_some_and(|w| !w.starts_with("//")) {
-                return None;
-            }
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect()
+/// The `#define NAME <decimal integer>` lines of a shader's own text. A name defined twice
+/// (say in two `#if` branches) is an error: this reads the text, not the preprocessed
+/// source, so it cannot tell which definition a build takes.
+fn integer_defines(source: &Source) -> Result<Vec<(String, u32)>, String> {
+    let mut defines: Vec<(String, u32)> = Vec::new();
+    for line in source.text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#define") {
+            continue;
+        }
+        let (Some(name), Some(value)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if words.next().is_some_and(|w| !w.starts_with("//")) {
+            continue;
+        }
+        let Ok(value) = value.parse() else {
+            continue;
+        };
+        if defines.iter().any(|(n, _)| n == name) {
+            return Err(format!(
+                "{}: `#define {name}` appears twice; KernelSpec::define needs one value",
+                source.display
+            ));
+        }
+        defines.push((name.to_string(), value));
+    }
+    Ok(defines)
 }
 
 struct Compiler {
@@ -473,12 +488,13 @@ impl Compiler {
             return Err(format!("{display}: shader names must be lower_snake_case"));
         }
         let source = std::fs::read_to_string(path).unwrap();
-        let source = Source {
+        let mut source = Source {
             shader: &shader,
             display: &display,
             text: &source,
-            defines: integer_defines(&source),
+            defines: Vec::new(),
         };
+        source.defines = integer_defines(&source)?;
         let listed = |table: &[(&str, &'static [&'static str])]| {
             table.iter().find(|(s, _)| *s == shader).map(|&(_, v)| v)
         };

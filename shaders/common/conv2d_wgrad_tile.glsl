@@ -3,8 +3,9 @@
 // The includer defines KS (kernel size), TO, TC and TW (ops::conv2d sizes its grid by them):
 // each invocation keeps TO output channels x TC input channels x KS*KS taps of sums in
 // registers and walks the output rows of its split TW columns at a time, loading each g
-// element once for TC*KS*KS products and each x element once for up to TO*KS products. Sums run in a fixed order (deterministic, no atomics); with
-// more than one split, conv2d_wgrad_reduce adds the splits.
+// element once for TC*KS*KS products and each x element once for up to TO*KS products. Sums
+// run in a fixed order (deterministic, no atomics); with more than one split,
+// conv2d_wgrad_reduce adds the splits.
 #include "io.glsl"
 #if !defined(KS) || !defined(TO) || !defined(TC) || !defined(TW)
 #error "define KS, TO, TC and TW before including conv2d_wgrad_tile.glsl"
