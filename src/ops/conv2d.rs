@@ -32,7 +32,7 @@
 //! Kernels: `conv2d_w8` / `conv2d_w4` / `conv2d_w2` (shaders/common/conv2d_tile.glsl, by output
 //! width; the `k1` builds for 1x1 kernels) compute register blocks
 //! of output channels x neighbouring columns; on CPU drivers, 3x3 convolutions with outputs at
-//! least 8 wide run `conv2d_wino8` (Winograd F(2x2, 3x3), shaders/common/conv2d_wino.glsl) on
+//! least 8 wide run `conv2d_wino8` (Winograd F(4x4, 3x3), shaders/common/conv2d_wino.glsl) on
 //! kernels transformed by `conv2d_wino_pack`. The weight gradient sums per (16 output x 4
 //! input channels for 3x3, 8 x 8 for 1x1) in registers over a split of the batch:
 //! `conv2d_wgrad_wino` (Winograd F(2x2, 3x3) run backwards, 2x4 outputs a step, for planes more
@@ -315,8 +315,8 @@ fn with_direct_kernels(f: impl FnOnce()) {
 }
 
 /// Which algorithm a 3x3 convolution on an output plane at least 8 wide runs: Winograd
-/// F(2x2, 3x3) in the CPU kernel family, where it does 16 products per 2x2 block and channel
-/// instead of 36 and was measured faster on llvmpipe (the README has the figures), and the
+/// F(4x4, 3x3) in the CPU kernel family, where it does 36 products per 4x4 block and channel
+/// instead of 144 and was measured faster on llvmpipe (the README has the figures), and the
 /// direct kernel elsewhere, until GPUs are measured.
 fn use_winograd(conv: &TileConv, family: KernelFamily) -> bool {
     conv.k == 3 && conv.out_hw.1 >= 8 && family == KernelFamily::Cpu && !direct_only()
@@ -434,8 +434,8 @@ pub(super) fn record_tile_conv(
 }
 
 /// The kernel `w` as the tile kernels read it: in blocks of 4 output channels
-/// (`conv2d_wpack`), and for Winograd then transformed (`conv2d_wino_pack`). None when a
-/// scratch buffer could not be made (the recording has the error).
+/// (`conv2d_wpack`), or for Winograd transformed (`conv2d_wino_pack`, which reads `w` in the
+/// same strides). None when a scratch buffer could not be made (the recording has the error).
 fn pack_weights(
     rec: &mut Recording,
     conv: &TileConv,
@@ -446,10 +446,37 @@ fn pack_weights(
     let kernels = ctx.kernels();
     let u = |v: usize| (v as u32).into();
     let o4 = conv.o.div_ceil(4);
-    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
-    let packed = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64)?;
     let [w_base, w_so, w_sc, w_sky, w_skx] = conv.w_index.map(I32::from);
     let (o4_magic, o4_log) = magic(o4 as u32);
+    if winograd {
+        let pack = &kernels.conv2d_wino_pack;
+        let wm = pack.spec.define("WM");
+        debug_assert_eq!(wm, kernels.conv2d_wino8.spec.define("WM"));
+        // (WM + 2)^2 transformed taps per input channel, each a texel of four output channels.
+        let taps = (wm + 2) * (wm + 2);
+        let transformed = rec.buffer("conv2d Winograd kernel", (conv.c * taps * o4 * 16) as u64)?;
+        dispatch_1d(
+            rec,
+            pack,
+            &[read(w), write(&transformed)],
+            &Conv2dWinoPackPush {
+                n: u(conv.c * o4),
+                O: u(conv.o),
+                O4: u(o4),
+                w_base,
+                w_so,
+                w_sc,
+                w_sky,
+                w_skx,
+                o4_magic: o4_magic.into(),
+                o4_log: o4_log.into(),
+            },
+            conv.c * o4,
+        );
+        return Some(transformed);
+    }
+    let packed_len = conv.c * conv.k * conv.k * o4 * 4;
+    let packed = rec.buffer("conv2d packed kernel", (packed_len * 4) as u64)?;
     let (k_magic, k_log) = magic(conv.k as u32);
     dispatch_1d(
         rec,
@@ -471,23 +498,7 @@ fn pack_weights(
         },
         conv.c * conv.k * conv.k * o4,
     );
-    if !winograd {
-        return Some(packed);
-    }
-    let transformed = rec.buffer("conv2d Winograd kernel", (conv.c * 16 * o4 * 16) as u64)?;
-    dispatch_1d(
-        rec,
-        &kernels.conv2d_wino_pack,
-        &[read(&packed), write(&transformed)],
-        &Conv2dWinoPackPush {
-            n: u(conv.c * o4),
-            O4: u(o4),
-            o4_magic: o4_magic.into(),
-            o4_log: o4_log.into(),
-        },
-        conv.c * o4,
-    );
-    Some(transformed)
+    Some(packed)
 }
 
 struct Conv2d {

@@ -300,12 +300,7 @@ mod tests {
             let want = match family {
                 KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_scaled"],
                 KernelFamily::Cpu => {
-                    vec![
-                        "binary_vec4_mul",
-                        "conv2d_wpack",
-                        "conv2d_wino_pack",
-                        "conv2d_wino8",
-                    ]
+                    vec!["binary_vec4_mul", "conv2d_wino_pack", "conv2d_wino8"]
                 }
             };
             assert_eq!(names, want, "{family:?}");

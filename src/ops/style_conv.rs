@@ -188,7 +188,6 @@ mod tests {
                 KernelFamily::Gpu => vec!["conv2d_wpack", "conv2d_gemm_style"],
                 KernelFamily::Cpu => vec![
                     "binary_vec4_mul",
-                    "conv2d_wpack",
                     "conv2d_wino_pack",
                     "conv2d_wino8",
                     "style_epilogue",
