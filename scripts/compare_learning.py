@@ -262,7 +262,7 @@ def main():
     if a.log_y:
         ax.set_yscale("log")
     what = "EMA (solid) and raw (dashed) generators" if a.raw else "the EMA generator"
-    ax.set_title(f"{a.title}: MS-SWD of {what} ({num} images)", fontsize=9)
+    ax.set_title(f"{a.title}\nMS-SWD of {what} ({num} images)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
