@@ -322,6 +322,26 @@ fn run_case(path: &PathBuf) {
     let refs: Vec<(Var, &Tensor)> = d_leaves.iter().map(|(v, t)| (*v, t)).collect();
     let mut d_program = td.compile(&ctx, &d_outputs, &refs).unwrap();
 
+    // The D step off R1 steps, which judges fakes and reals in one joint pass: compared with
+    // the reference's D step less its R1 term (loss - w gp, grads - w gp_grads).
+    let mut tp = Tape::new();
+    let pp = store.bind(&mut tp, &[Net::Mapping, Net::Generator], false);
+    let pp_disc = store.bind(&mut tp, &[Net::Discriminator], true);
+    let pp = pp.merged(pp_disc);
+    let (p_in, mut p_leaves) = inputs.bind(&mut tp);
+    let p_nets = Nets {
+        store: &store,
+        bound: &pp,
+        cfg: &model,
+    };
+    let plain = d_step(&mut tp, p_nets, &hyper, &p_in, false, false);
+    let mut p_outputs = vec![plain.d_fake, plain.d_real, plain.loss];
+    p_outputs.extend(plain.grads.iter().map(|(_, v)| *v));
+    p_leaves.extend(store.bindings(&pp).into_iter().map(|(v, t)| (v, t.clone())));
+    let refs: Vec<(Var, &Tensor)> = p_leaves.iter().map(|(v, t)| (*v, t)).collect();
+    let mut plain_program = tp.compile(&ctx, &p_outputs, &refs).unwrap();
+    let r1_weight = 0.5 * hyper.r1_gamma * hyper.r1_interval as f32;
+
     // The G step program.
     let mut tg = Tape::new();
     let pg = store.bind(&mut tg, &[Net::Mapping, Net::Generator], true);
@@ -390,6 +410,8 @@ fn run_case(path: &PathBuf) {
                 .overwrite_from(&file, &format!("it{}.after.", k - 1), None, false)
                 .unwrap();
         }
+        plain_program.run().unwrap();
+        check_plain_d_step(&file, &prefix, &plain, &plain_program, r1_weight);
         d_program.set_scalar(d_opt.step, opt_d.advance());
         d_program.run().unwrap();
         let mut put = |key: String, v: Var, program: &vkgan::autograd::Program| {
@@ -493,6 +515,76 @@ fn run_case(path: &PathBuf) {
         path.display(),
         problems.join("\n")
     );
+}
+
+/// The D step without R1 (its joint pass over fakes and reals) against the reference's D step
+/// less its R1 term, under the contract's tolerance (2e-3 of a tensor's largest magnitude plus
+/// 1e-5 of its group's).
+fn check_plain_d_step(
+    file: &Checkpoint,
+    prefix: &str,
+    step: &vkgan::nn::step::DStep,
+    program: &vkgan::autograd::Program,
+    r1_weight: f32,
+) {
+    let f = |key: String| file.f32(&key).unwrap().1.to_vec();
+    let less_r1 = |with: Vec<f32>, r1: Vec<f32>| -> Vec<f32> {
+        with.iter()
+            .zip(&r1)
+            .map(|(a, b)| a - r1_weight * b)
+            .collect()
+    };
+    let mut cases = vec![
+        (
+            "out.d_fake".to_string(),
+            step.d_fake,
+            f(format!("{prefix}out.d_fake")),
+        ),
+        (
+            "out.d_real".to_string(),
+            step.d_real,
+            f(format!("{prefix}out.d_real")),
+        ),
+        (
+            "out.d_loss".to_string(),
+            step.loss,
+            less_r1(
+                f(format!("{prefix}out.d_loss")),
+                f(format!("{prefix}out.gp")),
+            ),
+        ),
+    ];
+    for (name, v) in &step.grads {
+        let short = name.trim_start_matches("discriminator.");
+        let want = less_r1(
+            f(format!("{prefix}grad.d.{short}")),
+            f(format!("{prefix}grad.d_gp.{short}")),
+        );
+        cases.push((format!("grad.d.{short}"), *v, want));
+    }
+    let max_abs = |v: &[f32]| v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+    let grads_max = cases
+        .iter()
+        .filter(|(k, _, _)| k.starts_with("grad."))
+        .fold(0.0f64, |m, (_, _, w)| m.max(max_abs(w)));
+    for (key, v, want) in cases {
+        let got = program.read(v).unwrap();
+        assert_eq!(got.len(), want.len(), "{prefix}{key} without R1: length");
+        let group = if key.starts_with("grad.") {
+            grads_max
+        } else {
+            max_abs(&want)
+        };
+        let tol = 2e-3 * max_abs(&want) + 1e-5 * group;
+        let err = got
+            .iter()
+            .zip(&want)
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()));
+        assert!(
+            err <= tol,
+            "{prefix}{key} of the D step without R1: max error {err:.3e} > tolerance {tol:.3e}"
+        );
+    }
 }
 
 #[test]

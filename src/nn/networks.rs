@@ -53,9 +53,23 @@ pub fn generator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, w: Var, noise: &[Bl
 
 /// Images [B,3,R,R] -> scores [B,1].
 pub fn discriminator(t: &mut Tape, p: &Bound, cfg: &ModelConfig, image: Var) -> Var {
+    discriminator_of_segments(t, p, cfg, image, 1)
+}
+
+/// Scores [B,1] of `segments` batches of images laid end to end in `image` [B,3,R,R], each
+/// judged as if alone: only the minibatch-stddev head mixes samples, and it keeps to its
+/// segment. One pass over both of the discriminator step's batches instead of two halves the
+/// dispatches, which is what small models spend their time on.
+pub fn discriminator_of_segments(
+    t: &mut Tape,
+    p: &Bound,
+    cfg: &ModelConfig,
+    image: Var,
+    segments: usize,
+) -> Var {
     let features = discriminator_features(t, p, cfg, image);
     let mut x = *features.last().expect("from_rgb gives the first features");
-    x = ops::minibatch_stddev(t, x, 4);
+    x = ops::minibatch_stddev(t, x, 4, segments);
     x = equalized_conv(t, p, "discriminator.conv", x, 0);
     let batch = t.shape(x)[0];
     let flat: usize = t.shape(x)[1..].iter().product();

@@ -2,7 +2,9 @@
 //! that each kind (D, D+R1, G, G+path length) is recorded once and replayed.
 //!
 //! D step: `fake = G(w, noise)` without gradient; `loss = hinge(D(real), D(fake))`, plus
-//! `0.5 * gamma * gp * interval` on R1 steps; gradients for D's parameters.
+//! `0.5 * gamma * gp * interval` on R1 steps; gradients for D's parameters. Off R1 steps D
+//! judges the fakes and reals in one pass over both batches (two minibatch-stddev segments),
+//! which computes the same function with half the dispatches.
 //! G step: `fake = G(w, noise)`; `loss = -mean(D(fake))`, plus the path-length penalty on PLP
 //! steps; gradients for the generator's and mapping network's parameters only (D's are bound
 //! without gradients, so none of its weight gradients are computed).
@@ -17,7 +19,7 @@
 use super::augment::{augment, Augmentation};
 use super::config::ModelConfig;
 use super::losses;
-use super::networks::{discriminator, generator, mapping, BlockNoise};
+use super::networks::{discriminator, discriminator_of_segments, generator, mapping, BlockNoise};
 use super::params::{Bound, Net, ParamStore};
 use crate::autograd::{Tape, Var};
 use crate::ops;
@@ -60,13 +62,33 @@ pub struct StepInputs {
     pub augment_fake: Option<Augmentation>,
 }
 
-/// D of the images, augmented by `a` when given.
-fn judge(t: &mut Tape, p: &Bound, cfg: &ModelConfig, x: Var, a: Option<&Augmentation>) -> Var {
-    let x = match a {
+/// The images, augmented by `a` when given.
+fn augmented(t: &mut Tape, x: Var, a: Option<&Augmentation>) -> Var {
+    match a {
         Some(a) => augment(t, x, a),
         None => x,
-    };
+    }
+}
+
+/// D of the images, augmented by `a` when given.
+fn judge(t: &mut Tape, p: &Bound, cfg: &ModelConfig, x: Var, a: Option<&Augmentation>) -> Var {
+    let x = augmented(t, x, a);
     discriminator(t, p, cfg, x)
+}
+
+/// (D(fake), D(real)), each augmented by its own augmentation when given, in one pass over
+/// both batches laid end to end (two segments, so each keeps its own minibatch statistics).
+fn judge_both(t: &mut Tape, nets: Nets, fake: Var, real: Var, inputs: &StepInputs) -> (Var, Var) {
+    let batch = t.shape(fake)[0];
+    assert_eq!(batch, t.shape(real)[0], "as many fakes as reals");
+    let fake = augmented(t, fake, inputs.augment_fake.as_ref());
+    let real = augmented(t, real, inputs.augment_real.as_ref());
+    let both = ops::concat(t, &[fake, real], 0);
+    let scores = discriminator_of_segments(t, nets.bound, nets.cfg, both, 2);
+    (
+        ops::slice(t, scores, 0, 0, batch),
+        ops::slice(t, scores, 0, batch, batch),
+    )
 }
 
 /// The styles [n_blocks,B,d] of a step: mapped latents picked per block by the crossover.
@@ -108,8 +130,16 @@ pub fn d_step(
         generator(t, p, cfg, w, &inputs.noise)
     });
     let fake = t.detach(fake);
-    let d_fake = judge(t, p, cfg, fake, inputs.augment_fake.as_ref());
-    let d_real = judge(t, p, cfg, inputs.real, inputs.augment_real.as_ref());
+    // R1 differentiates D(real) alone with respect to the reals, twice over: through a joint
+    // pass it would carry the fakes' half of every activation along for nothing.
+    let (d_fake, d_real) = if r1 {
+        (
+            judge(t, p, cfg, fake, inputs.augment_fake.as_ref()),
+            judge(t, p, cfg, inputs.real, inputs.augment_real.as_ref()),
+        )
+    } else {
+        judge_both(t, nets, fake, inputs.real, inputs)
+    };
     let mut loss = losses::discriminator_hinge(t, d_real, d_fake);
     let params = p.under(Net::Discriminator.prefix(), store);
     let leaves: Vec<Var> = params.iter().map(|(_, v)| *v).collect();
