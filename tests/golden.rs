@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use vkgan::autograd::{Tape, Var};
 use vkgan::nn::step::{d_step, g_step, Nets, PathLengthState, StepHyper, StepInputs};
-use vkgan::nn::{parameter_specs, ModelConfig, Net, ParamStore};
+use vkgan::nn::{parameter_specs, Bound, ModelConfig, Net, ParamStore};
 use vkgan::persist::checkpoint::{self, Checkpoint};
 use vkgan::tensor::Tensor;
 use vkgan::train::optim::{Optimizer, OptimizerConfig};
@@ -183,6 +183,24 @@ struct Verdict {
     failures: Vec<String>,
 }
 
+/// The largest magnitude in `v`.
+fn max_abs(v: &[f32]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64))
+}
+
+/// The largest elementwise difference of `got` from `want`.
+fn max_error(got: &[f32], want: &[f32]) -> f64 {
+    got.iter()
+        .zip(want)
+        .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()))
+}
+
+/// The contract's tolerance for a tensor `reference` whose group's largest magnitude is
+/// `group_max`: 2e-3 of its own largest magnitude plus 1e-5 of its group's.
+fn tolerance(reference: &[f32], group_max: f64) -> f64 {
+    2e-3 * max_abs(reference) + 1e-5 * group_max
+}
+
 /// Applies the contract's rule to every produced tensor.
 fn judge(file: &Checkpoint, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenConfig) -> Verdict {
     let mut reference: HashMap<String, Vec<f32>> = HashMap::new();
@@ -191,9 +209,8 @@ fn judge(file: &Checkpoint, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenC
     }
     let mut group_max: HashMap<String, f64> = HashMap::new();
     for (key, r) in &reference {
-        let m = r.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
         let g = group_max.entry(group_of(key)).or_default();
-        *g = g.max(m);
+        *g = g.max(max_abs(r));
     }
     let mut group_elements: HashMap<String, (usize, usize)> = HashMap::new();
     let mut verdict = Verdict {
@@ -213,12 +230,8 @@ fn judge(file: &Checkpoint, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenC
             ));
             continue;
         }
-        let rmax = r.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
-        let tol = 2e-3 * rmax + 1e-5 * group_max[&group];
-        let err = got
-            .iter()
-            .zip(r)
-            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()));
+        let tol = tolerance(r, group_max[&group]);
+        let err = max_error(got, r);
         verdict.compared += 1;
         let after = group.ends_with(".after") || group.ends_with(".after_d");
         if after {
@@ -266,6 +279,31 @@ fn judge(file: &Checkpoint, produced: &BTreeMap<String, Vec<f32>>, cfg: &GoldenC
     verdict
 }
 
+/// All three networks bound on `tape`, only `trained` with gradients, and the step's inputs:
+/// the bound parameters, the inputs, and every leaf's tensor (parameters and inputs) to compile
+/// with.
+fn bind_step(
+    tape: &mut Tape,
+    store: &ParamStore,
+    inputs: &Inputs,
+    trained: &[Net],
+) -> (Bound, StepInputs, Vec<(Var, Tensor)>) {
+    let frozen: Vec<Net> = [Net::Mapping, Net::Generator, Net::Discriminator]
+        .into_iter()
+        .filter(|n| !trained.contains(n))
+        .collect();
+    let bound = store.bind(tape, &frozen, false);
+    let bound = bound.merged(store.bind(tape, trained, true));
+    let (step_inputs, mut leaves) = inputs.bind(tape);
+    leaves.extend(
+        store
+            .bindings(&bound)
+            .into_iter()
+            .map(|(v, t)| (v, t.clone())),
+    );
+    (bound, step_inputs, leaves)
+}
+
 fn run_case(path: &PathBuf) {
     let bytes = std::fs::read(path).unwrap();
     let file = checkpoint::from_bytes(&bytes).unwrap();
@@ -301,10 +339,7 @@ fn run_case(path: &PathBuf) {
 
     // The D step program.
     let mut td = Tape::new();
-    let pd = store.bind(&mut td, &[Net::Mapping, Net::Generator], false);
-    let pd_disc = store.bind(&mut td, &[Net::Discriminator], true);
-    let pd = pd.merged(pd_disc);
-    let (d_in, mut d_leaves) = inputs.bind(&mut td);
+    let (pd, d_in, mut d_leaves) = bind_step(&mut td, &store, &inputs, &[Net::Discriminator]);
     let d_nets = Nets {
         store: &store,
         bound: &pd,
@@ -317,7 +352,6 @@ fn run_case(path: &PathBuf) {
     d_outputs.extend(d.grads.iter().map(|(_, v)| *v));
     d_outputs.extend(d.gp_grads.iter().map(|(_, v)| *v));
     d_outputs.extend(d_updates.iter().copied());
-    d_leaves.extend(store.bindings(&pd).into_iter().map(|(v, t)| (v, t.clone())));
     d_leaves.extend(d_opt.leaves.iter().cloned());
     let refs: Vec<(Var, &Tensor)> = d_leaves.iter().map(|(v, t)| (*v, t)).collect();
     let mut d_program = td.compile(&ctx, &d_outputs, &refs).unwrap();
@@ -325,10 +359,7 @@ fn run_case(path: &PathBuf) {
     // The D step off R1 steps, which judges fakes and reals in one joint pass: compared with
     // the reference's D step less its R1 term (loss - w gp, grads - w gp_grads).
     let mut tp = Tape::new();
-    let pp = store.bind(&mut tp, &[Net::Mapping, Net::Generator], false);
-    let pp_disc = store.bind(&mut tp, &[Net::Discriminator], true);
-    let pp = pp.merged(pp_disc);
-    let (p_in, mut p_leaves) = inputs.bind(&mut tp);
+    let (pp, p_in, p_leaves) = bind_step(&mut tp, &store, &inputs, &[Net::Discriminator]);
     let p_nets = Nets {
         store: &store,
         bound: &pp,
@@ -337,17 +368,13 @@ fn run_case(path: &PathBuf) {
     let plain = d_step(&mut tp, p_nets, &hyper, &p_in, false, false);
     let mut p_outputs = vec![plain.d_fake, plain.d_real, plain.loss];
     p_outputs.extend(plain.grads.iter().map(|(_, v)| *v));
-    p_leaves.extend(store.bindings(&pp).into_iter().map(|(v, t)| (v, t.clone())));
     let refs: Vec<(Var, &Tensor)> = p_leaves.iter().map(|(v, t)| (*v, t)).collect();
     let mut plain_program = tp.compile(&ctx, &p_outputs, &refs).unwrap();
-    let r1_weight = 0.5 * hyper.r1_gamma * hyper.r1_interval as f32;
 
     // The G step program.
     let mut tg = Tape::new();
-    let pg = store.bind(&mut tg, &[Net::Mapping, Net::Generator], true);
-    let pg_disc = store.bind(&mut tg, &[Net::Discriminator], false);
-    let pg = pg.merged(pg_disc);
-    let (g_in, mut g_leaves) = inputs.bind(&mut tg);
+    let (pg, g_in, mut g_leaves) =
+        bind_step(&mut tg, &store, &inputs, &[Net::Mapping, Net::Generator]);
     let state = PathLengthState {
         exp_sum_a: tg.leaf(&[1], false),
         debias: tg.leaf(&[1], false),
@@ -384,7 +411,6 @@ fn run_case(path: &PathBuf) {
     g_outputs.extend(g.grads.iter().map(|(_, v)| *v));
     g_outputs.extend(g.plp_grads.iter().map(|(_, v)| *v));
     g_outputs.extend(g_updates.iter().copied());
-    g_leaves.extend(store.bindings(&pg).into_iter().map(|(v, t)| (v, t.clone())));
     g_leaves.extend(g_opt.leaves.iter().cloned());
     g_leaves.extend(m_opt.leaves.iter().cloned());
     let refs: Vec<(Var, &Tensor)> = g_leaves.iter().map(|(v, t)| (*v, t)).collect();
@@ -411,7 +437,7 @@ fn run_case(path: &PathBuf) {
                 .unwrap();
         }
         plain_program.run().unwrap();
-        check_plain_d_step(&file, &prefix, &plain, &plain_program, r1_weight);
+        check_plain_d_step(&file, &prefix, &plain, &plain_program, hyper.r1_weight());
         d_program.set_scalar(d_opt.step, opt_d.advance());
         d_program.run().unwrap();
         let mut put = |key: String, v: Var, program: &vkgan::autograd::Program| {
@@ -562,7 +588,6 @@ fn check_plain_d_step(
         );
         cases.push((format!("grad.d.{short}"), *v, want));
     }
-    let max_abs = |v: &[f32]| v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
     let grads_max = cases
         .iter()
         .filter(|(k, _, _)| k.starts_with("grad."))
@@ -575,11 +600,8 @@ fn check_plain_d_step(
         } else {
             max_abs(&want)
         };
-        let tol = 2e-3 * max_abs(&want) + 1e-5 * group;
-        let err = got
-            .iter()
-            .zip(&want)
-            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()));
+        let tol = tolerance(&want, group);
+        let err = max_error(&got, &want);
         assert!(
             err <= tol,
             "{prefix}{key} of the D step without R1: max error {err:.3e} > tolerance {tol:.3e}"

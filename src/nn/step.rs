@@ -35,6 +35,14 @@ pub struct StepHyper {
     pub plp_beta: f32,
 }
 
+impl StepHyper {
+    /// What R1's penalty is weighted by in the D loss: `0.5 * gamma * interval` (lazy
+    /// regularization scales it by the steps between penalties).
+    pub fn r1_weight(&self) -> f32 {
+        0.5 * self.r1_gamma * self.r1_interval as f32
+    }
+}
+
 /// The networks a step runs: parameters on the device, their leaves on this step's tape, and
 /// the sizes.
 #[derive(Clone, Copy)]
@@ -147,8 +155,7 @@ pub fn d_step(
     let mut gp_grads = Vec::new();
     if r1 {
         let penalty = losses::r1_penalty(t, d_real, inputs.real);
-        let weight = 0.5 * hyper.r1_gamma * hyper.r1_interval as f32;
-        let weighted = ops::scale(t, penalty, weight);
+        let weighted = ops::scale(t, penalty, hyper.r1_weight());
         loss = ops::add(t, loss, weighted);
         gp = Some(penalty);
         if report_gp_grads {

@@ -7,7 +7,7 @@
 //! (Bessel), `std_k = sqrt(var_k + 1e-8)`, `s_k = mean_m std_k[m]` (one scalar a segment), and
 //! the output is x with a constant channel `s_k` appended to every sample of segment k.
 //!
-//! Composed of reshape, mean, sub, square, sum, scale, add_scalar, sqrt, mean_all and expand,
+//! Composed of reshape, mean, sub, square, sum, scale, add_scalar, sqrt and expand,
 //! which carry all derivatives, plus a private channel append:
 //! - `append(a, s)`: `[B,CA,H,W], [B,CS,H,W] -> [B,CA+CS,H,W]`; da = take(g, 0, CA),
 //!   ds = take(g, CA, CS).
