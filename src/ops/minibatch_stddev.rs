@@ -7,20 +7,11 @@
 //! (Bessel), `std_k = sqrt(var_k + 1e-8)`, `s_k = mean_m std_k[m]` (one scalar a segment), and
 //! the output is x with a constant channel `s_k` appended to every sample of segment k.
 //!
-//! Composed of reshape, mean, sub, square, sum, scale, add_scalar, sqrt and expand,
-//! which carry all derivatives, plus a private channel append:
-//! - `append(a, s)`: `[B,CA,H,W], [B,CS,H,W] -> [B,CA+CS,H,W]`; da = take(g, 0, CA),
-//!   ds = take(g, CA, CS).
-//! - `take(y, start, len)`: channels `start..start+len` of y; linear, its gradient puts gg back
-//!   in place between zeros: `append(append(zeros, gg), zeros)` (empty parts left out).
-//!
-//! These two are named for this job and private; a general concat/slice may replace them.
+//! Composed of reshape, mean, sub, square, sum, scale, add_scalar, sqrt, expand and concat,
+//! which carry all derivatives (concat's gradient is two slices, whose gradients pad them back).
 
-use super::{add_scalar, dispatch_1d, expand, mean, reshape, scale, sqrt, square, sub, sum, zeros};
-use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
-use crate::tensor::{CpuTensor, Tensor};
-use crate::vk::push::{MbstdAppendPush, MbstdTakePush};
-use crate::vk::{read, write};
+use super::{add_scalar, concat, expand, mean, reshape, scale, sqrt, square, sub, sum};
+use crate::autograd::{Tape, Var};
 
 /// See the module header. `x` is `[B, C, H, W]` with B divisible by `segments * group_size`
 /// (`group_size` >= 2, `segments` >= 1).
@@ -48,132 +39,7 @@ pub fn minibatch_stddev(t: &mut Tape, x: Var, group_size: usize, segments: usize
     let s = reshape(t, s, &[segments, 1, 1, 1, 1]);
     let channel = expand(t, s, &[segments, b / segments, 1, h, w]);
     let channel = reshape(t, channel, &[b, 1, h, w]);
-    append(t, x, channel)
-}
-
-fn append(t: &mut Tape, a: Var, s: Var) -> Var {
-    let (sa, ss) = (t.shape(a).to_vec(), t.shape(s).to_vec());
-    assert!(
-        sa.len() == 4 && ss.len() == 4 && sa[0] == ss[0] && sa[2..] == ss[2..],
-        "channel append of {sa:?} and {ss:?}"
-    );
-    let shape = [sa[0], sa[1] + ss[1], sa[2], sa[3]];
-    t.push(Append, &[a, s], &shape)
-}
-
-fn take(t: &mut Tape, y: Var, start: usize, len: usize) -> Var {
-    let s = t.shape(y).to_vec();
-    assert!(
-        s.len() == 4 && len > 0 && start + len <= s[1],
-        "channels {start}..{} of {s:?}",
-        start + len
-    );
-    t.push(Take { start, len }, &[y], &[s[0], len, s[2], s[3]])
-}
-
-struct Append;
-
-impl Op for Append {
-    fn name(&self) -> &'static str {
-        "mbstd_append"
-    }
-
-    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
-        let (a, s) = (inputs[0], inputs[1]);
-        let batch = a.shape[0];
-        let (pa, ps) = (a.numel() / batch, s.numel() / batch);
-        let mut data = Vec::with_capacity(a.numel() + s.numel());
-        for b in 0..batch {
-            data.extend_from_slice(&a.data[b * pa..(b + 1) * pa]);
-            data.extend_from_slice(&s.data[b * ps..(b + 1) * ps]);
-        }
-        let sh = &a.shape;
-        CpuTensor::new(&[sh[0], sh[1] + s.shape[1], sh[2], sh[3]], data)
-    }
-
-    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let (a, s) = (inputs[0].shape(), inputs[1].shape());
-        let n = out.numel();
-        let ctx = rec.context();
-        dispatch_1d(
-            rec,
-            &ctx.kernels().mbstd_append,
-            &[
-                read(inputs[0].buffer()),
-                read(inputs[1].buffer()),
-                write(out.buffer()),
-            ],
-            &MbstdAppendPush {
-                n: (n as u32).into(),
-                ca: (a[1] as u32).into(),
-                cs: (s[1] as u32).into(),
-                hw: ((a[2] * a[3]) as u32).into(),
-            },
-            n,
-        );
-    }
-
-    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
-        let ca = t.shape(inputs[0])[1];
-        let cs = t.shape(inputs[1])[1];
-        vec![Some(take(t, g, 0, ca)), Some(take(t, g, ca, cs))]
-    }
-}
-
-struct Take {
-    start: usize,
-    len: usize,
-}
-
-impl Op for Take {
-    fn name(&self) -> &'static str {
-        "mbstd_take"
-    }
-
-    fn cpu(&self, inputs: &[&CpuTensor], _env: &CpuEnv) -> CpuTensor {
-        let y = inputs[0];
-        let (batch, c, hw) = (y.shape[0], y.shape[1], y.shape[2] * y.shape[3]);
-        let mut data = Vec::with_capacity(batch * self.len * hw);
-        for b in 0..batch {
-            let from = (b * c + self.start) * hw;
-            data.extend_from_slice(&y.data[from..from + self.len * hw]);
-        }
-        CpuTensor::new(&[batch, self.len, y.shape[2], y.shape[3]], data)
-    }
-
-    fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
-        let y = inputs[0].shape();
-        let n = out.numel();
-        let ctx = rec.context();
-        dispatch_1d(
-            rec,
-            &ctx.kernels().mbstd_take,
-            &[read(inputs[0].buffer()), write(out.buffer())],
-            &MbstdTakePush {
-                n: (n as u32).into(),
-                c: (y[1] as u32).into(),
-                start: (self.start as u32).into(),
-                len: (self.len as u32).into(),
-                hw: ((y[2] * y[3]) as u32).into(),
-            },
-            n,
-        );
-    }
-
-    fn backward(&self, t: &mut Tape, inputs: &[Var], _out: Var, g: Var) -> Vec<Option<Var>> {
-        let s = t.shape(inputs[0]).to_vec();
-        let (before, after) = (self.start, s[1] - self.start - self.len);
-        let mut placed = g;
-        if before > 0 {
-            let z = zeros(t, &[s[0], before, s[2], s[3]]);
-            placed = append(t, z, placed);
-        }
-        if after > 0 {
-            let z = zeros(t, &[s[0], after, s[2], s[3]]);
-            placed = append(t, placed, z);
-        }
-        vec![Some(placed)]
-    }
+    concat(t, &[x, channel], 1)
 }
 
 #[cfg(test)]
@@ -263,20 +129,6 @@ mod tests {
         );
         for (i, (a, b)) in out[0].data.iter().zip(&out[1].data).enumerate() {
             assert!((a - b).abs() < 1e-12, "[{i}]: {a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn channel_append_and_take() {
-        check_op(OpCase::new(
-            "mbstd_append",
-            &[&[3, 5, 3, 7], &[3, 2, 3, 7]],
-            |t, x| append(t, x[0], x[1]),
-        ));
-        for (start, len) in [(0, 4), (2, 3), (6, 1)] {
-            check_op(OpCase::new("mbstd_take", &[&[3, 7, 5, 3]], move |t, x| {
-                take(t, x[0], start, len)
-            }));
         }
     }
 }
