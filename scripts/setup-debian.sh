@@ -4,6 +4,8 @@
 # and the shaderc/glslang libraries build.rs compiles the shaders with.
 # With --mpi, also Open MPI (mpirun and its headers) and libclang, which the `mpi` cargo
 # feature's bindings are generated with: what multi-GPU training and its tests need.
+# lavapipe is the distribution's own (Debian 12: Mesa 22.3): bookworm-backports' Mesa 25.0 ran
+# the training step slower on both an AMD EPYC and an Intel Xeon (README, Performance).
 set -eu
 
 PACKAGES="build-essential pkg-config libvulkan1 libvulkan-dev mesa-vulkan-drivers \
