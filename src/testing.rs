@@ -15,6 +15,8 @@ use crate::autograd::{Tape, Var};
 use crate::ops;
 use crate::tensor::{numel, CpuTensor, Tensor};
 use crate::vk::{Context, ContextOptions, KernelFamily, LimitsMode};
+use std::mem::ManuallyDrop;
+use std::sync::{Mutex, MutexGuard};
 
 /// The sizes of the smallest model the tests train (`tests/common/cli.rs`'s `TINY` flags):
 /// 8x8 images, a few features, a step in milliseconds on lavapipe.
@@ -33,7 +35,20 @@ pub fn tiny_model() -> crate::nn::ModelConfig {
 /// A context on the test device with validation on; dropping it fails the test if the
 /// validation layer reported anything.
 pub struct ValidatedContext {
-    pub ctx: Context,
+    ctx: ManuallyDrop<Context>,
+}
+
+/// Held while a test creates or destroys its instance and device. The test harness runs tests
+/// on parallel threads, each with its own device, and SwiftShader is reported to crash
+/// sporadically when devices are created and destroyed concurrently (gfx-rs/wgpu issues
+/// #3944 and #10010); its op-test process has died twice of a SIGSEGV at address 0 inside
+/// SwiftShader (README, Performance). The Vulkan spec allows the concurrency; this only keeps
+/// the suite off a driver's untested path.
+static DEVICE_LIFETIMES: Mutex<()> = Mutex::new(());
+
+fn device_lifetime_lock() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding it left no state behind to distrust.
+    DEVICE_LIFETIMES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::ops::Deref for ValidatedContext {
@@ -46,6 +61,11 @@ impl std::ops::Deref for ValidatedContext {
 impl Drop for ValidatedContext {
     fn drop(&mut self) {
         let messages = self.ctx.take_validation_messages();
+        {
+            let _lifetime = device_lifetime_lock();
+            // SAFETY: the context is dropped here once and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.ctx) };
+        }
         if !messages.is_empty() && !std::thread::panicking() {
             panic!("Vulkan validation reported:\n{}", messages.join("\n"));
         }
@@ -73,15 +93,21 @@ pub fn context_with(limits: LimitsMode, kernels: Option<KernelFamily>) -> Valida
     let device = std::env::var("VKGAN_TEST_DEVICE")
         .ok()
         .map(|d| d.parse().expect("VKGAN_TEST_DEVICE is a device index"));
-    let ctx = Context::new(&ContextOptions {
-        device,
-        validate: true,
-        limits,
-        kernels,
-    })
-    .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
+    let created = {
+        let _lifetime = device_lifetime_lock();
+        Context::new(&ContextOptions {
+            device,
+            validate: true,
+            limits,
+            kernels,
+        })
+    };
+    let ctx = created
+        .unwrap_or_else(|e| panic!("tests need a Vulkan device with validation layers: {e}"));
     assert!(ctx.validating());
-    ValidatedContext { ctx }
+    ValidatedContext {
+        ctx: ManuallyDrop::new(ctx),
+    }
 }
 
 /// The kernel families a test of a fused convolution records: the one `VKGAN_KERNELS` forces;
