@@ -38,8 +38,10 @@ pub struct ValidatedContext {
     ctx: ManuallyDrop<Context>,
 }
 
-/// Held while a test creates or destroys its instance and device. The test harness runs tests
-/// on parallel threads, each with its own device, and SwiftShader is reported to crash
+/// Held while a test creates its instance and device, and while it drops its context, which
+/// destroys them where the context is the last clone (tests make it before their tensors, so
+/// it is dropped after them). The test harness runs tests on parallel threads, each with its
+/// own device, and SwiftShader is reported to crash
 /// sporadically when devices are created and destroyed concurrently (gfx-rs/wgpu issues
 /// #3944 and #10010); its op-test process has died twice of a SIGSEGV at address 0 inside
 /// SwiftShader (README, Performance). The Vulkan spec allows the concurrency; this only keeps

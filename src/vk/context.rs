@@ -598,16 +598,10 @@ impl Drop for Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The tests rely on the validation layer reporting misuse; make sure it does.
     #[test]
     fn validation_layer_reports_misuse() {
-        let ctx = Context::new(&ContextOptions {
-            validate: true,
-            ..Default::default()
-        })
-        .expect("a Vulkan device with the validation layer");
+        let ctx = crate::testing::context();
         assert!(ctx.take_validation_messages().is_empty());
         // SAFETY: resetting zero fences breaks a valid-usage rule (fenceCount must be > 0) but
         // touches no object; drivers treat it as a no-op.
