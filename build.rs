@@ -77,7 +77,7 @@ const UNARY_OPS: &[&str] = &[
 /// - `conv2d_gemm_scaled`, `conv2d_wgrad_gemm_scaled`: the input multiplied by a per-(image,
 ///   channel) scale as it is loaded (`ops::conv2d_scaled` and its weight gradient, the style
 ///   modulation).
-/// - `adam_scaled`: the gradient times the clipping factor as it is loaded
+/// - `adam_scaled`, `adam_vec4_scaled`: the gradient times the clipping factor as it is loaded
 ///   (`ops::adam_step_scaled`).
 /// - `sum_axes*_mul`: the sum of a product, its second factor loaded beside the first
 ///   (`ops::mul_sum_to`, a broadcast product's backward).
@@ -88,6 +88,7 @@ const UNARY_OPS: &[&str] = &[
 ///   gradients).
 const FUSED_VARIANTS: &[(&str, &[&str])] = &[
     ("adam", &["scaled"]),
+    ("adam_vec4", &["scaled"]),
     ("conv2d_gemm", &["scaled", "lrelu", "style"]),
     ("conv2d_w2", &["lrelu"]),
     ("conv2d_w2k1", &["lrelu"]),
@@ -107,7 +108,11 @@ const FUSED_VARIANTS: &[(&str, &[&str])] = &[
 /// kernel named here does not exist. Every other kernel's struct is named after it
 /// (`conv2d_wpack` -> `Conv2dWpackPush`).
 const PUSH_FAMILIES: &[(&str, &[&str])] = &[
-    ("AdamPush", &["adam", "adam_scaled"]),
+    ("EmaPush", &["ema", "ema_vec4"]),
+    (
+        "AdamPush",
+        &["adam", "adam_scaled", "adam_vec4", "adam_vec4_scaled"],
+    ),
     (
         "Conv2dPush",
         &[

@@ -18,6 +18,7 @@
 #define INOUT_R32F(b, name) layout(std430, binding = b) buffer name##_io { float name[]; }
 #define IN_RGBA32F(b, name) layout(std430, binding = b) readonly buffer name##_io { vec4 name[]; }
 #define OUT_RGBA32F(b, name) layout(std430, binding = b) writeonly buffer name##_io { vec4 name[]; }
+#define INOUT_RGBA32F(b, name) layout(std430, binding = b) buffer name##_io { vec4 name[]; }
 #define LOAD(name, i) name[i]
 #define LOAD4(name, i) name[i]
 #define STORE(name, i, v) name[i] = (v)
@@ -30,6 +31,7 @@
 #define INOUT_R32F(b, name) layout(binding = b, r32f) uniform imageBuffer name
 #define IN_RGBA32F(b, name) layout(binding = b, rgba32f) readonly uniform imageBuffer name
 #define OUT_RGBA32F(b, name) layout(binding = b, rgba32f) writeonly uniform imageBuffer name
+#define INOUT_RGBA32F(b, name) layout(binding = b, rgba32f) uniform imageBuffer name
 #define LOAD(name, i) imageLoad(name, int(i)).x
 #define LOAD4(name, i) imageLoad(name, int(i))
 #define STORE(name, i, v) imageStore(name, int(i), vec4(v))

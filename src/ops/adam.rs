@@ -8,7 +8,8 @@
 //!
 //! (PyTorch's order of operations.) t is a tape `Scalar` counting from 1, so one compiled
 //! training step replays with the host advancing t; b^t is computed on the device by repeated
-//! squaring.
+//! squaring. Tensors of a multiple of 4 elements take the build that updates a 4-float texel
+//! an invocation (adam_vec4.comp).
 //!
 //! The op is a side effect: its output is a one-element placeholder (0) that exists so the
 //! update can be named as a program output; compile a training step with the placeholders of
@@ -137,15 +138,22 @@ impl Op for AdamStep {
             read(inputs[3].buffer()),
             write(out.buffer()),
         ];
+        let kernels = ctx.kernels();
         // With a fifth input, the clipping factor the gradient is multiplied by.
-        let kernel = match inputs.get(4) {
+        let [plain, vec4] = match inputs.get(4) {
             Some(coef) => {
                 bindings.push(read(coef.buffer()));
-                &ctx.kernels().adam_scaled
+                [&kernels.adam_scaled, &kernels.adam_vec4_scaled]
             }
-            None => &ctx.kernels().adam,
+            None => [&kernels.adam, &kernels.adam_vec4],
         };
-        dispatch_1d(rec, kernel, &bindings, &push, n.max(1));
+        // adam_vec4 where the tensor fills whole 4-float texels: the same bits, a quarter of
+        // the invocations.
+        let (kernel, invocations) = match n % 4 {
+            0 => (vec4, n / 4),
+            _ => (plain, n),
+        };
+        dispatch_1d(rec, kernel, &bindings, &push, invocations.max(1));
     }
 
     fn backward(&self, _t: &mut Tape, inputs: &[Var], _o: Var, _g: Var) -> Vec<Option<Var>> {
@@ -228,7 +236,8 @@ mod tests {
             betas: (0.0, 0.99),
             eps: 1e-8,
         };
-        for shape in [&[1][..], &[7, 13], &[1009]] {
+        // Lengths off a multiple of 4 (adam.comp) and on one (adam_vec4.comp).
+        for shape in [&[1][..], &[7, 13], &[1009], &[4], &[16, 9]] {
             check_steps(shape, config, 7);
         }
         check_steps(&[3, 67], Adam::default(), 7);
@@ -238,12 +247,16 @@ mod tests {
     /// bit for bit over steps, with factors below and at 1.
     #[test]
     fn scaled_step_equals_the_product_then_the_step() {
+        scaled_step_matches(&[3, 67], "adam_scaled");
+        scaled_step_matches(&[4, 67], "adam_vec4_scaled");
+    }
+
+    fn scaled_step_matches(shape: &[usize], kernel: &str) {
         let ctx = context();
-        let shape = [3, 67];
-        let n = 201;
+        let n: usize = shape.iter().product();
         let mut t = Tape::new();
-        let state: Vec<Var> = (0..6).map(|_| t.leaf(&shape, false)).collect();
-        let g = t.leaf(&shape, false);
+        let state: Vec<Var> = (0..6).map(|_| t.leaf(shape, false)).collect();
+        let g = t.leaf(shape, false);
         let coef = t.leaf(&[], false);
         let step = t.scalar(1);
         let config = Adam::default();
@@ -266,15 +279,15 @@ mod tests {
             }
         };
         let tensors: Vec<Tensor> = (0..6)
-            .map(|k| Tensor::from_f32(&ctx, &shape, &start(k)).unwrap())
+            .map(|k| Tensor::from_f32(&ctx, shape, &start(k)).unwrap())
             .collect();
-        let gt = Tensor::zeros(&ctx, &shape).unwrap();
+        let gt = Tensor::zeros(&ctx, shape).unwrap();
         let ct = Tensor::zeros(&ctx, &[]).unwrap();
         let mut bound: Vec<(Var, &Tensor)> = state.iter().copied().zip(&tensors).collect();
         bound.extend([(g, &gt), (coef, &ct)]);
         let mut program = t.compile(&ctx, &[fused, unfused], &bound).unwrap();
         let names = program.graph().kernel_names();
-        assert!(names.contains(&"adam_scaled"), "{names:?}");
+        assert!(names.contains(&kernel), "{names:?}");
         for k in 1..=4u32 {
             gt.write(&values(n, 20 + k as u64)).unwrap();
             ct.write(&[[0.37f32, 1.0, 1e-3, 0.9][k as usize - 1]])
@@ -359,5 +372,67 @@ mod tests {
             last_loss < 0.7 * first_loss,
             "loss {first_loss} -> {last_loss}"
         );
+    }
+
+    /// The texel build updates each element as the one-float build does, bit for bit: a
+    /// tensor of 268 elements (adam_vec4) against the first 268 of one of 269 (adam) with the
+    /// same values, over steps.
+    #[test]
+    fn vec4_build_gives_the_plain_builds_bits() {
+        let ctx = context();
+        let lens = [268usize, 269];
+        let mut t = Tape::new();
+        let step = t.scalar(1);
+        let mut outputs = Vec::new();
+        let mut bound = Vec::new();
+        for &n in &lens {
+            let vars: Vec<Var> = (0..4).map(|_| t.leaf(&[n], false)).collect();
+            let tensors: Vec<Tensor> = (0..4)
+                .map(|k| {
+                    let x = values(n, 1 + k as u64);
+                    // v starts from squares (never negative), the gradient rewritten each step.
+                    let x: Vec<f32> = if k == 2 {
+                        x.iter().map(|v| v * v).collect()
+                    } else {
+                        x
+                    };
+                    Tensor::from_f32(&ctx, &[n], &x).unwrap()
+                })
+                .collect();
+            outputs.push(adam_step(
+                &mut t,
+                vars[0],
+                vars[1],
+                vars[2],
+                vars[3],
+                Adam::default(),
+                step,
+            ));
+            bound.push((vars, tensors));
+        }
+        let leaves: Vec<(Var, &Tensor)> = bound
+            .iter()
+            .flat_map(|(vars, tensors)| vars.iter().copied().zip(tensors))
+            .collect();
+        let mut program = t.compile(&ctx, &outputs, &leaves).unwrap();
+        let names = program.graph().kernel_names();
+        assert!(
+            names.contains(&"adam_vec4") && names.contains(&"adam"),
+            "{names:?}"
+        );
+        for k in 1..=5u32 {
+            for (_, tensors) in &bound {
+                let n = tensors[3].numel();
+                tensors[3].write(&values(n, 40 + k as u64)).unwrap();
+            }
+            program.set_scalar(step, k);
+            program.run().unwrap();
+            for j in 0..3 {
+                let vec4 = bound[0].1[j].to_vec().unwrap();
+                let plain = bound[1].1[j].to_vec().unwrap();
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&vec4), bits(&plain[..268]), "state {j} after step {k}");
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! - target = target * beta + value * fresh
 //!
 //! with `beta` and `fresh` one-element tensors (a step's decay and 1 - decay, written by the
-//! host before each run). One dispatch per averaged tensor where the same update from ops
+//! host before each run). One dispatch per averaged tensor (a 4-float texel an invocation,
+//! ema_vec4.comp, where the tensor is a multiple of 4 long) where the same update from ops
 //! (two broadcast products, a sum and an `assign`) takes four; the products are rounded before
 //! the sum as those ops round them, so both give the same bits.
 //!
@@ -58,9 +59,16 @@ impl Op for EmaStep {
     fn record(&self, rec: &mut Recording, inputs: &[&Tensor], out: &Tensor) {
         let n = inputs[0].numel();
         let ctx = rec.context();
+        let kernels = ctx.kernels();
+        // ema_vec4 where the tensor fills whole 4-float texels: the same bits, a quarter of the
+        // invocations.
+        let (kernel, invocations) = match n % 4 {
+            0 => (&kernels.ema_vec4, n / 4),
+            _ => (&kernels.ema, n),
+        };
         dispatch_1d(
             rec,
-            &ctx.kernels().ema,
+            kernel,
             &[
                 read_write(inputs[0].buffer()),
                 read(inputs[1].buffer()),
@@ -71,7 +79,7 @@ impl Op for EmaStep {
             &EmaPush {
                 n: (n as u32).into(),
             },
-            n.max(1),
+            invocations.max(1),
         );
     }
 
@@ -92,7 +100,8 @@ mod tests {
     #[test]
     fn matches_the_host_and_the_unfused_ops() {
         let ctx = context();
-        for shape in [&[1][..], &[7, 9], &[3, 5, 67]] {
+        // Lengths off a multiple of 4 (ema.comp) and on one (ema_vec4.comp).
+        for shape in [&[1][..], &[7, 9], &[3, 5, 67], &[4, 9], &[2, 5, 64]] {
             let n: usize = shape.iter().product();
             let mut t = Tape::new();
             let target = t.leaf(shape, false);
@@ -121,6 +130,9 @@ mod tests {
                 (fresh, &ft),
             ];
             let mut program = t.compile(&ctx, &[done, assigned], &bound).unwrap();
+            let kernel = if n % 4 == 0 { "ema_vec4" } else { "ema" };
+            let names = program.graph().kernel_names();
+            assert!(names.contains(&kernel), "{shape:?}: {names:?}");
             let mut reference: Vec<f64> = start.iter().map(|&v| v as f64).collect();
             for k in 0..3u64 {
                 let decay = [0.5f32, 0.9, 0.999][k as usize];
