@@ -21,7 +21,7 @@
 //! tracking and its backward gives nothing). Its CPU evaluation yields only the placeholder;
 //! `adam_cpu` is the host reference of the update itself.
 
-use super::dispatch_1d;
+use super::{by_width_per_element, dispatch_1d};
 use crate::autograd::{CpuEnv, Op, Recording, Scalar, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::AdamPush;
@@ -147,12 +147,8 @@ impl Op for AdamStep {
             }
             None => [&kernels.adam, &kernels.adam_vec4],
         };
-        // adam_vec4 where the tensor fills whole 4-float texels: the same bits, a quarter of
-        // the invocations.
-        let (kernel, invocations) = match n % 4 {
-            0 => (vec4, n / 4),
-            _ => (plain, n),
-        };
+        // adam_vec4 gives the same bits in a quarter of the invocations.
+        let (kernel, invocations) = by_width_per_element(n, plain, vec4);
         dispatch_1d(rec, kernel, &bindings, &push, invocations.max(1));
     }
 

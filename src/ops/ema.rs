@@ -14,7 +14,7 @@
 //! the tape that reads `target`, and it is not differentiable. Its CPU evaluation yields only
 //! the placeholder; `ema_cpu` is the host reference of the update itself.
 
-use super::dispatch_1d;
+use super::{by_width_per_element, dispatch_1d};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::EmaPush;
@@ -60,12 +60,8 @@ impl Op for EmaStep {
         let n = inputs[0].numel();
         let ctx = rec.context();
         let kernels = ctx.kernels();
-        // ema_vec4 where the tensor fills whole 4-float texels: the same bits, a quarter of the
-        // invocations.
-        let (kernel, invocations) = match n % 4 {
-            0 => (&kernels.ema_vec4, n / 4),
-            _ => (&kernels.ema, n),
-        };
+        // ema_vec4 gives the same bits in a quarter of the invocations.
+        let (kernel, invocations) = by_width_per_element(n, &kernels.ema, &kernels.ema_vec4);
         dispatch_1d(
             rec,
             kernel,

@@ -71,6 +71,32 @@ pub(crate) fn group_count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// `vec4`, the build that moves a 4-float texel an invocation, where a tensor of `n` elements
+/// fills whole texels; `plain` (unary.comp: four single floats an invocation), otherwise.
+pub(crate) fn by_width<'k, P>(
+    n: usize,
+    plain: &'k Kernel<P>,
+    vec4: &'k Kernel<P>,
+) -> &'k Kernel<P> {
+    if n % 4 == 0 {
+        vec4
+    } else {
+        plain
+    }
+}
+
+/// As [`by_width`], where `plain` takes one element an invocation (adam.comp, ema.comp): the
+/// build and its invocations.
+pub(crate) fn by_width_per_element<'k, P>(
+    n: usize,
+    plain: &'k Kernel<P>,
+    vec4: &'k Kernel<P>,
+) -> (&'k Kernel<P>, usize) {
+    let kernel = by_width(n, plain, vec4);
+    let per_invocation = if std::ptr::eq(kernel, vec4) { 4 } else { 1 };
+    (kernel, n / per_invocation)
+}
+
 /// Dispatches a kernel over `n` invocations in 1-D (the shader indexes with `flat_index()`).
 pub(crate) fn dispatch_1d<P: PushBlock>(
     rec: &mut Recording,

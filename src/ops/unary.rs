@@ -14,7 +14,7 @@
 //!   derivative in x is zero almost everywhere (a step function), so x gets no gradient.
 //!   This is exact, not a detach: d/dx of g * step(x) vanishes wherever it exists.
 
-use super::{dispatch_1d, mul};
+use super::{by_width, dispatch_1d, mul};
 use crate::autograd::{CpuEnv, Op, Recording, Tape, Var};
 use crate::tensor::{CpuTensor, Tensor};
 use crate::vk::push::{LreluGradPush, UnaryPush};
@@ -42,16 +42,6 @@ impl Func {
             Func::LeakyRelu => [&kernels.unary_leaky_relu, &kernels.unary_vec4_leaky_relu],
         };
         by_width(n, plain, vec4)
-    }
-}
-
-/// `vec4`, the build that moves a 4-float texel an invocation, where a tensor of `n` elements
-/// fills whole texels; `plain`, four single floats an invocation, otherwise.
-fn by_width<'k, P>(n: usize, plain: &'k Kernel<P>, vec4: &'k Kernel<P>) -> &'k Kernel<P> {
-    if n % 4 == 0 {
-        vec4
-    } else {
-        plain
     }
 }
 
